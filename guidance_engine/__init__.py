@@ -1,0 +1,1 @@
+"""guidance_engine: Handlebars-style templates for LLM programs."""

@@ -1,0 +1,1 @@
+"""Constraints: regex / options / JSON schema / grammar → token masks, and token healing."""

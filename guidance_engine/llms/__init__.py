@@ -1,0 +1,1 @@
+"""Model backends. `Transformers` and `OpenAI` import their heavy dependencies lazily."""

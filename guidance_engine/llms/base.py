@@ -1,0 +1,150 @@
+"""The model contract: what the interpreter asks of a backend, as plain data.
+
+The interpreter never imports a backend. It holds an `LLM`, opens one `Session` per program
+execution, and sends it `GenRequest`s and `SelectRequest`s whose `prompt` is the full text the
+model should see so far (role markup included, hidden text excluded). A session keeps whatever
+token state it can between calls (a KV cache, for local models), so sending the full prompt each
+time costs only the part the session has not seen yet.
+
+    session = llm.session()
+    result = await session.gen(GenRequest(prompt="Name:", stop=("\\n",), max_tokens=8))
+    result.texts[0]   # ' Bob'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "eos", "constraint"]
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One `{{gen}}` call. Constraint fields are data; the backend compiles them.
+
+    `json_schema` is a JSON-schema dict (the interpreter converts pydantic classes);
+    `grammar` is a grammar name from `grammars/`, a file path, or inline Lark text.
+    `token_healing=None` means "the model's default".
+    """
+
+    prompt: str
+    stop: tuple[str, ...] = ()
+    stop_regex: tuple[str, ...] = ()
+    save_stop_text: bool = False
+    max_tokens: int | None = None
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    logprobs: int | None = None
+    pattern: str | None = None
+    json_schema: Mapping[str, Any] | None = None
+    grammar: str | None = None
+    allow_partial: bool = False
+    token_healing: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific kwargs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()  # the `logprobs` most likely alternatives
+
+
+@dataclass(frozen=True)
+class GenStats:
+    """Token accounting for logs and benchmarks."""
+
+    prompt_tokens: int = 0  # tokens in the prompt as the model saw it
+    fed_tokens: int = 0  # tokens actually run through the model (prompt part not reused)
+    reused_tokens: int = 0  # prompt tokens served from the cache
+    sampled_tokens: int = 0  # tokens chosen by sampling / argmax
+    forced_tokens: int = 0  # tokens fed by fast-forward (the constraint allowed only one)
+    healed_tokens: int = 0  # prompt tokens backed up by token healing
+    forward_passes: int = 0
+
+
+@dataclass(frozen=True)
+class GenResult:
+    """What a gen produced: one entry per sample (`n`).
+
+    `texts` never includes the stop string; `stop_texts[i]` is the stop string that ended
+    sample i (or "" when none did).
+    """
+
+    texts: tuple[str, ...]
+    finish_reasons: tuple[FinishReason, ...]
+    stop_texts: tuple[str, ...]
+    logprobs: tuple[tuple[TokenLogprob, ...], ...] | None = None
+    stats: GenStats = field(default_factory=GenStats)
+
+
+@dataclass(frozen=True)
+class SelectRequest:
+    """One `{{select}}`: choose among `options` after `prompt`.
+
+    `suffix` is the fixed template text that follows the select (for example a closing quote),
+    which a backend may score after each option to tell apart options that prefix each other.
+    """
+
+    prompt: str
+    options: tuple[str, ...]
+    suffix: str = ""
+    temperature: float = 0.0
+    seed: int | None = None
+    token_healing: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SelectResult:
+    """The chosen option and the normalised log-probability of every option."""
+
+    choice: str
+    logprobs: Mapping[str, float]
+    stats: GenStats = field(default_factory=GenStats)
+
+
+# Called with (sample index, text delta) as text is produced and known not to be a stop string.
+ChunkCallback = Callable[[int, str], None]
+
+
+class Session(ABC):
+    """Token state for one program execution (a KV cache, for local models)."""
+
+    @abstractmethod
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        """Generate after `request.prompt`; stream deltas through `on_chunk`."""
+
+    @abstractmethod
+    async def select(self, request: SelectRequest) -> SelectResult:
+        """Score every option after `request.prompt` and choose one."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release per-execution resources (a local backend may keep a cross-run cache)."""
+
+
+class LLM(ABC):
+    """A model backend. Subclasses: `Transformers`, `OpenAI`, `Mock`."""
+
+    #: Generic role names this backend can render (`system`, `user`, `assistant`, ...).
+    chat: bool = True
+
+    @abstractmethod
+    def session(self) -> Session:
+        """A new session for one program execution."""
+
+    @abstractmethod
+    def role_start(self, role: str, **kwargs: Any) -> str:
+        """The text that opens a `{{#role}}` block (for ChatML: `<|im_start|>user\\n`)."""
+
+    @abstractmethod
+    def role_end(self, role: str) -> str:
+        """The text that closes a role block (for ChatML: `<|im_end|>`, newline included)."""
+
+    def validate_request(self, request: GenRequest) -> None:  # noqa: B027 - optional hook
+        """Raise `ConstraintError` for a constraint this backend cannot honour (no model call)."""

@@ -1,0 +1,1 @@
+"""Runtime: interpreter, scopes, events, the Program API and the built-in commands."""

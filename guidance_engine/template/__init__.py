@@ -1,0 +1,1 @@
+"""Template front end: lexer, parser, AST nodes, compiler and the instruction set."""
