@@ -1,1 +1,29 @@
-"""Model backends. `Transformers` and `OpenAI` import their heavy dependencies lazily."""
+"""Model backends. `Transformers` and `OpenAI` import their heavy dependencies lazily.
+
+`import guidance_engine` never imports torch: `guidance.llms.Transformers` is looked up on
+first use through the module `__getattr__`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from guidance_engine.llms.base import LLM
+from guidance_engine.llms.mock import Mock
+
+_LAZY = {
+    "Transformers": "guidance_engine.llms.transformers",
+    "OpenAI": "guidance_engine.llms.openai",
+}
+
+__all__ = ["LLM", "Mock", "OpenAI", "Transformers"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

@@ -1,0 +1,186 @@
+"""The matcher: one gen's constraint as a state machine over tokens (mask, consume, fast-forward).
+
+One `Matcher` per generated sample. The decoding loop asks it for the mask of allowed tokens,
+samples, and commits the token; when the constraint forces a continuation it feeds
+`forced_tokens()` as one prefill instead of sampling them::
+
+    matcher = Matcher(ConstraintSpec(pattern=r"[0-9]{3}-[0-9]{4}", stop=("\\n",)), index)
+    while not matcher.is_finished():
+        forced = matcher.forced_tokens()          # fast-forward: no sampling needed
+        if forced:
+            feed(forced); matcher.consume_all(forced); continue
+        logits = model_step()                      # [vocab] float
+        matcher.apply_mask(logits)                 # disallowed tokens -> -inf
+        token = sample(logits)
+        if token in index.eos_ids: break           # only offered when is_accepting()
+        matcher.consume(token)
+    matcher.result()   # MatchResult(value='555-1234', stop_text='\\n', complete=True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from guidance_engine.constraints.spec import ConstraintSpec, engine_grammar, validate
+from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.errors import ConstraintError, IncompleteOutputError, Span
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The generated text split into its parts (healing prefix removed)."""
+
+    value: str  # what the gen captures
+    stop_text: str  # the stop string / stop_regex match that ended it, or ""
+    complete: bool  # the value fully satisfies the constraint
+
+
+class Matcher:
+    """Token-level state of one constrained generation over `index`'s vocabulary."""
+
+    def __init__(self, spec: ConstraintSpec, index: TokenIndex, *, check: bool = True) -> None:
+        if check:
+            validate(spec)
+        self.spec = spec
+        self.index = index
+        self._engine = index.compile(engine_grammar(spec))
+        if self._engine.is_error():
+            raise ConstraintError(f"{spec.describe()} cannot be used: {self._engine.get_error()}")
+        self._tokens: list[int] = []
+        self._prefix = spec.healing_prefix.encode("utf-8")
+        # [words] int32 bit mask the engine writes into; bit i of word j is token 32*j + i.
+        self._bits = torch.zeros((index.vocab_size + 31) // 32, dtype=torch.int32)
+        self.forced_count = 0  # tokens committed through consume_all(forced_tokens())
+
+    # -- masks -----------------------------------------------------------------------------------
+
+    def fill_bitmask(self, bitmask: torch.Tensor) -> None:
+        """Write the allowed-token bit mask into `bitmask` ([(vocab+31)//32] int32, CPU)."""
+        assert bitmask.dtype == torch.int32 and bitmask.is_contiguous() and not bitmask.is_cuda
+        self._engine.unsafe_compute_mask_ptr(bitmask.data_ptr(), bitmask.numel() * 4)
+
+    def mask(self, size: int | None = None) -> torch.Tensor:
+        """Allowed tokens as a bool tensor [size] (default: the vocab; extra ids are False)."""
+        self.fill_bitmask(self._bits)
+        bits = np.unpackbits(self._bits.numpy().view(np.uint8), bitorder="little")
+        size = self.index.vocab_size if size is None else size
+        out = torch.zeros(size, dtype=torch.bool)
+        n = min(size, self.index.vocab_size)
+        out[:n] = torch.from_numpy(bits[:n].view(np.bool_))
+        return out
+
+    def apply_mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """Set disallowed tokens' logits to -inf in place; `logits` is [vocab] or [1, vocab]."""
+        allowed = self.mask(logits.shape[-1]).to(logits.device)
+        logits.masked_fill_(~allowed, float("-inf"))
+        return logits
+
+    def allowed_tokens(self) -> list[int]:
+        """Ids of the allowed tokens (EOS included when the constraint is complete)."""
+        return torch.nonzero(self.mask()).flatten().tolist()
+
+    # -- committing ------------------------------------------------------------------------------
+
+    def consume(self, token_id: int) -> None:
+        """Commit one sampled token; raises `ConstraintError` if the mask did not allow it."""
+        if not self._engine.consume_token(token_id):
+            got = self.index.token_bytes(token_id)
+            raise ConstraintError(
+                f"token {token_id} ({got!r}) is not allowed by {self.spec.describe()} "
+                f"after {self.text()!r}"
+            )
+        self._tokens.append(token_id)
+
+    def consume_all(self, token_ids: list[int], *, forced: bool = True) -> None:
+        """Commit several tokens (typically `forced_tokens()`, counted in `forced_count`)."""
+        for token in token_ids:
+            self.consume(token)
+        if forced:
+            self.forced_count += len(token_ids)
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens the constraint forces next (canonically tokenized), or [] if there is a choice.
+
+        The engine holds back the last forced bytes when they could still merge with what
+        follows into a longer token, so feeding these never blocks a better tokenization.
+        """
+        return list(self._engine.compute_ff_tokens())
+
+    def forced_text(self) -> bytes:
+        """The bytes the constraint forces next (may be longer than `forced_tokens()` covers)."""
+        return bytes(self._engine.compute_ff_bytes())
+
+    def rollback(self, n: int) -> None:
+        """Undo the last `n` committed tokens."""
+        if n > len(self._tokens) or not self._engine.rollback(n):
+            raise RuntimeError(f"cannot roll back {n} of {len(self._tokens)} tokens")
+        del self._tokens[len(self._tokens) - n :]
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def is_accepting(self) -> bool:
+        """The output so far is a complete value (EOS or a stop may end it here)."""
+        return self._engine.is_accepting()
+
+    def is_finished(self) -> bool:
+        """Nothing but EOS can follow (the value is complete and cannot grow, or a stop ended)."""
+        return self._engine.is_stopped()
+
+    def is_free(self) -> bool:
+        """No constraint is left (none given; healing prefix produced): masks may be skipped."""
+        return not self.spec.constrained and len(self.text()) >= len(self._prefix)
+
+    def error(self) -> str | None:
+        """Why the matcher is stuck (the engine's reason), or None."""
+        return self._engine.get_error() or None
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return tuple(self._tokens)
+
+    def text(self) -> bytes:
+        """All bytes committed so far (healing prefix and stop included)."""
+        return self.index.decode(self._tokens)
+
+    def result(self) -> MatchResult:
+        """The committed text without the healing prefix, split into value and stop text."""
+        data = self.text()
+        body = data[len(self._prefix) :] if data.startswith(self._prefix) else b""
+        stop = b""
+        if self.spec.constrained and (self.spec.stop or self.spec.stop_regex):
+            captured = self._engine.get_capture("stop")
+            if captured and body.endswith(captured):
+                stop = bytes(captured)
+        value = body[: len(body) - len(stop)]
+        return MatchResult(
+            value=value.decode("utf-8", errors="replace"),
+            stop_text=stop.decode("utf-8", errors="replace"),
+            complete=self.is_accepting() or bool(stop),
+        )
+
+
+def incomplete_output_error(
+    spec: ConstraintSpec,
+    partial: str,
+    *,
+    gen_name: str | None = None,
+    reason: str = "max_tokens",
+    span: Span | None = None,
+    source: str | None = None,
+) -> IncompleteOutputError:
+    """The error for a gen that stopped before its constraint was complete.
+
+    >>> err = incomplete_output_error(ConstraintSpec(pattern="[0-9]{4}"), "12", gen_name="pin")
+    >>> str(err)[:72]
+    "gen 'pin' stopped (max_tokens) before its pattern '[0-9]{4}' was complete"
+    """
+    who = f"gen {gen_name!r}" if gen_name else "gen"
+    return IncompleteOutputError(
+        f"{who} stopped ({reason}) before its {spec.describe()} was complete; "
+        f"partial output: {partial!r} (pass allow_partial=True to keep the partial value)",
+        span,
+        source,
+    )

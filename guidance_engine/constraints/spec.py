@@ -1,0 +1,256 @@
+"""Constraint specs: what a gen's output must look like, turned into one engine grammar and checked.
+
+A `ConstraintSpec` is plain data (pattern, JSON schema, grammar or options, plus stop strings and
+a healing prefix). `engine_grammar(spec)` turns it into the grammar the engine compiles, shaped
+
+    start: heal value stop?
+    heal: "<healing prefix>"              (only when there is one)
+    value: /pattern/ | "opt" | ... | @value (JSON schema or Lark sub-grammar) | /(?s:.*)/
+    stop[capture]: "<stop>" | /<stop regex>/   (only for a constrained value)
+
+`validate(spec)` raises `ConstraintError` with the engine's reason for anything it cannot honour,
+with no model or tokenizer (it compiles against the 257-token byte vocabulary)::
+
+    >>> validate(ConstraintSpec(pattern=r"(a)\\1"))
+    Traceback (most recent call last):
+    ConstraintError: pattern '(a)\\1' is not supported: backreferences are not supported
+        (a)\\1
+           ^^
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import llguidance
+
+from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.errors import ConstraintError
+
+#: JSON is generated compactly (one space after ':' and ','): fixed keys then form one forced
+#: run that fast-forward feeds as a prefill, and the model cannot wander off into whitespace.
+JSON_DEFAULTS: dict[str, Any] = {
+    "whitespace_flexible": False,
+    "item_separator": ", ",
+    "key_separator": ": ",
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """What the generated text must be: at most one of pattern / json_schema / grammar / options.
+
+    The generated text is `healing_prefix + value + stop`, where `value` fully matches the
+    constraint and `stop` (optional, only with a constraint) is one of `stop` / a `stop_regex`
+    match. Without a constraint any text is allowed after the healing prefix (stop strings are
+    then the backend's job, as for any unconstrained gen).
+    """
+
+    pattern: str | None = None
+    json_schema: Mapping[str, Any] | None = field(default=None, hash=False)
+    grammar: str | None = None
+    options: tuple[str, ...] | None = None
+    stop: tuple[str, ...] = ()
+    stop_regex: tuple[str, ...] = ()
+    healing_prefix: str = ""
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the value itself is constrained (healing alone is not a constraint)."""
+        parts = (self.pattern, self.json_schema, self.grammar, self.options)
+        return any(x is not None for x in parts)
+
+    def describe(self) -> str:
+        """The constraint in words, for error messages: "pattern '[0-9]+'"."""
+        if self.pattern is not None:
+            return f"pattern {self.pattern!r}"
+        if self.json_schema is not None:
+            return f"json_schema {_short(json.dumps(self.json_schema, sort_keys=True))}"
+        if self.grammar is not None:
+            return f"grammar {_short(self.grammar)!r}"
+        if self.options is not None:
+            return f"options {list(self.options)!r}"
+        return "healing prefix" if self.healing_prefix else "no constraint"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# Grammar files
+
+
+def grammar_dir() -> Path:
+    """The directory of the grammars shipped with the package."""
+    return Path(str(resources.files("guidance_engine") / "grammars"))
+
+
+def shipped_grammars() -> list[str]:
+    """Names usable as `grammar=`: ['arithmetic', 'json', 'llmcompiler_plan', ...]."""
+    return sorted(p.stem for p in grammar_dir().glob("*.lark"))
+
+
+def load_grammar(grammar: str) -> str:
+    """Lark text for a shipped grammar name, a path to a .lark file, or inline Lark text.
+
+    >>> load_grammar("arithmetic").startswith("//")
+    True
+    """
+    if _NAME.fullmatch(grammar):
+        path = grammar_dir() / f"{grammar}.lark"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        raise ConstraintError(
+            f"unknown grammar {grammar!r}: expected one of the shipped grammars "
+            f"({', '.join(shipped_grammars())}), a path to a .lark file, or inline Lark text"
+        )
+    if grammar.endswith(".lark") and "\n" not in grammar:
+        path = Path(grammar).expanduser()
+        if not path.is_file():
+            raise ConstraintError(f"grammar file {grammar!r} does not exist")
+        return path.read_text(encoding="utf-8")
+    return grammar
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the engine grammar
+
+
+def _lark_string(text: str) -> str:
+    # JSON string syntax is a subset of what the engine's Lark strings accept.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _lark_regex(pattern: str) -> str:
+    # `\d` means [0-9] (what a user of a language model means), `/` is escaped for /.../.
+    return "/" + llguidance.regex_to_lark(pattern, "d") + "/"
+
+
+def _value_rule(spec: ConstraintSpec) -> tuple[str, dict[str, Any] | None]:
+    """The `value` rule's body, and the named sub-grammar it references, if any."""
+    if spec.pattern is not None:
+        return _lark_regex(spec.pattern), None
+    if spec.options is not None:
+        alts = [_lark_string(o) for o in spec.options if o]
+        body = " | ".join(alts) if alts else '""'
+        return (f"({body})?" if "" in spec.options and alts else body), None
+    if spec.json_schema is not None:
+        schema = dict(spec.json_schema)
+        schema["x-guidance"] = {**JSON_DEFAULTS, **dict(schema.get("x-guidance") or {})}
+        return "@value", {"name": "value", "json_schema": schema}
+    if spec.grammar is not None:
+        return "@value", {"name": "value", "lark_grammar": load_grammar(spec.grammar)}
+    return "/(?s:.*)/", None
+
+
+def engine_grammar(spec: ConstraintSpec) -> str:
+    """The engine's grammar (a JSON string) for `spec`; see the module docstring for its shape."""
+    body, sub = _value_rule(spec)
+    start = ["value"]
+    lines = [f"value: {body}"]
+    if spec.healing_prefix:
+        start.insert(0, "heal")
+        lines.append(f"heal: {_lark_string(spec.healing_prefix)}")
+    stops = [_lark_string(s) for s in spec.stop] + [_lark_regex(r) for r in spec.stop_regex]
+    if stops and spec.constrained:
+        start.append("stop?")
+        lines.append(f"stop[capture]: {' | '.join(stops)}")
+    lark = "\n".join([f"start: {' '.join(start)}", *lines])
+    grammars: list[dict[str, Any]] = [{"lark_grammar": lark}]
+    if sub is not None:
+        grammars.append(sub)
+    return json.dumps({"grammars": grammars})
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate(spec: ConstraintSpec) -> None:
+    """Raise `ConstraintError` (with the engine's reason) if `spec` cannot be honoured.
+
+    Checks each part on its own so the message names the part at fault, then that the value
+    can match at least one string. Needs no tokenizer.
+    """
+    given = [
+        name
+        for name in ("pattern", "json_schema", "grammar", "options")
+        if getattr(spec, name) is not None
+    ]
+    if len(given) > 1:
+        raise ConstraintError(
+            f"a gen takes at most one of pattern=, json_schema=, grammar=, options=; "
+            f"got {' and '.join(n + '=' for n in given)}"
+        )
+    if spec.options is not None and not spec.options:
+        raise ConstraintError("options= is empty: expected at least one option")
+    if any(s == "" for s in spec.stop):
+        raise ConstraintError("stop strings must not be empty (found '' in stop=)")
+    if spec.pattern is not None:
+        _check_regex(spec.pattern, "pattern")
+    for regex in spec.stop_regex:
+        _check_regex(regex, "stop_regex")
+    if spec.json_schema is not None:
+        _check_grammar(spec, "json_schema cannot be used")
+    if spec.grammar is not None:
+        _check_grammar(spec, f"grammar {_short(spec.grammar)!r} is invalid")
+    if spec.constrained and not _satisfiable(spec):
+        raise ConstraintError(f"{spec.describe()} can never match: no text satisfies it")
+
+
+def _check_regex(regex: str, what: str) -> None:
+    grammar = llguidance.LLMatcher.grammar_from_regex(regex)
+    reason = llguidance.LLMatcher.validate_grammar(grammar)
+    if reason:
+        raise ConstraintError(f"{what} {regex!r} is not supported: {_regex_reason(reason)}")
+
+
+def _regex_reason(reason: str) -> str:
+    """The engine's regex error, cut down to its own explanation and caret snippet.
+
+    The engine reports `...regex parse error:\\n    <regex>\\n    ^^^\\nerror: <why>\\n<grammar
+    echo>`; we keep "<why>" and the regex snippet, and drop the echo of our wrapper grammar.
+    """
+    head, sep, rest = reason.partition("regex parse error:\n")
+    if not sep:
+        return reason.strip()
+    lines = rest.split("\n")
+    why = next((ln[len("error: ") :] for ln in lines if ln.startswith("error: ")), "")
+    snippet = [ln for ln in lines[: lines.index("error: " + why)] if ln.strip()] if why else []
+    return "\n".join([why or head.strip(), *snippet])
+
+
+def _check_grammar(spec: ConstraintSpec, what: str) -> None:
+    reason = llguidance.LLMatcher.validate_grammar(engine_grammar(spec))
+    if reason:
+        raise ConstraintError(f"{what}: {reason.strip()}")
+
+
+def _satisfiable(spec: ConstraintSpec) -> bool:
+    """Whether the value matches some text: on the byte vocabulary, a byte or EOS is allowed."""
+    index = TokenIndex.bytes_level()
+    matcher = index.compile(engine_grammar(ConstraintSpec(**_constraint_only(spec))))
+    if matcher.is_error():
+        raise ConstraintError(f"{spec.describe()} cannot be used: {matcher.get_error()}")
+    if matcher.is_accepting():
+        return True
+    mask = matcher.compute_bitmask()
+    allowed = int.from_bytes(mask, "little") & ~(1 << index.eos_id)
+    return allowed != 0
+
+
+def _constraint_only(spec: ConstraintSpec) -> dict[str, Any]:
+    return {
+        "pattern": spec.pattern,
+        "json_schema": spec.json_schema,
+        "grammar": spec.grammar,
+        "options": spec.options,
+    }

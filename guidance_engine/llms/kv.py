@@ -1,0 +1,98 @@
+"""KV cache helper: the one place that touches transformers' cache API (crop, snapshot, batch).
+
+transformers 5.x `DynamicLayer.update` grows keys/values with `torch.cat` and `crop(-k)` slices,
+so cached tensors are never written in place. A snapshot is therefore just the per-layer tensor
+references, taken for free and restored with one copy; the cross-run prefix cache relies on it.
+
+    >>> kv = KVCache()
+    >>> out = model(input_ids, past_key_values=kv.cache, use_cache=True)
+    >>> kv.length, kv.crop(3), kv.length
+    (12, None, 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+# Per layer: keys and values, each [batch, kv_heads, seq, head_dim].
+LayerKV = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of a cache's contents (batch 1) at `length` tokens."""
+
+    layers: tuple[LayerKV, ...]
+    length: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(k.numel() * k.element_size() * 2 for k, _ in self.layers)
+
+    def prefix(self, length: int) -> Snapshot:
+        """The snapshot of the first `length` tokens (a slice, no copy)."""
+        assert 0 <= length <= self.length, (length, self.length)
+        layers = tuple((k[..., :length, :], v[..., :length, :]) for k, v in self.layers)
+        return Snapshot(layers, length)
+
+
+class KVCache:
+    """A `DynamicCache` plus the few operations the session needs."""
+
+    def __init__(self, cache: DynamicCache | None = None) -> None:
+        self.cache = cache if cache is not None else DynamicCache()
+
+    @property
+    def length(self) -> int:
+        return int(self.cache.get_seq_length())
+
+    @property
+    def batch(self) -> int:
+        layers = self._layers()
+        return int(layers[0][0].shape[0]) if layers else 1
+
+    def _layers(self) -> list[LayerKV]:
+        out: list[LayerKV] = []
+        for layer in self.cache.layers:
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if getattr(layer, "is_initialized", False) and keys is not None and values is not None:
+                out.append((keys, values))
+        return out
+
+    def crop(self, length: int) -> None:
+        """Keep only the first `length` tokens (transformers 5.x takes a negative count)."""
+        remove = self.length - length
+        assert remove >= 0, f"cannot crop a {self.length}-token cache up to {length}"
+        if remove:
+            self.cache.crop(-remove)
+
+    def snapshot(self) -> Snapshot:
+        """The current contents (row 0 of a batch) as an immutable snapshot."""
+        layers = tuple((k[:1], v[:1]) for k, v in self._layers())
+        return Snapshot(layers, self.length)
+
+    @staticmethod
+    def restore(snapshot: Snapshot, batch: int = 1) -> KVCache:
+        """A fresh cache holding `snapshot`, repeated `batch` times along the batch axis."""
+        if snapshot.length == 0:
+            return KVCache()
+        data: list[Any] = []
+        for k, v in snapshot.layers:
+            if batch > 1:
+                k, v = k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)
+            # contiguous() copies, so later growth never aliases the snapshot's storage.
+            data.append((k.contiguous(), v.contiguous()))
+        return KVCache(DynamicCache(ddp_cache_data=data))
+
+    def select_rows(self, rows: list[int]) -> None:
+        """Keep only the given batch rows (in that order)."""
+        index = torch.tensor(rows, dtype=torch.long, device=self._device())
+        self.cache.batch_select_indices(index)
+
+    def _device(self) -> torch.device:
+        layers = self._layers()
+        return layers[0][0].device if layers else torch.device("cpu")

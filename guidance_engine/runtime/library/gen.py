@@ -1,0 +1,205 @@
+"""The `gen` command: one model generation, its stop inference and its captured variables.
+
+    Name: "{{gen 'name'}}"      stop inferred as '"' (the tag sits between quotes)
+    {{#user}}{{gen 'q'}}{{/user}}  stop inferred as the role's end markup
+    A: {{gen 'a'}}\\nB:          stop inferred as the next fixed text, '\\nB:'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from guidance_engine.errors import Span
+from guidance_engine.llms.base import LLM, GenRequest, GenResult
+from guidance_engine.runtime.library.base import (
+    ArgumentError,
+    Command,
+    CommandContext,
+    as_strings,
+    expect,
+)
+from guidance_engine.template.instructions import CallSite, Emit, Instruction
+from guidance_engine.template.nodes import Call, DictExpr, Expr, ListExpr, Literal, Var
+
+_CONSTRAINTS = ("pattern", "json_schema", "grammar")
+
+
+async def gen(
+    ctx: CommandContext,
+    name: str | None = None,
+    stop: Any = None,
+    stop_regex: Any = None,
+    save_stop_text: bool | str = False,
+    max_tokens: int | None = 500,
+    n: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    logprobs: int | None = None,
+    pattern: str | None = None,
+    hidden: bool = False,
+    list_append: bool = False,
+    save_prompt: bool | str = False,
+    token_healing: bool | None = None,
+    json_schema: Any = None,
+    grammar: str | None = None,
+    seed: int | None = None,
+    allow_partial: bool = False,
+    **llm_kwargs: Any,
+) -> None:
+    """Generate text after the prompt so far, emit it (unless hidden) and save it as `name`."""
+    expect(name, (str, type(None)), "name")
+    expect(n, int, "n")
+    expect(max_tokens, (int, type(None)), "max_tokens")
+    expect(temperature, (int, float), "temperature")
+    expect(pattern, (str, type(None)), "pattern")
+    request = GenRequest(
+        prompt=ctx.prompt(),
+        stop=as_strings(stop, "stop") if stop is not None else infer_stop(ctx.site, ctx.llm),
+        stop_regex=as_strings(stop_regex, "stop_regex"),
+        save_stop_text=bool(save_stop_text),
+        max_tokens=max_tokens,
+        n=n,
+        temperature=float(temperature),
+        top_p=float(top_p),
+        seed=seed,
+        logprobs=logprobs,
+        pattern=pattern,
+        json_schema=schema_dict(json_schema),
+        grammar=grammar,
+        allow_partial=allow_partial,
+        token_healing=token_healing,
+        extra=dict(llm_kwargs),
+    )
+    result = await ctx.gen(request, name, stream=not hidden)
+    _save(ctx, name, result, n, list_append, save_stop_text, save_prompt, request.prompt)
+    if not hidden:
+        ctx.append_text(result.texts[0])
+
+
+def _save(
+    ctx: CommandContext,
+    name: str | None,
+    result: GenResult,
+    n: int,
+    list_append: bool,
+    save_stop_text: bool | str,
+    save_prompt: bool | str,
+    prompt: str,
+) -> None:
+    def pick(values: tuple[Any, ...]) -> Any:
+        return values[0] if n == 1 else list(values)
+
+    if name is not None:
+        value = pick(result.texts)
+        if list_append:
+            ctx.append_variable(name, value)
+        else:
+            ctx.set_variable(name, value)
+    if save_stop_text:
+        target = save_stop_text if isinstance(save_stop_text, str) else f"{name}_stop_text"
+        ctx.set_variable(target, pick(result.stop_texts))
+    if save_prompt:
+        ctx.set_variable(save_prompt if isinstance(save_prompt, str) else f"{name}_prompt", prompt)
+    if name is not None and result.logprobs is not None:
+        per_sample = [
+            [dict(tok.top) if tok.top else {tok.token: tok.logprob} for tok in sample]
+            for sample in result.logprobs
+        ]
+        ctx.set_variable(f"{name}_logprobs", pick(tuple(per_sample)))
+
+
+def infer_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
+    """The 0.0.64 default stop: enclosing quote, else role end at a role body's end, else next text.
+
+    >>> infer_stop(CallSite(prev_text='x = "', next_text='"\\n'), None)  # doctest: +SKIP
+    ('"',)
+    """
+    for quote in ('"', "'"):
+        if site.prev_text.endswith(quote) and site.next_text.startswith(quote):
+            return (quote,)
+    if site.at_body_end and site.role is not None:
+        end = llm.role_end(site.role).strip()
+        return (end,) if end else ()
+    return (site.next_text,) if site.next_text else ()
+
+
+def schema_dict(schema: Any) -> Mapping[str, Any] | None:
+    """A JSON-schema dict from a dict, a JSON string or a pydantic model class."""
+    if schema is None or isinstance(schema, Mapping):
+        return schema
+    if isinstance(schema, str):
+        try:
+            loaded = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise ArgumentError(f"json_schema is not valid JSON: {exc}") from exc
+        expect(loaded, dict, "json_schema")
+        return dict(loaded)
+    to_schema = getattr(schema, "model_json_schema", None)
+    if isinstance(schema, type) and callable(to_schema):
+        return dict(to_schema())
+    raise ArgumentError(
+        "json_schema must be a dict, a JSON string or a pydantic model class; "
+        f"found {type(schema).__name__} {schema!r}"
+    )
+
+
+def static_constraints(instructions: tuple[Instruction, ...]) -> Iterator[tuple[GenRequest, Span]]:
+    """A constraint-only GenRequest for every `gen` whose constraint arguments are all literals.
+
+    The interpreter hands these to `llm.validate_request` before the first model call, so a bad
+    pattern or schema fails before any decoding.
+    """
+    for ins in instructions:
+        if isinstance(ins, Emit):
+            for call in _gen_calls(ins.expr):
+                request = _constraint_request(call)
+                if request is not None:
+                    yield request, call.span
+
+
+def _gen_calls(expr: Expr) -> Iterator[Call]:
+    if isinstance(expr, Call):
+        if isinstance(expr.func, Var) and expr.func.name == "gen":
+            yield expr
+        for arg in (*expr.args, *(kw.value for kw in expr.kwargs)):
+            yield from _gen_calls(arg)
+
+
+def _constraint_request(call: Call) -> GenRequest | None:
+    fields: dict[str, Any] = {}
+    for kw in call.kwargs:
+        if kw.name in _CONSTRAINTS:
+            ok, value = _static_value(kw.value)
+            if not ok:
+                return None
+            fields[kw.name] = value
+    if not any(value is not None for value in fields.values()):
+        return None
+    try:
+        return GenRequest(
+            prompt="",
+            pattern=fields.get("pattern"),
+            json_schema=schema_dict(fields.get("json_schema")),
+            grammar=fields.get("grammar"),
+        )
+    except ArgumentError:
+        return None  # reported with its position when the gen runs
+
+
+def _static_value(expr: Expr) -> tuple[bool, Any]:
+    if isinstance(expr, Literal):
+        return True, expr.value
+    if isinstance(expr, ListExpr):
+        parts = [_static_value(item) for item in expr.items]
+        return all(ok for ok, _ in parts), [value for _, value in parts]
+    if isinstance(expr, DictExpr):
+        keys = [_static_value(k) for k, _ in expr.items]
+        values = [_static_value(v) for _, v in expr.items]
+        ok = all(ok for ok, _ in keys + values)
+        return ok, {k: v for (_, k), (_, v) in zip(keys, values, strict=True)} if ok else None
+    return False, None
+
+
+COMMANDS = [Command("gen", gen)]

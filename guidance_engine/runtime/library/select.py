@@ -1,0 +1,63 @@
+"""The `select` command: the model chooses one option; only the chosen option enters the text.
+
+    {{select 'armor' options=armors}}
+    {{#select 'armor' logprobs='scores'}}leather{{or}}plate{{/select}}
+
+The block form renders each option's text first (the interpreter does that) and then calls
+`choose` like the options= form does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guidance_engine.llms.base import SelectRequest
+from guidance_engine.runtime.library.base import ArgumentError, Command, CommandContext, expect
+
+
+async def select(
+    ctx: CommandContext,
+    name: str | None = "selected",
+    options: Any = None,
+    logprobs: str | None = None,
+    list_append: bool = False,
+    hidden: bool = False,
+) -> None:
+    """`{{select 'name' options=[...]}}`: choose one option (0.0.64 default name 'selected')."""
+    if options is None:
+        raise ArgumentError("select needs options=[...] (or the block form with {{or}})")
+    if not isinstance(options, list | tuple) or not all(isinstance(o, str) for o in options):
+        raise ArgumentError(
+            f"options must be a list of strings; found {type(options).__name__} {options!r}"
+        )
+    await choose(ctx, tuple(options), name, logprobs, list_append, hidden)
+
+
+async def choose(
+    ctx: CommandContext,
+    options: tuple[str, ...],
+    name: str | None,
+    logprobs: str | None,
+    list_append: bool,
+    hidden: bool = False,
+) -> str:
+    """Ask the model to pick among `options`, save the choice (and scores) and emit it."""
+    expect(name, (str, type(None)), "name")
+    expect(logprobs, (str, type(None)), "logprobs")
+    if not options:
+        raise ArgumentError("select needs at least one option; found none")
+    request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text)
+    result = await ctx.select(request)
+    if name is not None:
+        if list_append:
+            ctx.append_variable(name, result.choice)
+        else:
+            ctx.set_variable(name, result.choice)
+    if logprobs is not None:
+        ctx.set_variable(logprobs, dict(result.logprobs))
+    if not hidden:
+        ctx.append_text(result.choice)
+    return result.choice
+
+
+COMMANDS = [Command("select", select)]

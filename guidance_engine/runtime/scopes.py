@@ -1,0 +1,155 @@
+"""Scopes: program variables, loop-local names and the lookup rules between them.
+
+Lookup order is: loop-local scopes (innermost first: `this`, `@index`, `item_name`, ...), then
+program variables, then built-ins. On a value, `a.b` tries the mapping key before the attribute,
+so a variable named `items` or `keys` never resolves to a dict method::
+
+    >>> get_attr({"items": [1]}, "items")
+    [1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class _Missing:
+    """Sentinel for "no such name" (None is a legitimate value)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass
+class Variables:
+    """The program's variables; a fork journals its writes so they can be replayed in order.
+
+    Parallel `each` iterations run on forks; afterwards the parent replays each fork's journal
+    in iteration order, so the result does not depend on which iteration finished first.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    journal: list[tuple[str, str, Any]] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def set(self, name: str, value: Any) -> None:
+        self.values[name] = value
+        if self.journal is not None:
+            self.journal.append(("set", name, value))
+
+    def append(self, name: str, value: Any) -> None:
+        """Append to the list variable `name` (created if missing); never mutates a shared list."""
+        current = self.values.get(name)
+        items = [] if current is None else list(current) if _is_list(current) else [current]
+        self.values[name] = [*items, value]
+        if self.journal is not None:
+            self.journal.append(("append", name, value))
+
+    def pop(self, name: str) -> Any:
+        value = self.values.pop(name)
+        if self.journal is not None:
+            self.journal.append(("pop", name, None))
+        return value
+
+    def fork(self) -> Variables:
+        return Variables(copy_value(self.values), journal=[])
+
+    def replay(self, journal: Sequence[tuple[str, str, Any]]) -> None:
+        for op, name, value in journal:
+            if op == "set":
+                self.set(name, value)
+            elif op == "append":
+                self.append(name, value)
+            elif name in self.values:
+                self.pop(name)
+
+    def copy(self, memo: dict[int, Any] | None = None) -> Variables:
+        return Variables(copy_value(self.values, memo))
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def copy_value(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """Copy containers (dicts, lists) recursively; other objects (models, functions) are shared.
+
+    Pass one `memo` to several calls to keep shared containers shared in the copies.
+
+    >>> a = {"x": [1]}; b = copy_value(a); b["x"].append(2); a
+    {'x': [1]}
+    """
+    if memo is None:
+        memo = {}
+    if not isinstance(value, dict | list):
+        return value
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, dict):
+        copied: dict[Any, Any] = {}
+        memo[id(value)] = copied
+        copied.update((key, copy_value(item, memo)) for key, item in value.items())
+        return copied
+    items: list[Any] = []
+    memo[id(value)] = items
+    items.extend(copy_value(item, memo) for item in value)
+    return items
+
+
+def lookup(
+    name: str,
+    scopes: Sequence[Mapping[str, Any]],
+    variables: Variables,
+    builtins: Mapping[str, Any],
+) -> Any:
+    """The value of `name`, or MISSING; `scopes` are innermost last."""
+    for scope in reversed(scopes):
+        if name in scope:
+            return scope[name]
+    if name in variables:
+        return variables.values[name]
+    return builtins.get(name, MISSING)
+
+
+def get_attr(obj: Any, name: str) -> Any:
+    """`obj.name`: a mapping key first, then an attribute; raises LookupError when neither."""
+    if isinstance(obj, Mapping):
+        if name in obj:
+            return obj[name]
+    elif not name.startswith("_") and hasattr(obj, name):
+        return getattr(obj, name)
+    kind = "key or attribute" if isinstance(obj, Mapping) else "attribute"
+    raise LookupError(f"{type(obj).__name__} value has no {kind} {name!r}")
+
+
+def get_item(obj: Any, index: Any) -> Any:
+    """`obj[index]` with Python semantics (`arr[-1]` is the last item)."""
+    try:
+        return obj[index]
+    except (KeyError, IndexError) as exc:
+        raise LookupError(f"{type(obj).__name__} value has no item {index!r}") from exc
+    except TypeError as exc:
+        raise LookupError(
+            f"cannot index a {type(obj).__name__} value with {type(index).__name__} {index!r}"
+        ) from exc
+
+
+def set_path(container: Any, key: str, value: Any) -> None:
+    """Set `container.key` (a mapping key, else an attribute); used for `set 'this.x'`."""
+    if isinstance(container, dict):
+        container[key] = value
+    else:
+        setattr(container, key, value)

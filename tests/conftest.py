@@ -1,0 +1,54 @@
+"""Shared fixtures: the real default model (marked `model`) and Gemma3 (marked `gemma`).
+
+Models load once per test session. A test that uses `smol_llm` or `gemma_llm` is marked
+automatically, so `pytest -m "not model and not gemma"` skips every real-model test. The
+tokenizer fixtures load no weights and are unmarked (they take a second or two the first time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+_MARKS = {"smol_llm": "model", "gemma_llm": "gemma"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, mark in _MARKS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, mark))
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer() -> Any:
+    """SmolLM2-135M-Instruct's tokenizer (byte-level BPE, 49k vocab), no weights."""
+    from guidance_engine.llms.model_store import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer() -> Any:
+    """Gemma3-270M's tokenizer (SentencePiece with byte fallback, 262k vocab), no weights."""
+    from guidance_engine.llms.model_store import load_gemma_tokenizer
+
+    return load_gemma_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def smol_llm() -> Any:
+    """The default model as `Transformers()`: CPU, fp32, greedy unless a test says otherwise."""
+    from guidance_engine.llms.transformers import Transformers
+
+    return Transformers()
+
+
+@pytest.fixture(scope="session")
+def gemma_llm() -> Any:
+    """Gemma3-270M as `Transformers(...)` (heavy: load it in as few tests as possible)."""
+    from guidance_engine.llms.model_store import gemma_gguf_path
+    from guidance_engine.llms.transformers import Transformers
+
+    return Transformers(gemma_gguf_path())

@@ -1,0 +1,242 @@
+"""Real-model tests of the Transformers backend (SmolLM2-135M-Instruct, greedy, CPU).
+
+Each test runs a few short generations; together they take well under a minute once the model
+is cached. Expected texts are the model's greedy outputs, recorded once and asserted exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from guidance_engine.errors import ContextOverflowError
+from guidance_engine.llms.base import GenRequest, GenResult, SelectRequest, SelectResult
+from guidance_engine.llms.transformers import Transformers, TransformersSession
+
+
+def gen(session: TransformersSession, prompt: str, **kwargs: Any) -> GenResult:
+    return asyncio.run(session.gen(GenRequest(prompt, **kwargs)))
+
+
+def select(session: TransformersSession, prompt: str, options: tuple[str, ...],
+           **kwargs: Any) -> SelectResult:
+    return asyncio.run(session.select(SelectRequest(prompt, options, **kwargs)))
+
+
+def scratch_logits(llm: Transformers, tokens: list[int]) -> torch.Tensor:
+    """Logits [T, V] of one forward pass over `tokens`, no cache."""
+    with torch.inference_mode():
+        return llm.model(input_ids=torch.tensor([tokens])).logits[0].float()
+
+
+# -- cache reuse is exact -------------------------------------------------------------------------
+
+
+def test_segment_by_segment_run_equals_from_scratch_forward(smol_llm: Transformers) -> None:
+    session = smol_llm.session()
+    first = gen(session, "A list of fruits: apple,", max_tokens=6)
+    grown = "A list of fruits: apple," + first.texts[0] + "\nA list of colours:"
+    second = gen(session, grown, max_tokens=6)
+    # Diverge inside the first segment: the cache must be cropped to the common prefix.
+    diverged = gen(session, "A list of fruits: pear, plum and", max_tokens=6)
+    assert second.stats.reused_tokens > 0
+    assert diverged.stats.reused_tokens < diverged.stats.prompt_tokens
+
+    tokens = session.tokens
+    assert session.kv.length == len(tokens)
+    logits = scratch_logits(smol_llm, tokens)
+    assert session.last_logits is not None
+    assert torch.allclose(session.last_logits, logits[-1], atol=1e-4)
+    # Greedy: every generated token after the healed first one is the from-scratch argmax.
+    start = diverged.stats.prompt_tokens
+    chosen = logits[start:-1].argmax(dim=-1).tolist()
+    assert chosen == tokens[start + 1 :]
+
+
+def test_second_run_with_same_preamble_feeds_fewer_tokens(smol_llm: Transformers) -> None:
+    preamble = "Notes of the quartermaster, day 41. " * 6
+    first_session = smol_llm.session()
+    first = gen(first_session, preamble + "Supplies:", max_tokens=3)
+    first_session.close()
+    second = gen(smol_llm.session(), preamble + "Weather:", max_tokens=3)
+    assert first.stats.reused_tokens == 0
+    assert first.stats.fed_tokens == first.stats.prompt_tokens
+    assert second.stats.fed_tokens < first.stats.fed_tokens // 4
+    assert second.stats.reused_tokens >= second.stats.prompt_tokens - 4
+
+
+def test_acceleration_off_feeds_every_prompt_token(smol_llm: Transformers) -> None:
+    llm = Transformers(smol_llm.model, smol_llm.tokenizer, acceleration=False)
+    session = llm.session()
+    gen(session, "One, two,", max_tokens=2)
+    again = gen(session, "One, two, three,", max_tokens=2)
+    assert again.stats.reused_tokens == 0
+    assert again.stats.fed_tokens == again.stats.prompt_tokens
+
+
+# -- gen options ----------------------------------------------------------------------------------
+
+
+def test_stop_string_is_held_back_from_the_stream(smol_llm: Transformers) -> None:
+    chunks: list[str] = []
+    result = asyncio.run(smol_llm.session().gen(
+        GenRequest("Count: one, two, three, four,", stop=(", six",), max_tokens=12),
+        on_chunk=lambda i, text: chunks.append(text),
+    ))
+    assert result.texts == (" five",)
+    assert result.stop_texts == (", six",)
+    assert result.finish_reasons == ("stop",)
+    assert "".join(chunks) == " five"
+
+
+def test_stop_regex_and_max_tokens(smol_llm: Transformers) -> None:
+    session = smol_llm.session()
+    by_regex = gen(session, "Count: one, two, three, four,", stop_regex=(r",\s+s\w+",),
+                   max_tokens=12)
+    assert (by_regex.texts, by_regex.stop_texts) == ((" five",), (", six",))
+    short = gen(session, "Count: one, two, three, four,", max_tokens=2)
+    assert short.finish_reasons == ("length",)
+    assert short.stats.sampled_tokens == 2
+
+
+def test_n_samples_and_parallel_calls_are_batched(smol_llm: Transformers) -> None:
+    session = smol_llm.session()
+    prompts = [f"Q: What colour is {thing}?\nA:" for thing in ("snow", "grass", "the sky")]
+    one_by_one = [gen(session, p, max_tokens=4).texts[0] for p in prompts]
+
+    async def together() -> list[GenResult]:
+        return list(await asyncio.gather(*[
+            session.gen(GenRequest(p, max_tokens=4)) for p in prompts
+        ]))
+
+    batched = asyncio.run(together())
+    assert [r.texts[0] for r in batched] == one_by_one
+    # One batch: the 3 calls share their forward passes (4 steps + the suffix prefill).
+    assert batched[0].stats.forward_passes <= 6
+    greedy = gen(session, prompts[0], max_tokens=4, n=3)
+    assert greedy.texts == (one_by_one[0],) * 3
+
+
+def test_seeded_sampling_is_reproducible(smol_llm: Transformers) -> None:
+    session = smol_llm.session()
+    a = gen(session, "Once upon a time", max_tokens=8, n=2, temperature=1.0, seed=7)
+    b = gen(session, "Once upon a time", max_tokens=8, n=2, temperature=1.0, seed=7)
+    assert a.texts == b.texts
+    assert a.texts[0] != a.texts[1]
+
+
+def test_logprobs_report_the_chosen_token_first_when_greedy(smol_llm: Transformers) -> None:
+    result = gen(smol_llm.session(), "Count: one, two,", max_tokens=3, logprobs=2)
+    assert result.logprobs is not None
+    entries = result.logprobs[0]
+    assert len(entries) == 3
+    for entry in entries:
+        assert entry.top[0] == (entry.token, entry.logprob)
+        assert entry.logprob <= 0.0
+
+
+# -- token healing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ('The link is <a href="http:', "//www"),  # ':' is backed up, '://' is one token
+        ("The capital of Fr", "ance is Paris"),  # a seam inside a word
+        ("The capital of France is ", "Paris"),  # a seam after a space
+    ],
+)
+def test_token_healing_smollm2(smol_llm: Transformers, prompt: str, expected: str) -> None:
+    result = gen(smol_llm.session(), prompt, max_tokens=3)
+    assert result.texts[0] == expected
+    assert result.stats.healed_tokens >= 1
+
+
+def test_token_healing_can_be_switched_off(smol_llm: Transformers) -> None:
+    result = gen(smol_llm.session(), 'The link is <a href="http:', max_tokens=3,
+                 token_healing=False)
+    assert result.stats.healed_tokens == 0
+    assert not result.texts[0].startswith(":")
+
+
+# -- select ---------------------------------------------------------------------------------------
+
+ARMOR = ("leather", "chainmail", "plate", "plate armor")
+
+
+def test_select_probabilities_sum_to_one_and_match_brute_force(smol_llm: Transformers) -> None:
+    prompt = 'The knight wore armor made of "'
+    result = select(smol_llm.session(), prompt, ARMOR, suffix='"')
+    assert math.isclose(sum(math.exp(v) for v in result.logprobs.values()), 1.0, abs_tol=1e-9)
+    assert result.choice == max(result.logprobs, key=lambda k: result.logprobs[k])
+    brute = brute_force_option_logprobs(smol_llm, prompt, ARMOR, '"')
+    for option in ARMOR:
+        assert result.logprobs[option] == pytest.approx(brute[option], abs=1e-4)
+
+
+def brute_force_option_logprobs(
+    llm: Transformers, prompt: str, options: tuple[str, ...], suffix: str
+) -> dict[str, float]:
+    """One full forward per option over prompt+option+suffix, normalised over the options."""
+    seqs = [llm.encode(prompt + o + suffix) for o in options]
+    shared = min(
+        next((i for i, (a, b) in enumerate(zip(s, seqs[0], strict=False)) if a != b), len(s))
+        for s in seqs
+    )
+    scores = []
+    for seq in seqs:
+        logp = torch.log_softmax(scratch_logits(llm, seq), dim=-1)
+        scores.append(sum(float(logp[i - 1, seq[i]]) for i in range(shared, len(seq))))
+    norm = torch.logsumexp(torch.tensor(scores, dtype=torch.float64), dim=0).item()
+    return {o: s - norm for o, s in zip(options, scores, strict=True)}
+
+
+def test_select_tells_apart_an_option_that_prefixes_another(smol_llm: Transformers) -> None:
+    session = smol_llm.session()
+    short = select(session, "Full plate armor is also called", (" plate", " plate armor"),
+                   suffix=".")
+    long = select(session, "He wore a suit of", (" plate", " plate armor"), suffix=".")
+    assert short.logprobs[" plate"] != long.logprobs[" plate"]
+    assert {short.choice, long.choice} <= {" plate", " plate armor"}
+    assert short.stats.forward_passes <= 2
+
+
+def test_select_scores_a_thousand_options_in_one_pass(smol_llm: Transformers) -> None:
+    options = tuple(f"item {i}" for i in range(1000))
+    result = select(smol_llm.session(), "Pick one: ", options)
+    assert len(result.logprobs) == 1000
+    assert math.isclose(sum(math.exp(v) for v in result.logprobs.values()), 1.0, abs_tol=1e-6)
+    assert result.stats.forward_passes <= 2  # the prompt prefill and the one trie pass
+
+
+# -- chat and bad input ---------------------------------------------------------------------------
+
+
+def test_chat_roles_use_chatml_and_assistant_stops_at_end_token(smol_llm: Transformers) -> None:
+    assert smol_llm.role_start("user") == "<|im_start|>user\n"
+    assert smol_llm.role_end("user") == "<|im_end|>\n"
+    prompt = (smol_llm.role_start("system") + "Reply with one word." + smol_llm.role_end("system")
+              + smol_llm.role_start("user") + "Say hello." + smol_llm.role_end("user")
+              + smol_llm.role_start("assistant"))
+    result = gen(smol_llm.session(), prompt, max_tokens=30)
+    assert result.finish_reasons == ("eos",)
+    assert "<|im_end|>" not in result.texts[0]
+
+
+def test_context_overflow_names_the_limit(smol_llm: Transformers) -> None:
+    with pytest.raises(ContextOverflowError) as err:
+        gen(smol_llm.session(), "word " * 9000, max_tokens=4)
+    assert str(err.value) == (
+        "the prompt is 9000 tokens but the model's context window is 8192 tokens "
+        "(max_position_embeddings); shorten the template"
+    )
+    with pytest.raises(ContextOverflowError) as err:
+        gen(smol_llm.session(), "word " * 8000, max_tokens=500)
+    assert str(err.value) == (
+        "the prompt (8000 tokens) plus max_tokens=500 exceeds the model's context window of "
+        "8192 tokens; lower max_tokens or shorten the template"
+    )

@@ -1,0 +1,201 @@
+"""Property tests: the front end never crashes, spans stay inside the source, and
+`format_expr` is the inverse of the parser on expressions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from guidance_engine.errors import Span, TemplateSyntaxError
+from guidance_engine.template import instructions as ins
+from guidance_engine.template import nodes
+from guidance_engine.template.compiler import compile_template
+from guidance_engine.template.format import format_expr
+from guidance_engine.template.lexer import tokenize
+from guidance_engine.template.parser import KEYWORDS, parse
+
+GOLDEN = Path(__file__).parent / "golden"
+VALID = [p.read_text(encoding="utf-8") for p in sorted(GOLDEN.glob("*.hbs"))] + [
+    "{{#if a}}x{{elif b}}y{{else}}z{{/if}}",
+    "{{#each xs}}{{@index}}{{#unless @last}}, {{/unless}}{{else}}-{{/each}}",
+    "{{~#user~}} {{gen 'q' stop=\"\\n\"}} {{~/user~}}",
+    "{{set {'a': [1, -2.5]}}}{{add x -1}}{{f(a, k=v)}}",
+]
+SPECIAL = "{}~#/>!'\"\\ \n@.-()[]=,:*+<>"
+ALPHABET = SPECIAL + "abxyz019_ "
+# TEMPLATE_EXAMPLES=20000 for a deeper search; the default keeps `make test` quick.
+FAST = settings(
+    max_examples=int(os.environ.get("TEMPLATE_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+SPAN = Span(0, 0, 1, 1)
+
+
+def compiles_or_syntax_error(source: str) -> ins.CompiledTemplate | None:
+    """Compiles `source`; a TemplateSyntaxError is fine, anything else fails the test."""
+    try:
+        return compile_template(source)
+    except TemplateSyntaxError as error:
+        assert error.span is not None and error.source == source
+        assert 0 <= error.span.start <= len(source)
+        return None
+
+
+@FAST
+@given(st.text(alphabet=ALPHABET, max_size=60))
+def test_random_text_only_raises_syntax_errors(source: str) -> None:
+    compiles_or_syntax_error(source)
+
+
+@FAST
+@given(st.text(max_size=40))
+def test_random_unicode_only_raises_syntax_errors(source: str) -> None:
+    compiles_or_syntax_error(source)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    source = draw(st.sampled_from(VALID))
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, len(source)))
+        op = draw(st.sampled_from(["insert", "delete", "replace"]))
+        char = draw(st.sampled_from(SPECIAL))
+        if op == "insert":
+            source = source[:position] + char + source[position:]
+        elif op == "delete":
+            source = source[:position] + source[position + 1 :]
+        else:
+            source = source[:position] + char + source[position + 1 :]
+    return source
+
+
+@FAST
+@given(mutated())
+def test_mutated_templates_only_raise_syntax_errors(source: str) -> None:
+    compiled = compiles_or_syntax_error(source)
+    if compiled is not None:
+        check_spans(source, compiled)
+
+
+def all_spans(value: Any) -> list[Span]:
+    """Every Span reachable from a node, instruction or tuple of them."""
+    if isinstance(value, Span):
+        return [value]
+    if isinstance(value, tuple):
+        return [span for item in value for span in all_spans(item)]
+    if hasattr(value, "__dataclass_fields__"):
+        return [span for f in fields(value) for span in all_spans(getattr(value, f.name))]
+    return []
+
+
+def check_spans(source: str, compiled: ins.CompiledTemplate) -> None:
+    spans = all_spans(tuple(tokenize(source))) + all_spans(parse(source).body)
+    spans += all_spans(compiled.instructions)
+    for span in spans:
+        assert 0 <= span.start <= span.end <= len(source)
+        assert Span.at(source, span.start, span.end) == span
+    count = len(compiled.instructions)
+    for instruction in compiled.instructions:
+        for name in ("target", "end", "exit", "start", "else_start"):
+            value = getattr(instruction, name, None)
+            assert value is None or 0 <= value <= count
+
+
+def test_valid_templates_spans_point_inside_the_source() -> None:
+    for source in VALID:
+        check_spans(source, compile_template(source))
+
+
+@FAST
+@given(st.text(alphabet=st.characters(blacklist_characters="{}\\"), max_size=50))
+def test_text_without_braces_is_one_text_node(source: str) -> None:
+    assert parse(source).body == (
+        (nodes.Text(source, Span.at(source, 0, len(source))),) if source else ()
+    )
+
+
+# ---------------------------------------------------------------- round trip
+
+
+NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True).filter(
+    lambda n: n not in KEYWORDS and n not in ("True", "False", "None")
+)
+VAR_NAMES = NAMES | st.sampled_from(["this", "@index", "@first", "@last", "@key", "@prefix"])
+LITERALS = st.one_of(
+    st.text(max_size=8),
+    st.integers(0, 10**6),
+    st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False),
+    st.sampled_from([True, False, None]),
+).map(lambda value: nodes.Literal(value, SPAN))
+BINARY_OPS = ["or", "and", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "is", "is not",
+              "+", "-", "*", "/", "%"]  # fmt: skip
+
+
+def extend(children: st.SearchStrategy[nodes.Expr]) -> st.SearchStrategy[nodes.Expr]:
+    keywords = st.lists(st.tuples(NAMES, children), max_size=2, unique_by=lambda kv: kv[0])
+    return st.one_of(
+        st.builds(lambda o, n: nodes.GetAttr(o, n, SPAN), children, NAMES),
+        st.builds(lambda o, i: nodes.GetItem(o, i, SPAN), children, children),
+        st.builds(
+            lambda f, a, k: nodes.Call(
+                f, tuple(a), tuple(nodes.Keyword(n, v, SPAN) for n, v in k), SPAN
+            ),
+            children,
+            st.lists(children, max_size=3),
+            keywords,
+        ),
+        st.builds(
+            lambda op, x: nodes.UnaryOp(op, x, SPAN), st.sampled_from(["not", "-"]), children
+        ),
+        st.builds(
+            lambda op, a, b: nodes.BinOp(op, a, b, SPAN),
+            st.sampled_from(BINARY_OPS),
+            children,
+            children,
+        ),
+        st.builds(lambda items: nodes.ListExpr(tuple(items), SPAN), st.lists(children, max_size=3)),
+        st.builds(
+            lambda items: nodes.DictExpr(tuple(items), SPAN),
+            st.lists(st.tuples(children, children), max_size=2),
+        ),
+    )
+
+
+EXPRESSIONS = st.recursive(
+    st.one_of(LITERALS, VAR_NAMES.map(lambda n: nodes.Var(n, SPAN))), extend, max_leaves=12
+)
+
+
+def strip(value: Any) -> Any:
+    """A span-free, type-exact structure (so `Literal(1)` differs from `Literal(True)`)."""
+    if isinstance(value, tuple):
+        return tuple(strip(item) for item in value)
+    if hasattr(value, "__dataclass_fields__"):
+        parts = [strip(getattr(value, f.name)) for f in fields(value) if f.name != "span"]
+        return (type(value).__name__, *parts)
+    return (type(value).__name__, value)
+
+
+@FAST
+@given(EXPRESSIONS)
+def test_format_expr_round_trips_through_the_parser(expr: nodes.Expr) -> None:
+    text = format_expr(expr)
+    assume(len(text) < 2000)
+    (output,) = parse("{{ " + text + " }}").body
+    assert isinstance(output, nodes.Output)
+    assert strip(output.expr) == strip(expr), text
+
+
+def test_format_expr_examples() -> None:
+    (output,) = parse("{{add x -1 k=(a or b) and c}}").body
+    assert isinstance(output, nodes.Output)
+    assert format_expr(output.expr) == "add(x, -1, k=(a or b) and c)"
+    (output,) = parse("{{(a < b) < -(c + d) * e.f[0]}}").body
+    assert isinstance(output, nodes.Output)
+    assert format_expr(output.expr) == "(a < b) < -(c + d) * e.f[0]"
