@@ -136,3 +136,30 @@ def test_repr_and_html() -> None:
         '<pre style="white-space: pre-wrap; margin: 0">a &lt;'
         "<span style=\"opacity: 0.5\">{{await &#x27;x&#x27;}}&gt;</span></pre>"
     )
+
+
+def test_llm_is_visible_to_templates() -> None:
+    llm = Mock()
+    llm.default_system_prompt = "Be helpful."  # type: ignore[attr-defined]
+    out = guidance("{{#system}}{{llm.default_system_prompt}}{{/system}}", llm=llm)()
+    assert str(out) == "<|im_start|>system\nBe helpful.<|im_end|>"
+
+
+def test_classic_options_are_accepted() -> None:
+    program = guidance("{{x}}", silent=True, caching=False, x=1)
+    assert (program.silent, program.caching, str(program())) == (True, False, "1")
+
+
+def test_readme_character_profile_on_the_mock() -> None:
+    guidance.llm = Mock({'"name": "': 'Zed"', '"age": ': "42,", '"armor": "': "plate",
+                         "": ['sword"', 'shield"']})
+    character = guidance('{"id": "{{id}}", "name": "{{gen \'name\'}}", '
+                         '"age": {{gen \'age\' pattern=\'[0-9]+\' stop=\',\'}}, '
+                         '"armor": "{{#select \'armor\'}}leather{{or}}plate{{/select}}", '
+                         '"items": [{{#geneach \'items\' num_iterations=2 join=\', \'}}'
+                         '"{{gen \'this\' temperature=0.7}}"{{/geneach}}]}')
+    out = character(id="e1")
+    assert str(out) == ('{"id": "e1", "name": "Zed", "age": 42, "armor": "plate", '
+                        '"items": ["sword", "shield"]}')
+    assert (out["name"], out["age"], out["armor"], out["items"]) == (
+        "Zed", "42", "plate", ["sword", "shield"])

@@ -91,6 +91,11 @@ class TokenIndex:
                 del self._compiled[next(iter(self._compiled))]
         return pristine.deep_copy()
 
+    def clear_compiled(self) -> None:
+        """Forget compiled grammars (benchmarks use it to time a cold compile)."""
+        with self._lock:
+            self._compiled.clear()
+
     # -- queries ---------------------------------------------------------------------------------
 
     def token_bytes(self, token_id: int) -> bytes:

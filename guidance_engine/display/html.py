@@ -1,6 +1,6 @@
 """HTML rendering of a program for Jupyter: produced text, then the template still to run.
 
-    >>> program_html("Hi <b>", "{{x}}", running=False)[47:]
+    >>> program_html("Hi <b>", "{{x}}", running=False)[46:]
     'Hi &lt;b&gt;<span style="opacity: 0.5">{{x}}</span></pre>'
 """
 

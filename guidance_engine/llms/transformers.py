@@ -494,6 +494,7 @@ class Transformers(LLM):
         self.end_ids = self._end_ids()
         self.forward_passes = 0
         self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
+        self.fed_tokens = 0  # token positions run through the model (padding included)
 
     def session(self) -> TransformersSession:
         return TransformersSession(self)
@@ -591,6 +592,7 @@ class Transformers(LLM):
         logits = out.logits[:, -1, :].float()
         self.forward_seconds += time.perf_counter() - start
         self.forward_passes += 1
+        self.fed_tokens += int(ids.numel())
         return logits
 
     def extend(self, kv: KVCache, ids: Sequence[int]) -> torch.Tensor:
@@ -622,6 +624,7 @@ class Transformers(LLM):
             scores = _path_scores(out.logits[0], internal, trie, paths)
         self.forward_seconds += time.perf_counter() - start
         self.forward_passes += 1
+        self.fed_tokens += n
         return scores, n
 
     # -- the decode loop: extend, mask, sample, commit -----------------------------------------

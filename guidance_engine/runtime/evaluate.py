@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from guidance_engine.errors import TemplateRuntimeError
 from guidance_engine.runtime.scopes import get_attr, get_item
+from guidance_engine.template.format import format_expr
 from guidance_engine.template.nodes import (
     BinOp,
     Call,
@@ -127,7 +128,8 @@ def _apply(
     except Exception as exc:
         kinds = " and ".join(type(v).__name__ for v in operands)
         raise env.error(
-            f"operator {op!r} failed on {kinds}: {type(exc).__name__}: {exc}", expr
+            f"cannot evaluate {format_expr(expr)}: operator {op!r} failed on {kinds}: "
+            f"{type(exc).__name__}: {exc}", expr
         ) from exc
 
 
@@ -137,4 +139,4 @@ def _lookup_step(
     try:
         return step(obj, key)
     except LookupError as exc:
-        raise env.error(str(exc), expr) from exc
+        raise env.error(f"cannot evaluate {format_expr(expr)}: {exc}", expr) from exc

@@ -50,74 +50,25 @@ from guidance_engine.runtime.library.gen import infer_stop, static_constraints
 from guidance_engine.runtime.library.loops import (
     BLOCK_COMMANDS,
     BlockOptions,
-    EachOptions,
+    BodyPart,
     GeneachOptions,
     each_options,
     geneach_options,
+    single_call_items,
 )
 from guidance_engine.runtime.library.select import choose
 from guidance_engine.runtime.scopes import (
     MISSING,
-    Variables,
-    copy_value,
+    BlockFrame,
+    ExecState,
+    LoopFrame,
     get_attr,
     lookup,
     set_path,
 )
 from guidance_engine.template import instructions as ins_
 from guidance_engine.template.instructions import CallSite, CompiledTemplate, Instruction
-from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Var
-
-# ---------------------------------------------------------------- state
-
-
-@dataclass
-class LoopFrame:
-    """One running each/geneach loop; `scope` holds `this`, `@index`, ... of this iteration."""
-
-    start: int  # index of the LoopStart
-    text_start: int  # text length when the loop began (hidden loops cut back to it)
-    scope: dict[str, Any] = field(default_factory=dict)
-    count: int = 0  # iterations begun
-    each: EachOptions | None = None
-    geneach: GeneachOptions | None = None
-    position: int = -1  # each: index in `each.items` of the current iteration
-    list_index: int = -1  # geneach: index of the current item in the list variable
-
-
-@dataclass
-class BlockFrame:
-    """One open `{{#block}}` or role block."""
-
-    start: int  # index of the EnterBlock
-    text_start: int
-    options: BlockOptions
-
-
-Frame = LoopFrame | BlockFrame
-
-
-@dataclass
-class ExecState:
-    """Everything needed to continue an execution: resuming is running a copy of this."""
-
-    variables: Variables
-    pc: int = 0
-    text: str = ""
-    frames: list[Frame] = field(default_factory=list)
-    waiting_for: str | None = None  # set when suspended
-    done: bool = False
-
-
-def copy_state(state: ExecState) -> ExecState:
-    """A copy sharing no containers with `state` (loop items stay linked to their lists)."""
-    memo: dict[int, Any] = {}
-    variables = state.variables.copy(memo)
-    frames: list[Frame] = [
-        replace(f, scope=copy_value(f.scope, memo)) if isinstance(f, LoopFrame) else f
-        for f in state.frames
-    ]
-    return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done)
+from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Literal, Var
 
 
 @dataclass
@@ -129,6 +80,14 @@ class Shared:
     records: list[ev.Event] | None = None  # the log, when logging
     session: Session | None = None
     names: dict[str, Any] = field(default_factory=builtins)
+
+    def __post_init__(self) -> None:
+        if self.llm is not None:
+            self.names.setdefault("llm", self.llm)  # 0.0.64 templates read {{llm.xxx}}
+
+    @property
+    def recording(self) -> bool:
+        return self.records is not None or self.sink is not None
 
     def open_session(self, llm: LLM) -> Session:
         if self.session is None:
@@ -255,6 +214,9 @@ class Execution:
             self.state.waiting_for = signal.name
             self.send(ev.Suspended(signal.name, self.instructions[self.state.pc].span))
             return
+        except BreakLoop:
+            raise self.error("{{break}} outside of a loop: it can only leave an each or "
+                             "geneach block", self.instructions[self.state.pc]) from None
         self.state.waiting_for = None
         self.state.done = True
         self.send(ev.Finished())
@@ -389,7 +351,9 @@ class Execution:
             raise
         except Exception as exc:
             raise self._wrap(name, exc, node) from exc
-        self.shared.record(ev.CommandRecord(name, tuple(args), dict(kwargs), result, node.span))
+        if self.shared.recording:
+            self.shared.record(ev.CommandRecord(name, tuple(args), dict(kwargs), result,
+                                                node.span))
         return result
 
     def _check_binding(
@@ -415,9 +379,11 @@ class Execution:
 
     def _wrap(self, name: str, exc: Exception, node: Any) -> Exception:
         if isinstance(exc, PositionedError):
-            if exc.span is not None:
-                return exc
-            return type(exc)(exc.message, node.span, self.source, name=self.name)
+            if exc.span is None:
+                return type(exc)(exc.message, node.span, self.source, name=self.name)
+            if exc.source != self.source:  # raised in a parsed string or a partial
+                exc.add_note(f"while running {name!r} at {node.span.describe()}")
+            return exc
         if isinstance(exc, ModelError):
             exc.add_note(f"while running {name!r} at {node.span.describe()}")
             return exc
@@ -440,7 +406,10 @@ class Execution:
     async def model_gen(
         self, request: GenRequest, name: str | None, stream: bool, span: Span
     ) -> GenResult:
-        session = self.shared.open_session(self.require_llm(span))
+        llm = self.require_llm(span)
+        if request.pattern is not None or request.json_schema is not None or request.grammar:
+            llm.validate_request(request)  # constraints given as variables are checked here
+        session = self.shared.open_session(llm)
 
         def on_chunk(index: int, text: str) -> None:
             if index == 0:
@@ -467,7 +436,7 @@ class Execution:
         self.state.pc += 1
 
     async def _emit(self, ins: ins_.Emit) -> None:
-        self._site = ins.site
+        self._site = self._loop_aware_site(ins)
         value = await evaluate(ins.expr, self)
         if isinstance(ins.expr, Var) and (isinstance(value, Command) or callable(value)):
             # A bare name naming a command or function is a call without arguments: {{break}}.
@@ -475,6 +444,20 @@ class Execution:
         if value is not None:
             self.append_text(str(value), ins.span)
         self.state.pc += 1
+
+    def _loop_aware_site(self, ins: ins_.Emit) -> CallSite:
+        """At the end of a loop body the next text the model sees is the next iteration's
+        opening text, so a gen there stops at it (`{{#geneach 'xs'}}- {{gen 'this'}}`)."""
+        site = ins.site
+        following = self.instructions[self.state.pc + 1 : self.state.pc + 2]
+        if site.next_text or not following or not isinstance(following[0], ins_.LoopEnd):
+            return site
+        start = following[0].start
+        first = self.instructions[start + 1]
+        frame = self._innermost_loop()
+        join = frame.geneach.join if frame is not None and frame.geneach is not None else ""
+        opening = join + (first.text if isinstance(first, ins_.Text) else "")
+        return replace(site, next_text=opening, at_body_end=False) if opening else site
 
     async def _jump(self, ins: ins_.Jump) -> None:
         self.state.pc = ins.target
@@ -509,9 +492,8 @@ class Execution:
             if options.list_name not in self.state.variables:
                 self.state.variables.set(options.list_name, [])
             if options.single_call:
-                raise self.error("geneach single_call=True is not supported; "
-                                 "drop single_call (each item is then generated in turn)",
-                                 ins.call)
+                await self._single_call(ins, options)
+                return
             more = await self._geneach_more(frame, ins)
         self.state.frames.append(frame)
         if more:
@@ -621,6 +603,36 @@ class Execution:
         probe = GenRequest(prompt=prompt, max_tokens=len(stops[0].split()) + 2)
         text = (await self.model_gen(probe, None, False, ins.span)).texts[0]
         return not text.lstrip().startswith(stops[0].strip())
+
+    async def _single_call(self, ins: ins_.LoopStart, options: GeneachOptions) -> None:
+        """geneach single_call=True: one generation for the whole list, split by the body."""
+        parts: list[BodyPart] = []
+        for body in self.instructions[self.state.pc + 1 : ins.end]:
+            key = _this_gen_key(body)
+            if isinstance(body, ins_.Text):
+                parts.append(("text", body.text))
+            elif key is not None:
+                parts.append(("gen", key or None))
+            else:
+                raise self.error("geneach single_call=True needs a body of fixed text and "
+                                 "{{gen 'this'}} / {{gen 'this.name'}} tags only", body)
+        llm = self.require_llm(ins.span)
+        request = GenRequest(
+            prompt=self.state.text,
+            stop=options.stop if options.stop is not None else infer_stop(ins.site, llm),
+            max_tokens=options.single_call_max_tokens,
+            temperature=options.single_call_temperature,
+            top_p=options.single_call_top_p,
+        )
+        text = (await self.model_gen(request, options.list_name, not options.hidden,
+                                     ins.span)).texts[0]
+        items = single_call_items(text, parts, options.join)
+        self.state.variables.set(options.list_name,
+                                 [*self.state.variables.get(options.list_name), *items])
+        self.send(ev.Captured(options.list_name, self.state.variables.get(options.list_name)))
+        if not options.hidden:
+            self.append_text(text, ins.span)
+        self.state.pc = ins.exit
 
     async def _parallel_each(self, ins: ins_.LoopStart, frame: LoopFrame) -> None:
         """Run every iteration concurrently, each on its own copy of the context."""
@@ -732,6 +744,20 @@ class Execution:
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
             emit_text=emit_text,
         )
+
+
+def _this_gen_key(instruction: Instruction) -> str | None:
+    """For `{{gen 'this'}}` "", for `{{gen 'this.x'}}` "x", for anything else None."""
+    if not isinstance(instruction, ins_.Emit) or not isinstance(instruction.expr, Call):
+        return None
+    call = instruction.expr
+    if not (isinstance(call.func, Var) and call.func.name == "gen" and call.args):
+        return None
+    name = call.args[0]
+    if not isinstance(name, Literal) or not isinstance(name.value, str):
+        return None
+    head, _, key = name.value.partition(".")
+    return key if head == "this" else None
 
 
 def _select_block_options(

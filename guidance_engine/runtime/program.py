@@ -14,15 +14,17 @@ at `{{await 'x'}}` resumes from that instruction when called with `x=...`::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
 from typing import Any
 
+from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import events as ev
-from guidance_engine.runtime.interpreter import ExecState, Execution, Shared, copy_state
-from guidance_engine.runtime.scopes import Variables, copy_value
+from guidance_engine.runtime.interpreter import Execution, Shared
+from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
 
@@ -145,12 +147,21 @@ class Program:
     def __call__(self, **kwargs: Any) -> Any:
         """Execute (or resume) and return a new Program; with stream=True an iterator of partial
         programs; with async_mode=True an awaitable that `async for` also streams."""
+        if self._running:
+            raise GuidanceError(
+                "this program is a snapshot taken while streaming; call the last program the "
+                "stream yields (the finished or suspended one) instead"
+            )
         options = {key: kwargs.pop(key) for key in _OPTIONS if key in kwargs}
         new = self._derive(options, kwargs)
         if new.async_mode:
             return AsyncRun(new)
         if new.stream:
             return _iterate_sync(new._stream())
+        from guidance_engine.display import jupyter
+
+        if jupyter.should_display(new.silent):
+            return jupyter.show_live(_iterate_sync(new._stream()))
         return _run_sync(new._execute(None))
 
     def _derive(self, options: dict[str, Any], variables: dict[str, Any]) -> Program:
@@ -192,15 +203,21 @@ class Program:
             execution.shared.close()
         return self
 
-    async def _stream(self) -> AsyncIterator[Program]:
+    async def _stream(self) -> AsyncGenerator[Program, None]:
         """Partial programs as text is produced, then the finished (or suspended) program."""
         snapshots: asyncio.Queue[Program | None] = asyncio.Queue()
         holder: list[Execution] = []
 
+        last: list[tuple[str, str]] = []
+
         def sink(event: ev.Event) -> None:
             # Snapshot now: the execution runs ahead of a slow consumer.
             if isinstance(event, _TEXT_EVENTS):
-                snapshots.put_nowait(self._snapshot(holder[0]))
+                snapshot = self._snapshot(holder[0])
+                key = (snapshot.text, str(snapshot))
+                if last != [key]:  # a gen's commit after its chunks changes nothing shown
+                    last[:] = [key]
+                    snapshots.put_nowait(snapshot)
 
         holder.append(self._execution(sink))
 
@@ -217,7 +234,10 @@ class Program:
                 yield snapshot
             await task  # re-raises the execution's error
         finally:
-            task.cancel()
+            if not task.done():  # the consumer stopped early
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         yield self
 
     def _snapshot(self, execution: Execution) -> Program:
@@ -301,7 +321,7 @@ def _run_sync(coroutine: Awaitable[Program]) -> Program:
     return box[0]
 
 
-def _iterate_sync(stream: AsyncIterator[Program]) -> Iterator[Program]:
+def _iterate_sync(stream: AsyncGenerator[Program, None]) -> Iterator[Program]:
     """Iterate an async stream from synchronous code (in a worker thread if a loop runs here)."""
     if not _running_loop():
         loop = asyncio.new_event_loop()
@@ -313,6 +333,7 @@ def _iterate_sync(stream: AsyncIterator[Program]) -> Iterator[Program]:
                     return
                 yield item
         finally:
+            loop.run_until_complete(stream.aclose())  # stops the execution if we left early
             loop.close()
     items: queue.Queue[tuple[str, Any]] = queue.Queue()
 

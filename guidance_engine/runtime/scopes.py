@@ -1,4 +1,4 @@
-"""Scopes: program variables, loop-local names and the lookup rules between them.
+"""Scopes: program variables, loop frames, the execution state, and the lookup rules.
 
 Lookup order is: loop-local scopes (innermost first: `this`, `@index`, `item_name`, ...), then
 program variables, then built-ins. On a value, `a.b` tries the mapping key before the attribute,
@@ -11,8 +11,11 @@ so a variable named `items` or `keys` never resolves to a dict method::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the option types are only annotations here (and import this module)
+    from guidance_engine.runtime.library.loops import BlockOptions, EachOptions, GeneachOptions
 
 
 class _Missing:
@@ -153,3 +156,55 @@ def set_path(container: Any, key: str, value: Any) -> None:
         container[key] = value
     else:
         setattr(container, key, value)
+
+
+# ---------------------------------------------------------------- execution state
+
+
+@dataclass
+class LoopFrame:
+    """One running each/geneach loop; `scope` holds `this`, `@index`, ... of this iteration."""
+
+    start: int  # index of the LoopStart
+    text_start: int  # text length when the loop began (hidden loops cut back to it)
+    scope: dict[str, Any] = field(default_factory=dict)
+    count: int = 0  # iterations begun
+    each: EachOptions | None = None
+    geneach: GeneachOptions | None = None
+    position: int = -1  # each: index in `each.items` of the current iteration
+    list_index: int = -1  # geneach: index of the current item in the list variable
+
+
+@dataclass
+class BlockFrame:
+    """One open `{{#block}}` or role block."""
+
+    start: int  # index of the EnterBlock
+    text_start: int
+    options: BlockOptions
+
+
+Frame = LoopFrame | BlockFrame
+
+
+@dataclass
+class ExecState:
+    """Everything needed to continue an execution: resuming is running a copy of this."""
+
+    variables: Variables
+    pc: int = 0
+    text: str = ""
+    frames: list[Frame] = field(default_factory=list)
+    waiting_for: str | None = None  # set when suspended
+    done: bool = False
+
+
+def copy_state(state: ExecState) -> ExecState:
+    """A copy sharing no containers with `state` (loop items stay linked to their lists)."""
+    memo: dict[int, Any] = {}
+    variables = state.variables.copy(memo)
+    frames: list[Frame] = [
+        replace(f, scope=copy_value(f.scope, memo)) if isinstance(f, LoopFrame) else f
+        for f in state.frames
+    ]
+    return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done)

@@ -2,6 +2,7 @@
 
 `format_expr` is the inverse of the parser on expressions (minimal parentheses, Python-style
 calls), so `parse("{{ " + format_expr(e) + " }}")` gives back `e` up to spans.
+`token_listing` shows the lexer's output one token per line.
 `listing` renders a compiled template one instruction per line, for golden tests and logs::
 
     0000 TEXT 'Name: '                        @1:1
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from guidance_engine.template import instructions as ins
 from guidance_engine.template import nodes
+from guidance_engine.template.lexer import Token
 
 # Binding strength, loosest first; postfix expressions and atoms bind tightest.
 _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _ATOM = range(1, 9)
@@ -158,3 +160,19 @@ def listing(compiled: ins.CompiledTemplate) -> str:
         span = instruction.span
         lines.append(f"{body:<40} @{span.line}:{span.column}")
     return "\n".join(lines)
+
+
+def token_listing(tokens: list[Token]) -> str:
+    """One token per line: kind, value, `@line:col` and the `[start:end]` offsets.
+
+    >>> from guidance_engine.template.lexer import tokenize
+    >>> print(token_listing(tokenize("a{{x}}")))
+    text         'a' @1:1 [0:1]
+    open         '{{' @1:2 [1:3]
+    name         'x' @1:4 [3:4]
+    close        '}}' @1:5 [4:6]
+    """
+    return "\n".join(
+        f"{t.kind:<12} {t.value!r} @{t.span.line}:{t.span.column} [{t.span.start}:{t.span.end}]"
+        for t in tokens
+    )

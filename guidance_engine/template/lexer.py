@@ -40,7 +40,7 @@ OPERATORS = (
 _TWO_CHAR_OPS = frozenset(op for op in OPERATORS if len(op) == 2)
 _ONE_CHAR_OPS = frozenset(op for op in OPERATORS if len(op) == 1)
 _OPENERS = {"#": "open_block", "/": "open_close", ">": "open_partial"}
-_NAME_RE = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*")
+_NAME_RE = re.compile(r"@?[^\W\d]\w*")  # Python identifiers, Unicode letters included
 _NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?[A-Za-z0-9_]*")
 _GOOD_NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _SIMPLE_ESCAPES = {
@@ -199,7 +199,7 @@ class _Lexer:
         depth = 0  # open `{` of dict literals
         while True:
             i = self.pos
-            while i < len(src) and src[i] in " \t\r\n":
+            while i < len(src) and src[i].isspace():
                 i += 1
             self.pos = i
             if i >= len(src):
@@ -238,7 +238,7 @@ class _Lexer:
         ch = src[i]
         if ch in "'\"":
             self.lex_string(i)
-        elif ch.isdigit():
+        elif ch in "0123456789":
             self.lex_number(i)
         elif m := _NAME_RE.match(src, i):
             self.add("name", m.group(), i, m.end())
@@ -284,16 +284,19 @@ class _Lexer:
         self.pos = m.end()
 
     def lex_string(self, start: int) -> None:
-        """Reads a quoted string with Python escapes; unknown escapes keep their backslash."""
+        """Reads a quoted string with Python escapes; unknown escapes keep their backslash.
+
+        A string may span lines: classic programs put `stop='\n'` in non-raw Python strings,
+        which leaves a real newline between the quotes.
+        """
         src = self.source
         quote = src[start]
         parts: list[str] = []
         i = start + 1
         while True:
-            if i >= len(src) or src[i] == "\n":
-                found = "end of template" if i >= len(src) else "end of line"
+            if i >= len(src):
                 raise self.error(
-                    f"unterminated string: found {found}, expected a closing {quote}",
+                    f"unterminated string: found end of template, expected a closing {quote}",
                     start,
                     start + 1,
                 )

@@ -298,12 +298,15 @@ class Parser:
         if kwargs:
             raise self.error(
                 f"unexpected keyword argument {kwargs[0].name!r} in {where}; expected "
-                "one condition",
+                "one condition (write '==' to compare)",
                 kwargs[0].span,
             )
         if len(args) != 1:
             found = "none" if not args else f"{len(args)} arguments"
             hint = "" if not args else " (combine them with 'and' or 'or')"
+            if len(args) > 1 and isinstance(args[1], nodes.UnaryOp) and args[1].op == "-":
+                hint = " (a '-' after a space and touching its operand starts a new argument; "
+                hint += "write 'a - 1' to subtract)"
             raise self.error(
                 f"expected one condition in {where}, found {found}{hint}",
                 args[1].span if len(args) > 1 else span,
@@ -590,12 +593,6 @@ def _either(words: tuple[str, ...]) -> str:
 
 def _article(words: str) -> str:
     return "an" if words[:1] in "aeiou" else "a"
-
-
-def _show(source: str, span: Span) -> str:
-    """Source text of a span, shortened for messages."""
-    text = source[span.start : span.end]
-    return repr(text if len(text) <= 30 else text[:27] + "...")
 
 
 def parse(source: str, name: str | None = None) -> nodes.Template:

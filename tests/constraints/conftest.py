@@ -7,7 +7,7 @@ be caught, not hidden by a model's preferences.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +58,11 @@ class Run:
 
 
 class RandomModel:
-    """Samples constrained tokens from random logits; optional biases steer towards an end.
+    """Samples constrained tokens from random logits; optionally steers towards an end.
 
-    `finish_bias` maps token ids to a logit bonus applied after `patience` sampled tokens, so
-    runs over recursive grammars (strings, nested lists) terminate instead of wandering.
+    After `patience` sampled tokens, the first token of `prefer` that the mask allows is taken
+    instead of sampling (closers, EOS), so runs over recursive grammars (strings, nested lists)
+    terminate instead of wandering. It only chooses among allowed tokens.
     """
 
     def __init__(self, index: TokenIndex, seed: int) -> None:
@@ -72,10 +73,11 @@ class RandomModel:
         self,
         matcher: Matcher,
         max_tokens: int = 48,
-        finish_bias: Mapping[int, float] | None = None,
+        prefer: Sequence[int] = (),
         patience: int = 0,
     ) -> Run:
         sampled = forced = 0
+        used: dict[int, int] = {}
         while sampled + forced < max_tokens:
             if matcher.is_finished():
                 return Run("finished", sampled, forced)
@@ -85,33 +87,58 @@ class RandomModel:
                 forced += len(ff)
                 continue
             logits = torch.randn(self.index.vocab_size, generator=self.gen)
-            if finish_bias and sampled >= patience:
-                for token, bonus in finish_bias.items():
-                    logits[token] += bonus
             matcher.apply_mask(logits)
             token = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen))
+            if prefer and sampled >= patience:
+                token = self._steer(matcher, torch.isfinite(logits), prefer, used, token)
             if token in self.index.eos_ids:
                 return Run("eos", sampled, forced)
             matcher.consume(token)
             sampled += 1
         return Run("length", sampled, forced)
 
+    def _steer(
+        self,
+        matcher: Matcher,
+        allowed: torch.Tensor,
+        prefer: Sequence[int],
+        used: dict[int, int],
+        token: int,
+    ) -> int:
+        """EOS if allowed; else a preferred token that completes the value; else the allowed
+        preferred token used least so far (then in order).
 
-@pytest.fixture
+        Counting uses breaks loops such as ')' forever inside a string: the next time '"' wins.
+        """
+        if allowed[self.index.eos_id]:
+            return self.index.eos_id
+        ranked = [(used.get(t, 0), i, t) for i, t in enumerate(prefer) if allowed[t]]
+        if not ranked:
+            return token
+        for _, _, candidate in sorted(ranked, key=lambda r: r[1]):
+            matcher.consume(candidate)
+            completes = matcher.is_accepting()
+            matcher.rollback(1)
+            if completes:
+                return candidate
+        choice = min(ranked)[2]
+        used[choice] = used.get(choice, 0) + 1
+        return choice
+
+
+@pytest.fixture(scope="session")
 def random_model() -> type[RandomModel]:
     return RandomModel
 
 
-def finish_bias(index: TokenIndex) -> dict[int, float]:
-    """Logit bonuses that close open structures: EOS first, then closers, then short values."""
-    bias = {eos: 60.0 for eos in index.eos_ids}
-    for text, bonus in [(")", 45), ("]", 45), ("}", 45), ('"', 40), ("0", 35), ("1", 34)]:
-        bias.update({t: float(bonus) for t in index.encode(text)})
-    for text, bonus in [("join", 30), ("\n", 25), ("(", 20)]:
-        bias.update({t: float(bonus) for t in index.encode(text)})
-    return bias
+def closers(index: TokenIndex) -> list[int]:
+    """Tokens that end open structures, most decisive first: EOS, closers, short values."""
+    order = [*index.eos_ids]
+    for text in [")", "]", "}", '"', "join", "\n", ".", ":", "0", "1", "(", " ", ","]:
+        order.extend(index.encode(text))
+    return order
 
 
-@pytest.fixture
-def closing_bias() -> Any:
-    return finish_bias
+@pytest.fixture(scope="session")
+def closing_order() -> Any:
+    return closers

@@ -139,7 +139,10 @@ ERRORS = [
         ConstraintSpec(grammar="/no/such/file.lark"),
         "grammar file '/no/such/file.lark' does not exist",
     ),
-    (ConstraintSpec(json_schema={"type": "strin"}), "json_schema cannot be used: Invalid type: strin"),
+    (
+        ConstraintSpec(json_schema={"type": "strin"}),
+        "json_schema cannot be used: Invalid type: strin",
+    ),
     (
         ConstraintSpec(json_schema={"type": "integer", "minimum": 5, "maximum": 3}),
         "json_schema cannot be used: Unsatisfiable schema: minimum (5) is greater than maximum (3)",

@@ -32,7 +32,8 @@ def test_smol_index(smol: TokenIndex, smol_tokenizer: Any) -> None:
 
 def test_has_extension_matches_a_scan(smol: TokenIndex) -> None:
     for prefix in [b":", b" wor", b"http", b" ", b"zzqx", b"://", b"\n"]:
-        scan = any(len(t) > len(prefix) for t in map(smol.token_bytes, smol.tokens_with_prefix(prefix)))
+        texts = map(smol.token_bytes, smol.tokens_with_prefix(prefix))
+        scan = any(len(t) > len(prefix) for t in texts)
         assert smol.has_extension(prefix) == scan, prefix
     assert smol.has_extension(b":") and not smol.has_extension(b"zzqx")
 

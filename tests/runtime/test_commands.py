@@ -113,7 +113,11 @@ def test_gen_json_schema_from_pydantic_class() -> None:
     class Person(pydantic.BaseModel):
         name: str
 
-    llm = Mock('{"name": "A"}')
+    class Lenient(Mock):
+        def validate_request(self, request: GenRequest) -> None:
+            pass  # only the conversion is under test here, not the schema engine
+
+    llm = Lenient('{"name": "A"}')
     run("{{gen 'p' json_schema=Person}}", llm, Person=Person)
     assert gen_requests(llm)[0].json_schema == Person.model_json_schema()
 
@@ -368,3 +372,79 @@ def test_partial_program() -> None:
 
 def test_prefix_special() -> None:
     assert str(run("ab{{len @prefix}}")) == "ab2"
+
+
+def test_geneach_single_call_splits_one_generation() -> None:
+    llm = Mock("\n- a\n- b\nEND")
+    out = run("List:{{#geneach 'items' single_call=True}}\n- {{gen 'this'}}{{/geneach}}\nEND",
+              llm)
+    assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
+    assert llm.calls == [GenRequest(prompt="List:", stop=("\nEND",), max_tokens=500)]
+
+
+def test_geneach_single_call_with_fields_and_join() -> None:
+    out = run("{{#geneach 'qa' single_call=True join='; ' stop='.'}}Q {{gen 'this.q'}} A "
+              "{{gen 'this.a'}}{{/geneach}}.", Mock("Q x A 1; Q y A 2."))
+    assert out["qa"] == [{"q": "x", "a": "1"}, {"q": "y", "a": "2"}]
+    assert str(out) == "Q x A 1; Q y A 2."
+
+
+def test_geneach_single_call_rejects_other_tags() -> None:
+    try:
+        run("{{#geneach 'xs' single_call=True}}{{x}}{{gen 'this'}}{{/geneach}}.", x=1)
+    except guidance.TemplateRuntimeError as exc:
+        assert str(exc) == (
+            "geneach single_call=True needs a body of fixed text and {{gen 'this'}} / "
+            "{{gen 'this.name'}} tags only (line 1, column 35)\n"
+            "    {{#geneach 'xs' single_call=True}}{{x}}{{gen 'this'}}{{/geneach}}.\n"
+            "                                      ^")
+    else:
+        raise AssertionError("expected TemplateRuntimeError")
+
+
+def test_each_parallel_without_hidden_appends_texts_in_order() -> None:
+    llm = Mock({"A": "ra", "B": "rb"})
+    out = run("P{{#each xs parallel=True}}[{{this}}{{gen 'r' list_append=True}}]{{/each}}.",
+              llm, xs=["A", "B"])
+    assert (str(out), out["r"]) == ("P[Ara][Brb].", ["ra", "rb"])
+
+
+def test_geneach_break_keeps_the_current_item() -> None:
+    out = run("{{#geneach 'xs' stop=False}}{{gen 'this' stop=';'}};"
+              "{{#if this == 'done'}}{{break}}{{/if}}{{/geneach}}!", Mock(["a;", "done;", "z;"]))
+    assert (str(out), out["xs"]) == ("a;done;!", ["a", "done"])
+
+
+def test_one_session_per_execution_closed_at_the_end() -> None:
+    opened: list[str] = []
+
+    class Counting(Mock):
+        def session(self) -> Any:
+            inner = super().session()
+            opened.append("open")
+
+            class S(type(inner)):  # type: ignore[misc]
+                def close(self) -> None:
+                    opened.append("close")
+
+            return S(self)
+
+    program = guidance("{{gen 'a'}}{{#each xs parallel=True hidden=True}}{{gen 'b'}}{{/each}}"
+                       "{{#select 'c'}}x{{or}}y{{/select}}{{parse t}}", llm=Counting("x"))
+    program(xs=[1, 2], t="{{gen 'd'}}")
+    assert opened == ["open", "close"]
+    program(xs=[], t="")
+    assert opened == ["open", "close", "open", "close"]
+
+
+def test_gen_at_the_end_of_a_loop_body_stops_at_the_next_iteration_opening() -> None:
+    llm = Mock(["- ", "a\n- b", "- ", "b", "END"])
+    out = run("List:{{#geneach 'items'}}\n- {{gen 'this'}}{{/geneach}}\nEND", llm)
+    assert [r.stop for r in gen_requests(llm)] == [("\n- ",), ("\n- ",)]
+    assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
+
+
+def test_gen_at_the_end_of_an_each_body_with_join_free_opening() -> None:
+    llm = Mock("x; y")
+    run("{{#each xs}}; {{gen 'r' list_append=True}}{{/each}}", llm, xs=[1, 2])
+    assert [r.stop for r in gen_requests(llm)] == [("; ",), ("; ",)]

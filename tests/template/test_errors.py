@@ -104,9 +104,9 @@ CASES = {
         "    {{gen 'name}}\n"
         "          ^",
     ),
-    "unterminated string at end of line": (
-        '{{gen "name}}\nmore',
-        'unterminated string: found end of line, expected a closing " (line 1, column 7)\n'
+    "unterminated string spanning lines": (
+        '{{gen "name}}\nmore {{x}}',
+        'unterminated string: found end of template, expected a closing " (line 1, column 7)\n'
         '    {{gen "name}}\n'
         "          ^",
     ),
@@ -198,6 +198,21 @@ CASES = {
         "'or') (line 1, column 9)\n"
         "    {{#if a b}}x{{/if}}\n"
         "            ^",
+    ),
+    "if with a negative second argument": (
+        "{{#if x -1}}y{{/if}}",
+        "expected one condition in '{{#if}}', found 2 arguments (a '-' after a space and "
+        "touching its operand starts a new argument; write 'a - 1' to subtract) "
+        "(line 1, column 9)\n"
+        "    {{#if x -1}}y{{/if}}\n"
+        "            ^",
+    ),
+    "assignment in a condition": (
+        "{{#if x = 1}}y{{/if}}",
+        "unexpected keyword argument 'x' in '{{#if}}'; expected one condition (write '==' to "
+        "compare) (line 1, column 7)\n"
+        "    {{#if x = 1}}y{{/if}}\n"
+        "          ^",
     ),
     "unclosed call parenthesis": (
         "{{f(1, 2}}",

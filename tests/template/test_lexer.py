@@ -8,17 +8,11 @@ from pathlib import Path
 import pytest
 
 from guidance_engine.errors import Span
+from guidance_engine.template.format import token_listing
 from guidance_engine.template.lexer import Token, tokenize
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = sorted(p.stem for p in GOLDEN.glob("*.hbs"))
-
-
-def render(tokens: list[Token]) -> str:
-    return "\n".join(
-        f"{t.kind:<12} {t.value!r} @{t.span.line}:{t.span.column} [{t.span.start}:{t.span.end}]"
-        for t in tokens
-    )
 
 
 def kinds_values(source: str) -> list[tuple[str, str]]:
@@ -28,7 +22,7 @@ def kinds_values(source: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name", NAMES)
 def test_golden_tokens(name: str, golden: Callable[[str, str, str], None]) -> None:
     source = (GOLDEN / f"{name}.hbs").read_text(encoding="utf-8")
-    golden(name, "tokens", render(tokenize(source)))
+    golden(name, "tokens", token_listing(tokenize(source)))
 
 
 def test_simple_tag_tokens_and_spans() -> None:
@@ -126,3 +120,14 @@ def test_numbers_names_and_operators() -> None:
 def test_tags_may_span_lines() -> None:
     tokens = tokenize("{{gen 'x'\n   stop='y'}}")
     assert tokens[3] == Token("name", "stop", Span(13, 17, 2, 4))
+
+
+def test_strings_may_contain_raw_newlines() -> None:
+    # `guidance("{{gen 'x' stop='\n'}}")` in a non-raw Python string puts a real newline there.
+    assert kinds_values("{{gen 'x' stop='\n'}}")[3:5] == [("name", "stop"), ("op", "=")]
+    assert [t.value for t in tokenize("{{gen 'x' stop='\n'}}") if t.kind == "string"] == ["x", "\n"]
+
+
+def test_unicode_identifiers_and_whitespace_in_tags() -> None:
+    expected = [("open", "{{"), ("name", "名前"), ("close", "}}")]
+    assert kinds_values("{{\u00a0名前\u2003}}") == expected

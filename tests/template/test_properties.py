@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import guidance_engine as guidance
 from guidance_engine.errors import Span, TemplateSyntaxError
 from guidance_engine.template import instructions as ins
 from guidance_engine.template import nodes
@@ -83,6 +88,14 @@ def test_mutated_templates_only_raise_syntax_errors(source: str) -> None:
         check_spans(source, compiled)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(mutated(), st.text(alphabet=ALPHABET, max_size=40)))
+def test_program_construction_only_raises_syntax_errors(source: str) -> None:
+    make_program = cast(Callable[..., Any], guidance)  # the module is callable at run time
+    with contextlib.suppress(TemplateSyntaxError):
+        make_program(source, llm=guidance.llms.Mock())
+
+
 def all_spans(value: Any) -> list[Span]:
     """Every Span reachable from a node, instruction or tuple of them."""
     if isinstance(value, Span):
@@ -95,7 +108,10 @@ def all_spans(value: Any) -> list[Span]:
 
 
 def check_spans(source: str, compiled: ins.CompiledTemplate) -> None:
-    spans = all_spans(tuple(tokenize(source))) + all_spans(parse(source).body)
+    tokens = tokenize(source)
+    for before, after in itertools.pairwise(tokens):
+        assert before.span.end <= after.span.start  # in order, never overlapping
+    spans = all_spans(tuple(tokens)) + all_spans(parse(source).body)
     spans += all_spans(compiled.instructions)
     for span in spans:
         assert 0 <= span.start <= span.end <= len(source)
@@ -182,6 +198,8 @@ def strip(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
+# Hypothesis warns about the size of the nested strategy's repr; it says nothing about our code.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @FAST
 @given(EXPRESSIONS)
 def test_format_expr_round_trips_through_the_parser(expr: nodes.Expr) -> None:
@@ -199,3 +217,28 @@ def test_format_expr_examples() -> None:
     (output,) = parse("{{(a < b) < -(c + d) * e.f[0]}}").body
     assert isinstance(output, nodes.Output)
     assert format_expr(output.expr) == "(a < b) < -(c + d) * e.f[0]"
+
+
+def corpus_expressions(value: Any) -> list[nodes.Expr]:
+    """Every tag expression and block call in a parsed template."""
+    if isinstance(value, nodes.Output):
+        return [value.expr]
+    if isinstance(value, nodes.Block | nodes.Partial):
+        found: list[nodes.Expr] = [value.call]
+        if isinstance(value, nodes.Block):
+            for section in value.sections:
+                found += [*section.args, *corpus_expressions(section.body)]
+        return found
+    if isinstance(value, tuple):
+        return [expr for item in value for expr in corpus_expressions(item)]
+    return []
+
+
+def test_format_expr_round_trips_every_expression_of_the_corpus() -> None:
+    expressions = [e for source in VALID for e in corpus_expressions(parse(source).body)]
+    expressions = [e for e in expressions if strip(e) != strip(nodes.Var("break", SPAN))]
+    assert len(expressions) > 80
+    for expr in expressions:
+        (output,) = parse("{{ " + format_expr(expr) + " }}").body
+        assert isinstance(output, nodes.Output)
+        assert strip(output.expr) == strip(expr), format_expr(expr)

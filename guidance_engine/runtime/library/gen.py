@@ -54,6 +54,10 @@ async def gen(
     expect(max_tokens, (int, type(None)), "max_tokens")
     expect(temperature, (int, float), "temperature")
     expect(pattern, (str, type(None)), "pattern")
+    for flag, what in ((save_stop_text, "save_stop_text"), (save_prompt, "save_prompt")):
+        if flag is True and name is None:
+            raise ArgumentError(f"{what}=True needs a name for gen (or give the variable "
+                                f"name: {what}='var')")
     request = GenRequest(
         prompt=ctx.prompt(),
         stop=as_strings(stop, "stop") if stop is not None else infer_stop(ctx.site, ctx.llm),

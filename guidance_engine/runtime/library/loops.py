@@ -10,6 +10,7 @@ argument is reported with its position like any other command's::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,3 +136,42 @@ BLOCK_COMMANDS: dict[str, Any] = {
     "role": role_options,
     **{role: fixed_role_options(role) for role in ROLE_BLOCKS},
 }
+
+
+# One part of a single_call geneach body: ("text", fixed text) or ("gen", key), where key is
+# None for `{{gen 'this'}}` and "x" for `{{gen 'this.x'}}`.
+BodyPart = tuple[str, str | None]
+
+
+def single_call_items(text: str, parts: list[BodyPart], join: str) -> list[Any]:
+    """Split the text of one `single_call` generation into list items, following the body.
+
+    >>> single_call_items("\\n- a\\n- b", [("text", "\\n- "), ("gen", None)], "")
+    ['a', 'b']
+    """
+    pattern, keys = "", []
+    for index, (kind, value) in enumerate(parts):
+        if kind == "text":
+            pattern += re.escape(value or "")
+        else:
+            pattern += f"(?P<g{index}>.*?)"
+            keys.append((f"g{index}", value))
+    opening = parts[0][1] if parts and parts[0][0] == "text" else ""
+    boundary = join + (opening or "")
+    ending = f"(?={re.escape(boundary)}|$)" if boundary else "$"
+    item_re = re.compile(pattern + ending, re.DOTALL)
+    items: list[Any] = []
+    position = 0
+    while position < len(text):
+        match = item_re.match(text, position)
+        if match is None:
+            break
+        captured = {key: match.group(group) for group, key in keys}
+        items.append(captured.get(None, "") if None in captured else
+                     {key: value for key, value in captured.items() if key is not None})
+        position = match.end()
+        if join and text.startswith(join, position):
+            position += len(join)
+        elif not boundary or match.end() == match.start():
+            break  # no way to find another item (and never loop without progress)
+    return items

@@ -1,0 +1,43 @@
+"""Live display in Jupyter: one output cell updated with each partial program as it streams.
+
+Used by `Program.__call__` when running inside an IPython kernel and `silent` is not True;
+IPython is imported only then, so scripts never need it::
+
+    out = program()     # in a notebook: the cell shows the text growing, then the result
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
+
+
+class _Displayable(Protocol):
+    def _repr_html_(self) -> str: ...
+
+
+def should_display(silent: bool | None) -> bool:
+    """Live display unless silent=True; by default only inside a Jupyter kernel."""
+    if silent is None:
+        return "ipykernel" in sys.modules
+    return not silent
+
+
+P = TypeVar("P", bound=_Displayable)
+
+
+def show_live(parts: Iterator[P]) -> P:
+    """Show each partial program in one updating output; returns the last one."""
+    from IPython.display import HTML, display
+
+    handle: Any = None
+    last: P | None = None
+    for last in parts:
+        html = HTML(last._repr_html_())
+        if handle is None:
+            handle = display(html, display_id=True)
+        else:
+            handle.update(html)
+    assert last is not None, "a program stream always ends with the finished program"
+    return last

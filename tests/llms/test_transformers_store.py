@@ -1,0 +1,107 @@
+"""Model store tests: bad model paths, corrupt GGUF files, and the cache's completeness marker.
+
+No weights are loaded here; everything runs against a temporary cache directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidance_engine.errors import ModelLoadError
+from guidance_engine.llms import model_store
+from guidance_engine.llms.model_store import check_complete, resolve_source, write_marker
+from guidance_engine.llms.transformers import Transformers
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(model_store.CACHE_ENV, str(cache))
+    return cache
+
+
+def test_cache_root_follows_the_environment(private_cache: Path) -> None:
+    assert model_store.cache_root() == private_cache
+
+
+def test_unknown_model_path() -> None:
+    with pytest.raises(ModelLoadError) as err:
+        Transformers("/no/such/model")
+    assert str(err.value) == (
+        "model path '/no/such/model' does not exist; expected a model directory (config.json "
+        "and weights), a .gguf file, or model=None for the default model"
+    )
+
+
+def test_directory_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ModelLoadError) as err:
+        Transformers(tmp_path)
+    assert str(err.value) == (
+        f"directory '{tmp_path}' is not a model: no config.json found (found ['notes.txt']); "
+        f"expected a Hugging Face model directory or a .gguf file"
+    )
+
+
+def test_file_that_is_not_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(ModelLoadError) as err:
+        Transformers(path)
+    assert str(err.value) == (
+        f"model file '{path}' is not a GGUF file: found magic bytes b'PK\\x03\\x04', expected "
+        f"b'GGUF' (pass a .gguf file or a model directory)"
+    )
+
+
+def test_truncated_gguf_is_reported_not_cached(tmp_path: Path, private_cache: Path) -> None:
+    real = model_store.default_gguf_path()
+    path = tmp_path / "truncated.gguf"
+    with real.open("rb") as f:
+        path.write_bytes(f.read(200_000))
+    with pytest.raises(ModelLoadError) as err:
+        model_store.load_tokenizer(path)
+    assert str(err.value).startswith(f"could not read the tokenizer from GGUF file '{path}': ")
+    assert str(err.value).endswith("(the file may be corrupt or truncated)")
+    # Nothing that looks complete is left behind.
+    assert not list(private_cache.rglob(model_store.MARKER))
+
+
+def test_marker_detects_partial_and_corrupt_parts(tmp_path: Path) -> None:
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "weights.bin").write_bytes(bytes(range(256)) * 4096)
+    assert check_complete(part) == "no complete.json marker (an interrupted conversion?)"
+    write_marker(part, Path("source.gguf"))
+    assert check_complete(part) is None
+    data = bytearray((part / "weights.bin").read_bytes())
+    data[0] ^= 0xFF
+    (part / "weights.bin").write_bytes(bytes(data))
+    assert check_complete(part) == "weights.bin does not match its checksum"
+    (part / "weights.bin").write_bytes(bytes(data[:1000]))
+    assert check_complete(part) == "weights.bin has 1000 bytes, marker says 1048576"
+
+
+def test_a_corrupt_cache_part_is_rebuilt(tmp_path: Path) -> None:
+    builds: list[Path] = []
+
+    def build(directory: Path) -> None:
+        builds.append(directory)
+        (directory / "data.bin").write_bytes(b"x" * 5000)
+
+    final = tmp_path / "cache" / "key" / "part"
+    model_store._ensure_part(final, Path("src.gguf"), build, "quick")
+    model_store._ensure_part(final, Path("src.gguf"), build, "quick")
+    assert len(builds) == 1  # the second call used the verified cache
+    (final / "data.bin").write_bytes(b"x" * 10)  # a partial write
+    model_store._ensure_part(final, Path("src.gguf"), build, "quick")
+    assert len(builds) == 2
+    assert check_complete(final, full=True) is None
+
+
+def test_resolve_source_kinds(tmp_path: Path) -> None:
+    assert resolve_source(None).kind == "gguf"
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_source(tmp_path).kind == "dir"
