@@ -44,13 +44,16 @@ RPG = """The following is a character profile for an RPG game in JSON format.
     "name": "{{gen 'name'}}",
     "age": {{gen 'age' pattern='[0-9]+' stop=','}},
     "armor": "{{#select 'armor'}}leather{{or}}chainmail{{or}}plate{{/select}}",
-    "items": [{{#geneach 'items' num_iterations=3 join=', '}}"{{gen 'this' temperature=0.7}}"{{/geneach}}]
+    "items": [{{#geneach 'items' num_iterations=3 join=', '}}"{{gen 'this' temperature=0.7}}"\
+{{/geneach}}]
 }```"""
 
 PREAMBLE_LINE = "Fact {i}: the archive in room {i} holds {n} ledgers of harbour taxes.\n"
-THREE_GENS = """Question one: which room holds the most ledgers? Answer:{{gen 'a' max_tokens=6 stop='\\n'}}
-Question two: what do the ledgers record? Answer:{{gen 'b' max_tokens=6 stop='\\n'}}
-Question three: how many rooms are listed? Answer:{{gen 'c' max_tokens=6 stop='\\n'}}"""
+THREE_GENS = (
+    "Question one: which room holds the most ledgers? Answer:{{gen 'a' max_tokens=6 stop='\\n'}}\n"
+    "Question two: what do the ledgers record? Answer:{{gen 'b' max_tokens=6 stop='\\n'}}\n"
+    "Question three: how many rooms are listed? Answer:{{gen 'c' max_tokens=6 stop='\\n'}}"
+)
 
 
 def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -91,7 +94,7 @@ def bench_rpg(llm: Transformers) -> None:
         passes = llm.forward_passes
         total = len(llm.encode(str(out)))
         new = total - prompt_ids.shape[1]
-        gen_time, _ = timed(lambda: _generate(llm, prompt_ids, new))
+        gen_time, _ = timed(lambda new=new: _generate(llm, prompt_ids, new))
         ratios.append(gen_time / wall)
         shares.append(share)
         rows.append([run + 1, total, passes, wall, gen_time, gen_time / wall, 100 * share])

@@ -1,4 +1,5 @@
-"""KV cache helper: the one place that touches transformers' cache API (crop, snapshot, batch).
+"""KV cache helper: the one place that touches transformers' cache API (crop, snapshot, batch),
+and the bounded cross-run cache of prefix snapshots.
 
 transformers 5.x `DynamicLayer.update` grows keys/values with `torch.cat` and `crop(-k)` slices,
 so cached tensors are never written in place. A snapshot is therefore just the per-layer tensor
@@ -12,6 +13,8 @@ references, taken for free and restored with one copy; the cross-run prefix cach
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +99,52 @@ class KVCache:
     def _device(self) -> torch.device:
         layers = self._layers()
         return layers[0][0].device if layers else torch.device("cpu")
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PrefixCache:
+    """Least-recently-used snapshots of token prefixes, bounded by their total bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[int, ...], Snapshot] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def store(self, tokens: Sequence[int], snapshot: Snapshot) -> None:
+        if snapshot.length == 0 or snapshot.nbytes > self.max_bytes:
+            return
+        key = tuple(tokens[: snapshot.length])
+        # Own the memory: a view would pin the whole (possibly batch-sized) parent tensor.
+        owned = Snapshot(tuple((k.clone(), v.clone()) for k, v in snapshot.layers),
+                         snapshot.length)
+        self._entries.pop(key, None)
+        self._entries[key] = owned
+        while self.nbytes > self.max_bytes:
+            self._entries.popitem(last=False)
+
+    def lookup(self, tokens: Sequence[int]) -> tuple[tuple[int, ...], Snapshot] | None:
+        """The entry sharing the longest prefix with `tokens`, cut to that prefix."""
+        best: tuple[int, tuple[int, ...]] | None = None
+        for key in self._entries:
+            common = common_prefix(key, tokens)
+            if common > 0 and (best is None or common > best[0]):
+                best = (common, key)
+        if best is None:
+            return None
+        common, key = best
+        self._entries.move_to_end(key)
+        return key[:common], self._entries[key].prefix(common)

@@ -103,11 +103,17 @@ class Mock(LLM):
         """Constraints are checked for validity even though the Mock does not enforce them."""
         if request.pattern is None and request.json_schema is None and request.grammar is None:
             return
-        from guidance_engine import constraints
+        from guidance_engine.constraints import ConstraintSpec, validate
 
-        validate = getattr(constraints, "validate_request", None)
-        if validate is not None:
-            validate(request)
+        validate(
+            ConstraintSpec(
+                pattern=request.pattern,
+                json_schema=request.json_schema,
+                grammar=request.grammar,
+                stop=request.stop,
+                stop_regex=request.stop_regex,
+            )
+        )
 
     def next_output(self, prompt: str) -> tuple[str, FinishReason]:
         """The scripted text and finish reason for the next call on `prompt`."""

@@ -21,7 +21,6 @@ import asyncio
 import math
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,7 +49,7 @@ from guidance_engine.llms.base import (
     TokenLogprob,
 )
 from guidance_engine.llms.chat import RoleMarkup
-from guidance_engine.llms.kv import KVCache, Snapshot
+from guidance_engine.llms.kv import KVCache, PrefixCache, common_prefix
 from guidance_engine.llms.model_store import load_model, resolve_source
 from guidance_engine.llms.sampling import choose, make_generator, token_logprobs
 
@@ -120,58 +119,6 @@ def _hold_back(text: str, stops: Sequence[str]) -> int:
                 hold = k
                 break
     return hold
-
-
-# ---------------------------------------------------------------------------------------------
-# Cross-run prefix cache
-
-
-class PrefixCache:
-    """Least-recently-used snapshots of token prefixes, bounded by their total bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[int, ...], Snapshot] = OrderedDict()
-
-    @property
-    def nbytes(self) -> int:
-        return sum(s.nbytes for s in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def store(self, tokens: Sequence[int], snapshot: Snapshot) -> None:
-        if snapshot.length == 0 or snapshot.nbytes > self.max_bytes:
-            return
-        key = tuple(tokens[: snapshot.length])
-        # Own the memory: a view would pin the whole (possibly batch-sized) parent tensor.
-        owned = Snapshot(tuple((k.clone(), v.clone()) for k, v in snapshot.layers),
-                         snapshot.length)
-        self._entries.pop(key, None)
-        self._entries[key] = owned
-        while self.nbytes > self.max_bytes:
-            self._entries.popitem(last=False)
-
-    def lookup(self, tokens: Sequence[int]) -> tuple[tuple[int, ...], Snapshot] | None:
-        """The entry sharing the longest prefix with `tokens`, cut to that prefix."""
-        best: tuple[int, tuple[int, ...]] | None = None
-        for key in self._entries:
-            common = _common_prefix(key, tokens)
-            if common > 0 and (best is None or common > best[0]):
-                best = (common, key)
-        if best is None:
-            return None
-        common, key = best
-        self._entries.move_to_end(key)
-        return key[:common], self._entries[key].prefix(common)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,28 +236,32 @@ class TransformersSession(Session):
 
     # -- keeping the session cache in step with a token sequence -------------------------------
 
-    def _sync(self, target: list[int], need_logits: bool) -> tuple[int, int]:
-        """Make the cache hold exactly `target` (+ its last logits); returns (fed, reused)."""
-        llm = self.llm
-        if not llm.acceleration:
+    def _reuse(self, target: list[int]) -> int:
+        """Crop the cache to its common prefix with `target`; returns that length."""
+        if not self.llm.acceleration:
             self.kv, self.tokens, self.last_logits = KVCache(), [], None
         elif not self._restored:
             self._restored = True
             self._restore_from_prefix_cache(target)
-        common = _common_prefix(self.tokens, target)
-        if common == len(target) == len(self.tokens) and (
-            self.last_logits is not None or not need_logits
-        ):
+        common = common_prefix(self.tokens, target)
+        if common < len(self.tokens):
+            self.kv.crop(common)
+            self.tokens = target[:common]
+            self.last_logits = None
+        return common
+
+    def _sync(self, target: list[int], need_logits: bool) -> tuple[int, int]:
+        """Make the cache hold exactly `target` (+ its last logits); returns (fed, reused)."""
+        common = self._reuse(target)
+        if common == len(target) and (self.last_logits is not None or not need_logits):
             return 0, common
         if need_logits and common == len(target):
             common -= 1  # the logits after target[-1] are gone: feed that token again
-        self.kv.crop(common)
-        self.tokens = target[:common]
-        self.last_logits = None
+            self.kv.crop(common)
+            self.tokens = target[:common]
         rest = target[common:]
-        if rest:
-            self.last_logits = llm.extend(self.kv, rest)[0]
-            self.tokens = list(target)
+        self.last_logits = self.llm.extend(self.kv, rest)[0]
+        self.tokens = list(target)
         return len(rest), common
 
     def _restore_from_prefix_cache(self, target: list[int]) -> None:
@@ -350,7 +301,7 @@ class TransformersSession(Session):
         llm = self.llm
         shared = rows[0].prompt_ids
         for row in rows[1:]:
-            shared = shared[: _common_prefix(shared, row.prompt_ids)]
+            shared = shared[: common_prefix(shared, row.prompt_ids)]
         widths = [len(row.prompt_ids) - len(shared) for row in rows]
         # A row whose prompt is the shared prefix itself needs the logits after it.
         fed, reused = self._sync(list(shared), need_logits=min(widths) == 0)
@@ -387,7 +338,7 @@ class TransformersSession(Session):
         seqs = llm.option_sequences(request, healing)
         shared = seqs[0]
         for seq in seqs[1:]:
-            shared = shared[: _common_prefix(shared, seq)]
+            shared = shared[: common_prefix(shared, seq)]
         # The trie's root is the last shared token, whose logits predict every option's start.
         root = len(shared) - 1
         if root < 0:
@@ -397,13 +348,15 @@ class TransformersSession(Session):
             )
         llm.check_context(max(len(s) for s in seqs), 0)
         passes_before = llm.forward_passes
-        fed, reused = self._sync(list(shared[:root]), need_logits=False)
-        scores, trie_nodes = llm.score_trie(self.kv, seqs, root)
-        self.kv.crop(root)  # drop the trie's tokens; the session is back at the shared prefix
+        # Unseen prompt tokens ride in the same forward pass as the trie, as its stem.
+        reused = min(self._reuse(list(shared)), root)
+        self.kv.crop(reused)
+        scores, trie_nodes = llm.score_trie(self.kv, seqs, reused, root)
+        self.kv.crop(root)  # drop the options' tokens; the stem stays cached
         self.tokens, self.last_logits = list(shared[:root]), None
         logprobs = torch.log_softmax(scores, dim=0)
         choice = _choose_option(logprobs, request.temperature, request.seed)
-        stats = GenStats(prompt_tokens=len(shared), fed_tokens=fed + trie_nodes,
+        stats = GenStats(prompt_tokens=len(shared), fed_tokens=trie_nodes,
                          reused_tokens=reused,
                          forward_passes=llm.forward_passes - passes_before)
         values = {opt: float(lp) for opt, lp in zip(request.options, logprobs.tolist(),
@@ -599,21 +552,24 @@ class Transformers(LLM):
         """Extend a batch-1 cache by `ids` in one prefill; the logits [1, V] after the last."""
         return self.forward(kv, torch.tensor([list(ids)], dtype=torch.long))
 
-    def score_trie(self, kv: KVCache, seqs: list[list[int]], root: int) -> tuple[torch.Tensor, int]:
+    def score_trie(
+        self, kv: KVCache, seqs: list[list[int]], start: int, root: int
+    ) -> tuple[torch.Tensor, int]:
         """Log-probability of each `seqs[i][root + 1:]` given `seqs[i][:root + 1]`, in one pass.
 
-        The options' tokens after the shared prefix form a trie, fed as one sequence; each node
-        attends to the cached prefix and its own ancestors only, at position root + depth.
+        `kv` holds the first `start` shared tokens. The rest of the shared prefix (the stem,
+        ending at `root`) and the options' tokens after it form a trie, fed as one sequence;
+        each node attends to the cache and its own ancestors only, at position start + depth.
         """
-        trie = _Trie(seqs[0][root])
+        trie = _Trie(seqs[0][start : root + 1])
         paths = [trie.insert(seq[root + 1:]) for seq in seqs]
         n = len(trie.tokens)
         allowed = trie.ancestor_matrix()  # [N, N] bool
-        mask = torch.zeros(1, 1, n, root + n, dtype=self.model.dtype)
-        mask[0, 0, :, root:] = torch.where(allowed, 0.0, torch.finfo(self.model.dtype).min)
-        pos = torch.tensor([[root + d for d in trie.depth]], dtype=torch.long)
-        internal = sorted(set(trie.parent[1:]))
-        start = time.perf_counter()
+        mask = torch.zeros(1, 1, n, start + n, dtype=self.model.dtype)
+        mask[0, 0, :, start:] = torch.where(allowed, 0.0, torch.finfo(self.model.dtype).min)
+        pos = torch.tensor([[start + d for d in trie.depth]], dtype=torch.long)
+        internal = sorted({trie.parent[node] for path in paths for node in path})
+        began = time.perf_counter()
         with torch.inference_mode():
             out = self.model(
                 input_ids=torch.tensor([trie.tokens], device=self.device),
@@ -622,7 +578,7 @@ class Transformers(LLM):
                 logits_to_keep=torch.tensor(internal, dtype=torch.long, device=self.device),
             )
             scores = _path_scores(out.logits[0], internal, trie, paths)
-        self.forward_seconds += time.perf_counter() - start
+        self.forward_seconds += time.perf_counter() - began
         self.forward_passes += 1
         self.fed_tokens += n
         return scores, n
@@ -784,17 +740,19 @@ def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[A
 
 
 class _Trie:
-    """Token trie of the options' continuations; node 0 is the shared root token."""
+    """Token trie of the options' continuations below a stem (a chain of shared tokens)."""
 
-    def __init__(self, root_token: int) -> None:
-        self.tokens = [root_token]
-        self.parent = [-1]
-        self.depth = [0]
+    def __init__(self, stem: Sequence[int]) -> None:
+        assert stem, "the stem holds at least the root token"
+        self.tokens = list(stem)
+        self.parent = list(range(-1, len(stem) - 1))
+        self.depth = list(range(len(stem)))
+        self.root = len(stem) - 1
         self._children: dict[tuple[int, int], int] = {}
 
     def insert(self, tokens: Sequence[int]) -> list[int]:
         """Add a path below the root; returns its node ids (shared prefixes reuse nodes)."""
-        node, path = 0, []
+        node, path = self.root, []
         for token in tokens:
             child = self._children.get((node, token))
             if child is None:
@@ -827,7 +785,7 @@ def _path_scores(
     # Only the log-probabilities of child tokens are needed: gather them chunk by chunk so a
     # 1,000-option trie never holds a second [K, V] tensor.
     child_lp: dict[int, float] = {}
-    children = [i for i in range(1, len(trie.tokens))]
+    children = list(range(trie.root + 1, len(trie.tokens)))
     for start in range(0, len(children), 512):
         chunk = children[start : start + 512]
         rows = torch.tensor([row_of[trie.parent[c]] for c in chunk], device=logits.device)
