@@ -163,3 +163,13 @@ def test_readme_character_profile_on_the_mock() -> None:
                         '"items": ["sword", "shield"]}')
     assert (out["name"], out["age"], out["armor"], out["items"]) == (
         "Zed", "42", "plate", ["sword", "shield"])
+
+
+def test_calling_never_mutates_the_callers_lists_and_dicts() -> None:
+    items = [{"name": "a"}]
+    out = guidance("{{#each items}}{{set 'this.seen' True}}{{/each}}")(items=items)
+    assert items == [{"name": "a"}]
+    assert out["items"] == [{"name": "a", "seen": True}]
+    defaults = {"k": [1]}
+    program = guidance("{{set 'this_is' 1}}{{#each d.k}}{{/each}}", d=defaults)
+    assert program()["d"] == {"k": [1]} and program()["d"] is not defaults

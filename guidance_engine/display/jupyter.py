@@ -8,6 +8,7 @@ IPython is imported only then, so scripts never need it::
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
@@ -18,10 +19,21 @@ class _Displayable(Protocol):
 
 
 def should_display(silent: bool | None) -> bool:
-    """Live display unless silent=True; by default only inside a Jupyter kernel."""
+    """Live display unless silent=True; by default only inside a Jupyter kernel.
+
+    silent=False without IPython installed (a plain script) runs without display rather than
+    failing: there is nowhere to show the live output.
+    """
     if silent is None:
         return "ipykernel" in sys.modules
-    return not silent
+    return not silent and _ipython_available()
+
+
+def _ipython_available() -> bool:
+    if sys.modules.get("IPython") is not None:
+        return True
+    # find_spec returns None for a module that is not installed (or is blocked in sys.modules).
+    return importlib.util.find_spec("IPython") is not None
 
 
 P = TypeVar("P", bound=_Displayable)

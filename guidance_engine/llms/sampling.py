@@ -1,4 +1,4 @@
-"""Sampling step: turn (masked) next-token logits into chosen tokens and their log-probabilities.
+"""Sampling step: turn masked next-token logits into chosen tokens and their log-probabilities.
 
     >>> logits = torch.tensor([[0.0, 2.0, 1.0]])
     >>> choose(logits, temperature=0.0, top_p=1.0, generator=None).tolist()
@@ -25,21 +25,6 @@ def make_generator(seed: int | None, device: torch.device) -> torch.Generator | 
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
-
-
-def apply_mask(logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-    """Logits [B, V] with disallowed tokens set to -inf; `allowed` is bool [B, V'] (V' <= V).
-
-    The tokenizer's vocabulary can be smaller than the model's output layer (padding rows);
-    those extra rows are always disallowed when a mask is given.
-    """
-    if allowed is None:
-        return logits
-    vocab = allowed.shape[-1]
-    masked = torch.full_like(logits, NEG_INF)
-    keep = allowed.to(logits.device)
-    masked[:, :vocab] = torch.where(keep, logits[:, :vocab], masked[:, :vocab])
-    return masked
 
 
 def _top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -446,18 +446,59 @@ class Execution:
         self.state.pc += 1
 
     def _loop_aware_site(self, ins: ins_.Emit) -> CallSite:
-        """At the end of a loop body the next text the model sees is the next iteration's
-        opening text, so a gen there stops at it (`{{#geneach 'xs'}}- {{gen 'this'}}`)."""
+        """The call site as the model will see it: when the tag ends a block body, the next
+        fixed text is what follows the closing tags (`{{#if x}}{{gen 'a'}}{{/if}}, then` stops at
+        ', then'), or the next iteration's opening text at the end of a loop body
+        (`{{#geneach 'xs'}}- {{gen 'this'}}{{/geneach}}` stops at '- ')."""
         site = ins.site
-        following = self.instructions[self.state.pc + 1 : self.state.pc + 2]
-        if site.next_text or not following or not isinstance(following[0], ins_.LoopEnd):
+        if site.next_text:
             return site
-        start = following[0].start
-        first = self.instructions[start + 1]
-        frame = self._innermost_loop()
-        join = frame.geneach.join if frame is not None and frame.geneach is not None else ""
-        opening = join + (first.text if isinstance(first, ins_.Text) else "")
-        return replace(site, next_text=opening, at_body_end=False) if opening else site
+        following = self._text_after(self.state.pc + 1)
+        return replace(site, next_text=following, at_body_end=False) if following else site
+
+    def _text_after(self, pc: int) -> str:
+        """The fixed text that runs next from `pc`, skipping closing tags that emit nothing;
+        "" when a role end, a hidden block's end, a tag or the template end comes first."""
+        frames = list(self.state.frames)
+        for _ in range(len(self.instructions)):  # bounded: a jump cycle cannot hang us
+            if pc >= len(self.instructions):
+                return ""
+            ins = self.instructions[pc]
+            if isinstance(ins, ins_.Text):
+                return ins.text
+            if isinstance(ins, ins_.Jump):
+                pc = ins.target
+                continue
+            frame = frames.pop() if frames else None
+            if isinstance(ins, ins_.ExitBlock) and isinstance(frame, BlockFrame):
+                if frame.options.role is not None or frame.options.hidden:
+                    return ""
+                pc += 1
+            elif isinstance(ins, ins_.LoopEnd) and isinstance(frame, LoopFrame):
+                if not self._last_iteration(frame):
+                    return self._iteration_opening(frame)
+                if _loop_hidden(frame):
+                    return ""
+                pc = ins.exit
+            else:
+                return ""
+        return ""
+
+    def _last_iteration(self, frame: LoopFrame) -> bool:
+        """Whether the running iteration is known to be the loop's last one."""
+        if frame.each is not None:
+            return frame.position >= len(frame.each.items) - 1
+        options = frame.geneach
+        assert options is not None
+        limit = options.num_iterations if options.num_iterations is not None else (
+            options.max_iterations)
+        return frame.count >= limit
+
+    def _iteration_opening(self, frame: LoopFrame) -> str:
+        """The text that starts the next iteration: geneach's join, then the body's first text."""
+        first = self.instructions[frame.start + 1]
+        join = frame.geneach.join if frame.geneach is not None else ""
+        return join + (first.text if isinstance(first, ins_.Text) else "")
 
     async def _jump(self, ins: ins_.Jump) -> None:
         self.state.pc = ins.target
@@ -526,9 +567,7 @@ class Execution:
         while self.state.frames and self.state.frames[-1] is not frame:
             self.state.frames.pop()
         self.state.frames.pop()
-        hidden = frame.each.hidden if frame.each is not None else bool(frame.geneach
-                                                                       and frame.geneach.hidden)
-        if hidden:
+        if _loop_hidden(frame):
             self.truncate(frame.text_start)
 
     def _break(self, ins: Instruction) -> None:
@@ -723,16 +762,26 @@ class Execution:
             if not isinstance(arg, Mapping):
                 raise self.error(f"a partial's positional argument must be a dict of variables; "
                                  f"found {type(arg).__name__} {arg!r}", ins.call)
-        await self.run_inline(template, [defaults, *args, kwargs])
+        label = getattr(program, "name", None) or f"partial {_callee_name(ins.call)!r}"
+        try:
+            await self.run_inline(template, [defaults, *args, kwargs], name=label)
+        except PositionedError as exc:
+            if exc.source != self.source:
+                exc.add_note(f"while including {label} at {ins.span.describe()}")
+            raise
         self.state.pc += 1
 
     async def run_inline(
-        self, template: CompiledTemplate, scopes: Sequence[Mapping[str, Any]]
+        self, template: CompiledTemplate, scopes: Sequence[Mapping[str, Any]],
+        name: str | None = None,
     ) -> None:
-        """Run another template here, sharing text and variables (partials and `parse`)."""
+        """Run another template here, sharing text and variables (partials and `parse`);
+        `name` labels the other template in error messages."""
         state = ExecState(self.state.variables, text=self.state.text)
+        if name is None and template.source == self.source:
+            name = self.name
         child = Execution(template, state, self.shared, await_missing=self.await_missing,
-                          name=self.name if template.source == self.source else None,
+                          name=name,
                           outer_scopes=[*self.scopes(), *scopes], emit_text=self.emit_text)
         child.validate_constraints()
         await child.run_range(len(template.instructions))
@@ -744,6 +793,12 @@ class Execution:
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
             emit_text=emit_text,
         )
+
+
+def _loop_hidden(frame: LoopFrame) -> bool:
+    if frame.each is not None:
+        return frame.each.hidden
+    return frame.geneach is not None and frame.geneach.hidden
 
 
 def _this_gen_key(instruction: Instruction) -> str | None:

@@ -183,7 +183,9 @@ class Program:
         else:
             new._inputs = {**self._inputs, **variables}
             state = ExecState(Variables(copy_value(dict(self._inputs))))
-        for key, value in variables.items():
+        # Copied like the defaults, so a template writing into a loop item (`set 'this.x'`)
+        # never changes the caller's lists and dicts.
+        for key, value in copy_value(variables).items():
             state.variables.set(key, value)
         new._state = state
         return new

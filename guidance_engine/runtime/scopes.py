@@ -203,8 +203,16 @@ def copy_state(state: ExecState) -> ExecState:
     """A copy sharing no containers with `state` (loop items stay linked to their lists)."""
     memo: dict[int, Any] = {}
     variables = state.variables.copy(memo)
-    frames: list[Frame] = [
-        replace(f, scope=copy_value(f.scope, memo)) if isinstance(f, LoopFrame) else f
-        for f in state.frames
-    ]
+    frames = [_copy_frame(f, memo) for f in state.frames]
     return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done)
+
+
+def _copy_frame(frame: Frame, memo: dict[int, Any]) -> Frame:
+    """A loop frame whose current and remaining items are the copies of the copied variables,
+    so `set 'this.x'` after a resume writes into the resumed program's own list."""
+    if not isinstance(frame, LoopFrame):
+        return frame
+    each = frame.each
+    if each is not None:
+        each = replace(each, items=[(key, copy_value(value, memo)) for key, value in each.items])
+    return replace(frame, scope=copy_value(frame.scope, memo), each=each)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,7 +68,8 @@ class RandomModel:
 
     def __init__(self, index: TokenIndex, seed: int) -> None:
         self.index = index
-        self.gen = torch.Generator().manual_seed(seed)
+        # numpy, not torch: torch's intra-op threads stall when other work holds the cores
+        self.rng = np.random.default_rng(seed)
 
     def run(
         self,
@@ -86,11 +88,14 @@ class RandomModel:
                 matcher.consume_all(ff)
                 forced += len(ff)
                 continue
-            logits = torch.randn(self.index.vocab_size, generator=self.gen)
-            matcher.apply_mask(logits)
-            token = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen))
+            logits = self.rng.standard_normal(self.index.vocab_size, dtype=np.float32)
+            matcher.apply_mask(torch.from_numpy(logits))  # writes -inf into `logits`
+            allowed = np.isfinite(logits)
+            # Gumbel-max: an exact sample from softmax(logits) at temperature 1.0
+            ids = np.flatnonzero(allowed)
+            token = int(ids[np.argmax(logits[ids] + self.rng.gumbel(size=len(ids)))])
             if prefer and sampled >= patience:
-                token = self._steer(matcher, torch.isfinite(logits), prefer, used, token)
+                token = self._steer(matcher, allowed, prefer, used, token)
             if token in self.index.eos_ids:
                 return Run("eos", sampled, forced)
             matcher.consume(token)
@@ -100,7 +105,7 @@ class RandomModel:
     def _steer(
         self,
         matcher: Matcher,
-        allowed: torch.Tensor,
+        allowed: np.ndarray,
         prefer: Sequence[int],
         used: dict[int, int],
         token: int,

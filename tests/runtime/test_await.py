@@ -91,3 +91,56 @@ def test_calling_a_finished_program_runs_it_again_with_new_variables() -> None:
     program = guidance("{{x}}")
     first = program(x=1)
     assert (str(first), str(first(x=2))) == ("1", "2")
+
+
+def test_resuming_inside_each_writes_into_the_resumed_programs_own_items() -> None:
+    program = guidance("{{#each xs}}{{set 'this.v' (await 'v')}}{{/each}}")
+    first = program(xs=[{}, {}])
+    second = first(v=1)
+    third, other = second(v=2), second(v=3)
+    assert (first["xs"], second["xs"]) == ([{}, {}], [{"v": 1}, {}])
+    assert (third["xs"], other["xs"]) == ([{"v": 1}, {"v": 2}], [{"v": 1}, {"v": 3}])
+    assert third.done and other.done
+
+
+def test_await_at_the_very_start_and_the_very_end() -> None:
+    start = guidance("{{await 'x'}}Hello")()
+    assert (str(start), start.text, start.waiting_for) == ("{{await 'x'}}Hello", "", "x")
+    assert str(start(x="A")) == "AHello"
+    end = guidance("Hello {{await 'x'}}")()
+    assert (str(end), end.text, end.done) == ("Hello {{await 'x'}}", "Hello ", False)
+    finished = end(x="A")
+    assert (str(finished), finished.done, finished.waiting_for) == ("Hello A", True, None)
+
+
+def test_resuming_twice_and_resuming_the_same_partial_twice() -> None:
+    first = guidance("{{await 'a'}}-{{await 'b'}}")()
+    second = first(a=1)
+    assert (str(second), second.waiting_for) == ("1-{{await 'b'}}", "b")
+    assert (str(second(b=2)), second(b=2).variables()) == ("1-2", {})
+    assert (str(first(a="X")), str(first(a="Y"))) == ("X-{{await 'b'}}", "Y-{{await 'b'}}")
+
+
+def test_await_inside_a_role_block_keeps_the_open_role_for_the_resume() -> None:
+    llm = Mock("ans")
+    partial = guidance("{{#user}}Q: {{await 'q'}}{{/user}}{{#assistant}}{{gen 'a'}}"
+                       "{{/assistant}}", llm=llm)()
+    assert partial.text == "<|im_start|>user\nQ: "
+    out = partial(q="hi")
+    assert str(out) == ("<|im_start|>user\nQ: hi<|im_end|><|im_start|>assistant\n"
+                        "ans<|im_end|>")
+    assert llm.calls[0].prompt == "<|im_start|>user\nQ: hi<|im_end|><|im_start|>assistant\n"
+
+
+def test_await_inside_a_select_option_reruns_the_select_on_resume() -> None:
+    llm = Mock("x1")
+    partial = guidance("A{{#select 'c'}}x{{await 'q'}}{{or}}y{{/select}}", llm=llm)()
+    assert (partial.text, llm.calls) == ("A", [])
+    out = partial(q="1")
+    assert (str(out), out["c"], llm.calls[0].options) == ("Ax1", "x1", ("x1", "y"))
+
+
+def test_streaming_a_resumed_program_starts_from_its_text_so_far() -> None:
+    partial = guidance("A {{await 'x'}} {{gen 'y'}}", llm=Mock("b c"))()
+    texts = [snapshot.text for snapshot in partial(x="X", stream=True)]
+    assert texts == ["A X", "A X ", "A X b", "A X b c", "A X b c"]

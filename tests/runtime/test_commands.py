@@ -447,4 +447,50 @@ def test_gen_at_the_end_of_a_loop_body_stops_at_the_next_iteration_opening() -> 
 def test_gen_at_the_end_of_an_each_body_with_join_free_opening() -> None:
     llm = Mock("x; y")
     run("{{#each xs}}; {{gen 'r' list_append=True}}{{/each}}", llm, xs=[1, 2])
-    assert [r.stop for r in gen_requests(llm)] == [("; ",), ("; ",)]
+    # The last iteration is followed by the template's end, so it has no stop.
+    assert [r.stop for r in gen_requests(llm)] == [("; ",), ()]
+
+
+def test_gen_in_the_last_each_iteration_stops_at_the_text_after_the_loop() -> None:
+    llm = Mock("x")
+    run("[{{#each xs}}'{{gen 'r' list_append=True}}', {{/each}}]", llm, xs=[1, 2])
+    assert [r.stop for r in gen_requests(llm)] == [("'",), ("'",)]
+    llm = Mock("x")
+    run("({{#each xs}}<{{gen 'r' list_append=True}}{{/each}})", llm, xs=[1, 2])
+    assert [r.stop for r in gen_requests(llm)] == [("<",), (")",)]
+
+
+def test_gen_at_the_end_of_an_if_or_block_body_stops_at_the_text_after_it() -> None:
+    for template in ("{{#if 1}}A {{gen 'v'}}{{/if}}, then",
+                     "{{#block 'b'}}A {{gen 'v'}}{{/block}}, then",
+                     "{{#if 0}}x{{else}}A {{gen 'v'}}{{/if}}, then",
+                     '"{{#if 1}}{{gen \'v\'}}{{/if}}"'):
+        llm = Mock("x")
+        run(template, llm)
+        expected = ('"',) if template.startswith('"') else (", then",)
+        assert gen_requests(llm)[0].stop == expected, template
+
+
+def test_gen_before_a_role_end_or_a_hidden_block_end_does_not_look_past_it() -> None:
+    llm = Mock("x")
+    run("{{#user}}{{#if 1}}{{gen 'v'}}{{/if}}{{/user}} after", llm)
+    run("{{#block hidden=True}}A {{gen 'w'}}{{/block}} after", llm)
+    run("{{#user}}{{#block}}{{gen 'u'}}{{/block}} more{{/user}}", llm)
+    assert [r.stop for r in gen_requests(llm)] == [("<|im_end|>",), (), (" more",)]
+
+
+def test_gen_at_the_end_of_a_numbered_geneach_stops_at_the_text_after_it() -> None:
+    llm = Mock("x")
+    run("{{#geneach 'xs' num_iterations=2}}- {{gen 'this'}}{{/geneach}}.", llm)
+    assert [r.stop for r in gen_requests(llm)] == [("- ",), (".",)]
+
+
+def test_hidden_block_inside_geneach_is_seen_by_its_own_gen_only() -> None:
+    llm = Mock({"think ": ["deep.", "hard."], "- ": ["one\n", "two\n"]})
+    out = run("List:{{#geneach 'items' num_iterations=2}}{{#block hidden=True}}think "
+              "{{gen 'this.t' stop='.'}}.{{/block}} - {{gen 'this.v' stop='\\n'}}\n"
+              "{{/geneach}}end", llm)
+    assert str(out) == "List: - one\n - two\nend"
+    assert out["items"] == [{"t": "deep", "v": "one"}, {"t": "hard", "v": "two"}]
+    assert [r.prompt for r in gen_requests(llm)] == [
+        "List:think ", "List: - ", "List: - one\nthink ", "List: - one\n - "]

@@ -69,3 +69,10 @@ def test_live_display_updates_one_output(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_no_display_outside_jupyter_by_default() -> None:
     assert "ipykernel" not in sys.modules
     assert str(guidance("x")()) == "x"
+
+
+def test_silent_false_without_ipython_runs_without_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "IPython", None)  # as if IPython were not installed
+    assert str(guidance("a{{x}}", silent=False)(x=1)) == "a1"

@@ -204,3 +204,35 @@ def test_save_stop_text_without_a_name() -> None:
         "bad argument to 'gen': save_stop_text=True needs a name for gen (or give the "
         "variable name: save_stop_text='var') (line 1, column 3)\n"
         "    {{gen save_stop_text=True}}\n      ^")
+
+
+def test_error_in_an_each_body_points_at_the_tag_inside_the_loop() -> None:
+    assert message("{{#each xs}}\n  {{this.nope}}{{/each}}", xs=[{}]) == (
+        "cannot evaluate this.nope: dict value has no key or attribute 'nope' "
+        "(line 2, column 5)\n"
+        "      {{this.nope}}{{/each}}\n"
+        "        ^"
+    )
+
+
+def test_error_in_a_geneach_body_points_at_the_tag_inside_the_loop() -> None:
+    template = "{{#geneach 'xs' num_iterations=2}}\n- {{gen 'this' max_tokens='a'}}{{/geneach}}"
+    assert message(template, Mock("x")) == (
+        "bad argument to 'gen': max_tokens must be an int or None; found str 'a' "
+        "(line 2, column 5)\n"
+        "    - {{gen 'this' max_tokens='a'}}{{/geneach}}\n"
+        "        ^"
+    )
+
+
+def test_error_in_a_partial_names_the_partial_and_where_it_was_included() -> None:
+    sub = guidance("line one\n{{missing}}")
+    with pytest.raises(UndefinedVariableError) as info:
+        guidance("A\n\n  {{>sub}}")(sub=sub)
+    assert str(info.value) == (
+        "undefined variable 'missing': it was not passed to the program, not set earlier by "
+        "the template and is not a built-in (partial 'sub', line 2, column 3)\n"
+        "    {{missing}}\n"
+        "      ^"
+    )
+    assert info.value.__notes__ == ["while including partial 'sub' at line 3, column 3"]

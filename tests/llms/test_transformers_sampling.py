@@ -1,0 +1,33 @@
+"""The sampling step on hand-made logits: greedy, temperature with a seed, top_p, logprobs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from guidance_engine.llms.sampling import choose, make_generator, token_logprobs
+
+
+def test_greedy_is_argmax_per_row() -> None:
+    logits = torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, -1.0]])
+    assert choose(logits, temperature=0.0, top_p=1.0, generator=None).tolist() == [1, 0]
+
+
+def test_seeded_sampling_repeats_and_top_p_cuts_the_tail() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(200, 1)
+    draw = [choose(logits, 1.0, 1.0, make_generator(3, torch.device("cpu"))).tolist()
+            for _ in range(2)]
+    assert draw[0] == draw[1]
+    assert set(draw[0]) == {0, 1, 2}
+    # top_p=0.6: tokens 0 and 1 reach it (0.5 + 0.3); token 2 is never drawn.
+    nucleus = choose(logits, 1.0, 0.6, make_generator(3, torch.device("cpu"))).tolist()
+    assert set(nucleus) == {0, 1}
+
+
+def test_token_logprobs_and_top_alternatives() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]]))
+    value, top = token_logprobs(logits, torch.tensor([2]), top=2)[0]
+    assert math.isclose(value, math.log(0.2), rel_tol=1e-6)
+    assert [t for t, _ in top] == [0, 1]
+    assert math.isclose(top[1][1], math.log(0.3), rel_tol=1e-6)
