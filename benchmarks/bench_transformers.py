@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_transformers.py            # everything (~2-3 minutes)
     .venv/bin/python benchmarks/bench_transformers.py rpg load   # chosen sections
+    .venv/bin/python benchmarks/bench_transformers.py --threads 1  # torch intra-op threads
 
 Sections:
   rpg       the RPG-character template (issue 3) vs one `model.generate` of as many tokens;
@@ -223,6 +224,10 @@ SECTIONS = ("rpg", "preamble", "parallel", "load")
 
 
 def main(argv: list[str]) -> None:
+    if "--threads" in argv:
+        at = argv.index("--threads")
+        torch.set_num_threads(int(argv[at + 1]))
+        argv = argv[:at] + argv[at + 2:]
     chosen = argv or list(SECTIONS)
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:

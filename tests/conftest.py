@@ -14,6 +14,15 @@ import pytest
 _MARKS = {"smol_llm": "model", "gemma_llm": "gemma"}
 
 
+def _one_thread() -> None:
+    # Measured on the shared 2-core machine: with another busy process, 2 intra-op threads
+    # take 0.7-1.7 s per decoded token (threads wait on each other at every barrier) against
+    # 55 ms with one thread. Tests assert no timings, so the robust setting wins.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, mark in _MARKS.items():
@@ -42,6 +51,7 @@ def smol_llm() -> Any:
     """The default model as `Transformers()`: CPU, fp32, greedy unless a test says otherwise."""
     from guidance_engine.llms.transformers import Transformers
 
+    _one_thread()
     return Transformers()
 
 
@@ -51,4 +61,5 @@ def gemma_llm() -> Any:
     from guidance_engine.llms.model_store import gemma_gguf_path
     from guidance_engine.llms.transformers import Transformers
 
+    _one_thread()
     return Transformers(gemma_gguf_path())

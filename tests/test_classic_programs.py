@@ -598,6 +598,18 @@ def test_gen_n_returns_a_list_and_a_function_aggregates_it() -> None:
         "The best thing about the beach is", 3, 7)
 
 
+def test_token_healing_switch_and_unnamed_gen() -> None:
+    llm = Mock("//microsoft.com")
+    program = guidance('The link is <a href="http:{{gen max_tokens=10 token_healing=False}}',
+                       llm=llm)
+    out = program()
+    assert (str(out), out.variables()) == ('The link is <a href="http://microsoft.com', {})
+    request = gens(llm)[0]
+    assert (request.max_tokens, request.token_healing, request.stop) == (10, False, ())
+    guidance('The link is <a href="http:{{gen max_tokens=10}}', llm=llm)()
+    assert gens(llm)[1].token_healing is None  # the model's default (healing on)
+
+
 AWAIT_EMAIL = """Generate a response to the following email:
 {{email}}.
 Response:{{gen "response"}}
@@ -696,3 +708,87 @@ def test_module_level_llm_and_program_reuse() -> None:
     outs: list[Any] = [program(), program()]
     assert [str(o) for o in outs] == ["first!", "second!"]
     assert str(outs[0]()) == "second!"  # calling a finished program runs it again from the start
+
+
+# ---------------------------------------------------------------- chat notebook: search tool
+
+PRACTICE_ROUND = """{{#user~}}
+Who is the CEO of Contoso?
+{{~/user}}
+{{#assistant~}}
+<search>Contoso CEO</search>
+{{~/assistant}}
+{{#user~}}
+Search results: <result>Jane Doe leads Contoso.</result>
+{{~/user}}
+{{#assistant~}}
+Jane Doe is the CEO of Contoso.
+{{~/assistant}}
+"""
+
+SEARCH_TOOL = """{{#system~}}
+You are a helpful assistant.
+{{~/system}}
+{{#user~}}
+Whenever your answer depends on facts, search the web with <search>query</search> first.
+{{~/user}}
+{{#assistant~}}
+Ok, I will do that. Let's do a practice round.
+{{~/assistant}}
+{{>practice_round}}
+{{~#user~}}
+{{user_query}}
+{{~/user}}
+{{#assistant~}}
+{{gen "query" stop="</search>"}}{{#if (is_search query)}}</search>{{/if}}
+{{~/assistant}}
+{{#if (is_search query)}}
+{{~#user~}}
+Search results: {{#each (search query)}}
+<result>
+{{this.text}}
+</result>{{/each}}
+{{~/user}}
+{{#assistant~}}
+{{gen "answer"}}
+{{~/assistant}}
+{{~/if}}"""
+
+
+def test_search_tool_with_a_partial_and_python_functions() -> None:
+    searched: list[str] = []
+
+    def search(query: str) -> list[dict[str, str]]:
+        searched.append(query)
+        return [{"text": "Cherry blossoms bloom at UW Quad."}, {"text": "Also at Kubota."}]
+
+    def is_search(text: str) -> bool:
+        return text.startswith("<search>")
+
+    llm = Mock(["<search>Seattle cherry blossoms</search>", "Visit the UW Quad."])
+    out = guidance(SEARCH_TOOL, llm=llm)(
+        practice_round=guidance(PRACTICE_ROUND), search=search, is_search=is_search,
+        user_query="Where are the best cherry blossoms in Seattle?")
+    assert out["query"] == "<search>Seattle cherry blossoms"
+    assert searched == ["<search>Seattle cherry blossoms"]
+    assert out["answer"] == "Visit the UW Quad."
+    assert out.text.endswith(
+        im("user", "Where are the best cherry blossoms in Seattle?") + "\n"
+        + im("assistant", "<search>Seattle cherry blossoms</search>") + "\n"
+        + im("user", "Search results: \n<result>\nCherry blossoms bloom at UW Quad.\n</result>"
+             "\n<result>\nAlso at Kubota.\n</result>") + "\n"
+        + im("assistant", "Visit the UW Quad."))
+    # The partial's turns come first; its last newline stays, the caller's `~` strips its own.
+    assert "Contoso.<|im_end|>\n<|im_start|>user\nWhere are" in out.text
+    assert [r.stop for r in gens(llm)] == [("</search>",), ("<|im_end|>",)]
+
+
+@pytest.mark.xfail(strict=True, reason="front end: 0.0.64's prefix operator calls "
+                   "`(== a b)`, `(> a b)`, `(< a b)` do not parse (TemplateSyntaxError "
+                   "\"unexpected '=='; expected an expression\"); the runtime has the names")
+def test_prefix_operator_calls_from_the_0_0_64_chat_notebooks() -> None:
+    program = guidance("{{#each practice}}{{#if (== this.role 'user')}}U:{{else}}A:{{/if}}"
+                       "{{this.content}} {{/each}}{{#if (> 3 2)}}gt{{/if}}{{#if (< 3 2)}}lt{{/if}}")
+    out = program(practice=[{"role": "user", "content": "hi"},
+                            {"role": "assistant", "content": "hello"}])
+    assert str(out) == "U:hi A:hello gt"

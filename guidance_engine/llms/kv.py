@@ -91,6 +91,19 @@ class KVCache:
             data.append((k.contiguous(), v.contiguous()))
         return KVCache(DynamicCache(ddp_cache_data=data))
 
+    def keep_positions(self, positions: list[int]) -> None:
+        """Keep only the given sequence positions, in order (a path through a token trie).
+
+        Exact when each kept entry attended only to kept entries, as trie nodes on one
+        root-to-leaf path do; the result is the cache of that path fed on its own.
+        """
+        index = torch.tensor(positions, dtype=torch.long, device=self._device())
+        for layer in self.cache.layers:
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if keys is not None and values is not None and keys.numel():
+                layer.keys = keys.index_select(-2, index)  # type: ignore[union-attr]
+                layer.values = values.index_select(-2, index)  # type: ignore[union-attr]
+
     def select_rows(self, rows: list[int]) -> None:
         """Keep only the given batch rows (in that order)."""
         index = torch.tensor(rows, dtype=torch.long, device=self._device())

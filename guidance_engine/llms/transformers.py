@@ -18,6 +18,7 @@ is fed as one sequence with a tree-shaped attention mask.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 import time
@@ -351,12 +352,15 @@ class TransformersSession(Session):
         # Unseen prompt tokens ride in the same forward pass as the trie, as its stem.
         reused = min(self._reuse(list(shared)), root)
         self.kv.crop(reused)
-        scores, trie_nodes = llm.score_trie(self.kv, seqs, reused, root)
-        self.kv.crop(root)  # drop the options' tokens; the stem stays cached
-        self.tokens, self.last_logits = list(shared[:root]), None
+        scores, paths, fed = llm.score_trie(self.kv, seqs, reused, root)
         logprobs = torch.log_softmax(scores, dim=0)
         choice = _choose_option(logprobs, request.temperature, request.seed)
-        stats = GenStats(prompt_tokens=len(shared), fed_tokens=trie_nodes,
+        # Keep the stem and the chosen option's path: the text that follows a select usually
+        # starts with that option, so its tokens need not be fed again.
+        stem = list(range(root + 1))
+        self.kv.keep_positions(stem + [reused + node for node in paths[choice]])
+        self.tokens, self.last_logits = list(seqs[choice]), None
+        stats = GenStats(prompt_tokens=len(shared), fed_tokens=fed,
                          reused_tokens=reused,
                          forward_passes=llm.forward_passes - passes_before)
         values = {opt: float(lp) for opt, lp in zip(request.options, logprobs.tolist(),
@@ -486,14 +490,23 @@ class Transformers(LLM):
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def option_sequences(self, request: SelectRequest, healing: bool) -> list[list[int]]:
-        """Token sequences of prompt + option + suffix for every option."""
+        """Token sequences of prompt + option (+ suffix) for every option.
+
+        The suffix is scored only when an option is a prefix of another: then it is what tells
+        "plate" from "plate armor"; otherwise it would cost tokens in every option's path.
+        """
+        options = request.options
+        # In sorted order, a string's extensions follow it directly, so neighbours suffice.
+        ordered = sorted(set(options))
+        prefixes = any(b.startswith(a) for a, b in itertools.pairwise(ordered))
+        suffix = request.suffix if prefixes else ""
         if healing:
             # Tokenizing each whole text re-decides the seam, which is what healing means here.
-            texts = [request.prompt + opt + request.suffix for opt in request.options]
+            texts = [request.prompt + opt + suffix for opt in options]
             encoded = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
             return [list(ids) for ids in encoded]
         prompt = self.encode(request.prompt)
-        tails = self.tokenizer([opt + request.suffix for opt in request.options],
+        tails = self.tokenizer([opt + suffix for opt in options],
                                add_special_tokens=False)["input_ids"]
         return [prompt + list(tail) for tail in tails]
 
@@ -554,12 +567,14 @@ class Transformers(LLM):
 
     def score_trie(
         self, kv: KVCache, seqs: list[list[int]], start: int, root: int
-    ) -> tuple[torch.Tensor, int]:
+    ) -> tuple[torch.Tensor, list[list[int]], int]:
         """Log-probability of each `seqs[i][root + 1:]` given `seqs[i][:root + 1]`, in one pass.
 
         `kv` holds the first `start` shared tokens. The rest of the shared prefix (the stem,
         ending at `root`) and the options' tokens after it form a trie, fed as one sequence;
         each node attends to the cache and its own ancestors only, at position start + depth.
+        Returns the scores, each option's trie nodes (node i sits at cache position
+        start + i) and the number of tokens fed.
         """
         trie = _Trie(seqs[0][start : root + 1])
         paths = [trie.insert(seq[root + 1:]) for seq in seqs]
@@ -581,7 +596,7 @@ class Transformers(LLM):
         self.forward_seconds += time.perf_counter() - began
         self.forward_passes += 1
         self.fed_tokens += n
-        return scores, n
+        return scores, paths, n
 
     # -- the decode loop: extend, mask, sample, commit -----------------------------------------
 

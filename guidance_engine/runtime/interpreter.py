@@ -66,6 +66,7 @@ from guidance_engine.runtime.scopes import (
     lookup,
     set_path,
 )
+from guidance_engine.runtime.sites import loop_hidden, running_site
 from guidance_engine.template import instructions as ins_
 from guidance_engine.template.instructions import CallSite, CompiledTemplate, Instruction
 from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Literal, Var
@@ -436,7 +437,8 @@ class Execution:
         self.state.pc += 1
 
     async def _emit(self, ins: ins_.Emit) -> None:
-        self._site = self._loop_aware_site(ins)
+        self._site = running_site(ins.site, self.instructions, self.state.pc + 1,
+                                  self.state.frames)
         value = await evaluate(ins.expr, self)
         if isinstance(ins.expr, Var) and (isinstance(value, Command) or callable(value)):
             # A bare name naming a command or function is a call without arguments: {{break}}.
@@ -444,61 +446,6 @@ class Execution:
         if value is not None:
             self.append_text(str(value), ins.span)
         self.state.pc += 1
-
-    def _loop_aware_site(self, ins: ins_.Emit) -> CallSite:
-        """The call site as the model will see it: when the tag ends a block body, the next
-        fixed text is what follows the closing tags (`{{#if x}}{{gen 'a'}}{{/if}}, then` stops at
-        ', then'), or the next iteration's opening text at the end of a loop body
-        (`{{#geneach 'xs'}}- {{gen 'this'}}{{/geneach}}` stops at '- ')."""
-        site = ins.site
-        if site.next_text:
-            return site
-        following = self._text_after(self.state.pc + 1)
-        return replace(site, next_text=following, at_body_end=False) if following else site
-
-    def _text_after(self, pc: int) -> str:
-        """The fixed text that runs next from `pc`, skipping closing tags that emit nothing;
-        "" when a role end, a hidden block's end, a tag or the template end comes first."""
-        frames = list(self.state.frames)
-        for _ in range(len(self.instructions)):  # bounded: a jump cycle cannot hang us
-            if pc >= len(self.instructions):
-                return ""
-            ins = self.instructions[pc]
-            if isinstance(ins, ins_.Text):
-                return ins.text
-            if isinstance(ins, ins_.Jump):
-                pc = ins.target
-                continue
-            frame = frames.pop() if frames else None
-            if isinstance(ins, ins_.ExitBlock) and isinstance(frame, BlockFrame):
-                if frame.options.role is not None or frame.options.hidden:
-                    return ""
-                pc += 1
-            elif isinstance(ins, ins_.LoopEnd) and isinstance(frame, LoopFrame):
-                if not self._last_iteration(frame):
-                    return self._iteration_opening(frame)
-                if _loop_hidden(frame):
-                    return ""
-                pc = ins.exit
-            else:
-                return ""
-        return ""
-
-    def _last_iteration(self, frame: LoopFrame) -> bool:
-        """Whether the running iteration is known to be the loop's last one."""
-        if frame.each is not None:
-            return frame.position >= len(frame.each.items) - 1
-        options = frame.geneach
-        assert options is not None
-        limit = options.num_iterations if options.num_iterations is not None else (
-            options.max_iterations)
-        return frame.count >= limit
-
-    def _iteration_opening(self, frame: LoopFrame) -> str:
-        """The text that starts the next iteration: geneach's join, then the body's first text."""
-        first = self.instructions[frame.start + 1]
-        join = frame.geneach.join if frame.geneach is not None else ""
-        return join + (first.text if isinstance(first, ins_.Text) else "")
 
     async def _jump(self, ins: ins_.Jump) -> None:
         self.state.pc = ins.target
@@ -567,7 +514,7 @@ class Execution:
         while self.state.frames and self.state.frames[-1] is not frame:
             self.state.frames.pop()
         self.state.frames.pop()
-        if _loop_hidden(frame):
+        if loop_hidden(frame):
             self.truncate(frame.text_start)
 
     def _break(self, ins: Instruction) -> None:
@@ -793,12 +740,6 @@ class Execution:
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
             emit_text=emit_text,
         )
-
-
-def _loop_hidden(frame: LoopFrame) -> bool:
-    if frame.each is not None:
-        return frame.each.hidden
-    return frame.geneach is not None and frame.geneach.hidden
 
 
 def _this_gen_key(instruction: Instruction) -> str | None:

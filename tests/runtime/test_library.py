@@ -7,6 +7,7 @@ import pytest
 
 from guidance_engine.llms.base import GenRequest
 from guidance_engine.llms.mock import Mock
+from guidance_engine.runtime.library import builtins
 from guidance_engine.runtime.library.base import ArgumentError, as_strings, expect
 from guidance_engine.runtime.library.gen import infer_stop, schema_dict, static_constraints
 from guidance_engine.runtime.library.loops import each_options, single_call_items
@@ -81,3 +82,8 @@ def test_single_call_items() -> None:
         {"q": "a", "a": "b"}, {"q": "c", "a": "d"}]
     assert single_call_items("", fields, "\n") == []
     assert single_call_items("garbage", fields, "\n") == []
+
+
+def test_0_0_64_operator_names_are_registered_for_the_prefix_call_form() -> None:
+    table = builtins()
+    assert (table["=="]("a", "a"), table[">"](3, 2), table["<"](3, 2)) == (True, True, False)

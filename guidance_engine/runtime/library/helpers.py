@@ -71,4 +71,8 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "range": builtins.range,
     "not": not_,
     "callable": builtins.callable,
+    # 0.0.64 also registered these operator names, for the prefix form `(== this.role 'user')`.
+    "==": equal,
+    ">": greater,
+    "<": less,
 }
