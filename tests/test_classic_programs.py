@@ -783,9 +783,6 @@ def test_search_tool_with_a_partial_and_python_functions() -> None:
     assert [r.stop for r in gens(llm)] == [("</search>",), ("<|im_end|>",)]
 
 
-@pytest.mark.xfail(strict=True, reason="front end: 0.0.64's prefix operator calls "
-                   "`(== a b)`, `(> a b)`, `(< a b)` do not parse (TemplateSyntaxError "
-                   "\"unexpected '=='; expected an expression\"); the runtime has the names")
 def test_prefix_operator_calls_from_the_0_0_64_chat_notebooks() -> None:
     program = guidance("{{#each practice}}{{#if (== this.role 'user')}}U:{{else}}A:{{/if}}"
                        "{{this.content}} {{/each}}{{#if (> 3 2)}}gt{{/if}}{{#if (< 3 2)}}lt{{/if}}")

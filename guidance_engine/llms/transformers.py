@@ -394,7 +394,8 @@ def _check_complete(row: _Row) -> None:
     if row.complete or row.request.allow_partial:
         return
     name = row.request.extra.get("name")
-    raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=row.finish or "")
+    reason = "max_tokens" if row.finish == "length" else "end of text"
+    raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=reason)
 
 
 def _result(rows: list[_Row], stats: GenStats) -> GenResult:

@@ -30,6 +30,8 @@ _BINARY_PRECEDENCE = {
 _SITE_CONTEXT = 16  # characters of prev/next text shown in a listing
 
 
+_PREFIX_CALLEES = frozenset({"==", "!=", "<", ">", "<=", ">="})
+
 def format_expr(expr: nodes.Expr) -> str:
     """Template syntax for an expression.
 
@@ -57,6 +59,10 @@ def _format(expr: nodes.Expr) -> tuple[str, int]:
     if isinstance(expr, nodes.GetItem):
         return f"{_wrap(expr.obj, _ATOM)}[{format_expr(expr.index)}]", _ATOM
     if isinstance(expr, nodes.Call):
+        if isinstance(expr.func, nodes.Var) and expr.func.name in _PREFIX_CALLEES:
+            # 0.0.64's prefix comparison `(== a b)`: the only call whose callee is an operator
+            args = " ".join(_wrap(arg, _ATOM) for arg in expr.args)
+            return f"({expr.func.name} {args})", _ATOM
         return f"{_wrap(expr.func, _ATOM)}({format_arguments(expr)})", _ATOM
     if isinstance(expr, nodes.UnaryOp):
         if expr.op == "not":

@@ -67,6 +67,9 @@ def describe(token: Token) -> str:
     return repr(token.value)
 
 
+PREFIX_OPERATORS = frozenset({"==", "!=", "<", ">", "<=", ">="})
+
+
 class TokenStream:
     """A cursor over tokens that always ends with an `eof` token."""
 
@@ -538,7 +541,7 @@ class Parser:
             if self.stream.at("op", ")"):
                 raise self.unexpected(self.stream.current, "an expression inside '( )'")
             with self.nested():
-                inner = self.parse_command(in_parens=True)
+                inner = self.parse_prefix_call() or self.parse_command(in_parens=True)
             self.expect("op", ")", "')' to close '('")
             return inner
         if token.kind == "op" and token.value == "[":
@@ -546,6 +549,24 @@ class Parser:
         if token.kind == "op" and token.value == "{":
             return self.parse_dict()
         raise self.unexpected(token, "an expression")
+
+    def parse_prefix_call(self) -> nodes.Call | None:
+        """0.0.64's prefix comparison form inside parentheses: `(== this.role 'user')`."""
+        token = self.stream.current
+        if not (token.kind == "op" and token.value in PREFIX_OPERATORS):
+            return None
+        if self.stream.look(1).kind == "op" and self.stream.look(1).value == ")":
+            return None  # `(==)` alone: let the expression parser report it
+        self.stream.next()
+        args, kwargs = self.parse_arguments(in_parens=True)
+        if len(args) != 2 or kwargs:
+            raise self.error(
+                f"the prefix form '({token.value} a b)' takes exactly two arguments; "
+                f"found {len(args)} positional and {len(kwargs)} keyword",
+                token.span,
+            )
+        func = nodes.Var(token.value, token.span)
+        return nodes.Call(func, args, kwargs, token.span.to(args[-1].span))
 
     def parse_list(self) -> nodes.ListExpr:
         open_token = self.stream.next()

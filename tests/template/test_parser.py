@@ -210,3 +210,23 @@ def test_nested_blocks_and_custom_block_names() -> None:
 
 def test_template_keeps_its_source() -> None:
     assert parse("x {{y}}").source == "x {{y}}"
+
+
+def test_prefix_comparison_form_of_0_0_64() -> None:
+    from guidance_engine.template.nodes import dump
+    from guidance_engine.template.parser import parse
+
+    tree = parse("{{#if (== this.role 'user')}}u{{/if}}")
+    assert "Call @1:8\n" in dump(tree) and "Var '==' @1:8" in dump(tree)
+
+
+def test_prefix_comparison_needs_two_arguments() -> None:
+    from guidance_engine.errors import TemplateSyntaxError
+    from guidance_engine.template.parser import parse
+
+    with pytest.raises(TemplateSyntaxError) as err:
+        parse("{{#if (> a)}}x{{/if}}")
+    assert str(err.value) == (
+        "the prefix form '(> a b)' takes exactly two arguments; found 1 positional and 0 "
+        "keyword (line 1, column 8)\n    {{#if (> a)}}x{{/if}}\n           ^"
+    )

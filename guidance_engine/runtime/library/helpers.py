@@ -75,4 +75,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "==": equal,
     ">": greater,
     "<": less,
+    "!=": notequal,
+    ">=": lambda left, right: left >= right,
+    "<=": lambda left, right: left <= right,
 }
