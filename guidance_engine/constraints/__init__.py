@@ -11,13 +11,14 @@ this small interface:
 `ConstraintSpec(pattern=None, json_schema=None, grammar=None, options=None, stop=(),
 stop_regex=(), healing_prefix="")` (frozen dataclass)
     At most one of pattern (Python-style regex, Rust semantics, `\\d` = [0-9]), json_schema (a
-    dict; `x-guidance` options honoured, compact separators by default), grammar (a shipped
-    name such as "arithmetic", a path to a .lark file, or inline Lark text) and options (exact
-    strings, for a token-by-token select). Semantics: the generated text is
-    `healing_prefix + value + stop`, where value fully matches the constraint; once the value
-    is complete the model may end (EOS) or emit one stop string / stop_regex match, which ends
-    generation and is not part of the value. Without a constraint (healing only) any text that
-    starts with the prefix is allowed, and stop strings stay the backend's job.
+    dict or a pydantic model class; `x-guidance` options honoured, compact separators by
+    default), grammar (a shipped name such as "arithmetic", a path to a .lark file, or inline
+    Lark text) and options (exact strings, for a token-by-token select). Semantics: the
+    generated text is `healing_prefix + value + stop`, where value fully matches the constraint;
+    once the value is complete the model may end (EOS) or emit one stop string / stop_regex
+    match, which ends generation and is not part of the value. Without a constraint (healing
+    only) any text that starts with the prefix is allowed, and stop strings stay the backend's
+    job.
 
 `validate(spec) -> None`
     Raises `guidance_engine.errors.ConstraintError` naming the part at fault and the engine's
@@ -29,7 +30,9 @@ stop_regex=(), healing_prefix="")` (frozen dataclass)
     over up to 2 trailing tokens whose text is a proper prefix of some other vocabulary token.
 
 `Matcher(spec, index)` — one per sample:
-    `apply_mask(logits)` (in place, -inf where disallowed; logits [vocab] or [1, vocab]),
+    `apply_mask(logits)` (in place, -inf where disallowed; logits [vocab] or [1, vocab]; runs
+    in numpy on one thread: prefer it to `mask()` + torch `masked_fill_`, whose intra-op
+    threads stall for milliseconds when the cores are busy),
     `mask(size) -> torch.bool [size]`, `fill_bitmask(int32 [ceil(vocab/32)])` (cheapest),
     `allowed_tokens()`, `consume(token)`, `consume_all(tokens)`,
     `forced_tokens() -> list[int]` (fast-forward; [] when there is a choice),

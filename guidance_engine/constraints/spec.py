@@ -20,6 +20,7 @@ with no model or tokenizer (it compiles against the 257-token byte vocabulary)::
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ class ConstraintSpec:
     """
 
     pattern: str | None = None
-    json_schema: Mapping[str, Any] | None = field(default=None, hash=False)
+    json_schema: Mapping[str, Any] | Any | None = field(default=None, hash=False)
     grammar: str | None = None
     options: tuple[str, ...] | None = None
     stop: tuple[str, ...] = ()
@@ -72,7 +73,8 @@ class ConstraintSpec:
         if self.pattern is not None:
             return f"pattern {self.pattern!r}"
         if self.json_schema is not None:
-            return f"json_schema {_short(json.dumps(self.json_schema, sort_keys=True))}"
+            text = json.dumps(self.json_schema, sort_keys=True, default=repr)
+            return f"json_schema {_short(text)}"
         if self.grammar is not None:
             return f"grammar {_short(self.grammar)!r}"
         if self.options is not None:
@@ -124,6 +126,18 @@ def load_grammar(grammar: str) -> str:
 # Building the engine grammar
 
 
+def schema_dict(schema: Any) -> dict[str, Any]:
+    """A JSON schema as a dict: a mapping as is, a pydantic model class via its schema."""
+    if isinstance(schema, Mapping):
+        return dict(schema)
+    if hasattr(schema, "model_json_schema"):
+        return dict(schema.model_json_schema())
+    raise ConstraintError(
+        f"json_schema must be a dict (a JSON schema) or a pydantic model class, "
+        f"found {type(schema).__name__}"
+    )
+
+
 def _lark_string(text: str) -> str:
     # JSON string syntax is a subset of what the engine's Lark strings accept.
     return json.dumps(text, ensure_ascii=False)
@@ -143,7 +157,7 @@ def _value_rule(spec: ConstraintSpec) -> tuple[str, dict[str, Any] | None]:
         body = " | ".join(alts) if alts else '""'
         return (f"({body})?" if "" in spec.options and alts else body), None
     if spec.json_schema is not None:
-        schema = dict(spec.json_schema)
+        schema = schema_dict(spec.json_schema)
         schema["x-guidance"] = {**JSON_DEFAULTS, **dict(schema.get("x-guidance") or {})}
         return "@value", {"name": "value", "json_schema": schema}
     if spec.grammar is not None:
@@ -178,8 +192,31 @@ def validate(spec: ConstraintSpec) -> None:
     """Raise `ConstraintError` (with the engine's reason) if `spec` cannot be honoured.
 
     Checks each part on its own so the message names the part at fault, then that the value
-    can match at least one string. Needs no tokenizer.
+    can match at least one string. Needs no tokenizer. A spec that passed is remembered (a
+    gen inside a loop is checked once; ~0.5 ms saved per call).
     """
+    parts = {
+        "pattern": spec.pattern,
+        "json_schema": None if spec.json_schema is None else schema_dict(spec.json_schema),
+        "grammar": spec.grammar,
+        "options": spec.options,
+        "stop": spec.stop,
+        "stop_regex": spec.stop_regex,
+    }
+    _validate_once(json.dumps(parts, sort_keys=True, default=repr))
+
+
+@functools.lru_cache(maxsize=256)
+def _validate_once(key: str) -> None:
+    # lru_cache never stores an exception, so only specs that passed are remembered.
+    parts = json.loads(key)
+    for name in ("options", "stop", "stop_regex"):
+        if parts[name] is not None:
+            parts[name] = tuple(parts[name])
+    _validate(ConstraintSpec(**parts))
+
+
+def _validate(spec: ConstraintSpec) -> None:
     given = [
         name
         for name in ("pattern", "json_schema", "grammar", "options")
@@ -220,8 +257,9 @@ def _regex_reason(reason: str) -> str:
     echo>`; we keep "<why>" and the regex snippet, and drop the echo of our wrapper grammar.
     """
     head, sep, rest = reason.partition("regex parse error:\n")
-    if not sep:
-        return reason.strip()
+    if not sep:  # a one-line reason: drop the location prefix and the grammar echo
+        first = reason.strip().split("\n")[0]
+        return first.split("(in regex): ", 1)[-1]
     lines = rest.split("\n")
     why = next((ln[len("error: ") :] for ln in lines if ln.startswith("error: ")), "")
     snippet = [ln for ln in lines[: lines.index("error: " + why)] if ln.strip()] if why else []

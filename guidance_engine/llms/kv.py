@@ -4,6 +4,9 @@ and the bounded cross-run cache of prefix snapshots.
 transformers 5.x `DynamicLayer.update` grows keys/values with `torch.cat` and `crop(-k)` slices,
 so cached tensors are never written in place. A snapshot is therefore just the per-layer tensor
 references, taken for free and restored with one copy; the cross-run prefix cache relies on it.
+Caches are built without the model config, so every layer keeps its full history, also in
+models with sliding-window layers (Gemma3): the model's attention masks apply the window, and
+cropping never has to recover states a sliding layer already dropped.
 
     >>> kv = KVCache()
     >>> out = model(input_ids, past_key_values=kv.cache, use_cache=True)

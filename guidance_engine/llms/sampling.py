@@ -1,4 +1,4 @@
-"""Sampling step: turn masked next-token logits into chosen tokens and their log-probabilities.
+"""Sampling step: turn logits into chosen tokens and log-probabilities (of tokens and of options).
 
     >>> logits = torch.tensor([[0.0, 2.0, 1.0]])
     >>> choose(logits, temperature=0.0, top_p=1.0, generator=None).tolist()
@@ -8,10 +8,15 @@
 
 Greedy decoding (temperature 0) is an argmax; otherwise logits are divided by the temperature,
 cut to the smallest set of tokens whose probability reaches `top_p`, and sampled with a seeded
-`torch.Generator` so a `seed=` gives the same text on every run.
+`torch.Generator` so a `seed=` gives the same text on every run. For `select`, the options'
+tokens form an `OptionTrie`; one forward pass over the trie (tree-shaped attention) gives the
+logits at every branching node, and `path_scores` sums each option's token log-probabilities.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import torch
 
@@ -68,3 +73,61 @@ def token_logprobs(
         alts = list(zip(ids[row].tolist(), values[row].tolist(), strict=True)) if top > 0 else []
         rows.append((float(value), alts))
     return rows
+
+
+class OptionTrie:
+    """Token trie of the options' continuations below a stem (a chain of shared tokens)."""
+
+    def __init__(self, stem: Sequence[int]) -> None:
+        assert stem, "the stem holds at least the root token"
+        self.tokens = list(stem)
+        self.parent = list(range(-1, len(stem) - 1))
+        self.depth = list(range(len(stem)))
+        self.root = len(stem) - 1
+        self._children: dict[tuple[int, int], int] = {}
+
+    def insert(self, tokens: Sequence[int]) -> list[int]:
+        """Add a path below the root; returns its node ids (shared prefixes reuse nodes)."""
+        node, path = self.root, []
+        for token in tokens:
+            child = self._children.get((node, token))
+            if child is None:
+                child = len(self.tokens)
+                self._children[(node, token)] = child
+                self.tokens.append(token)
+                self.parent.append(node)
+                self.depth.append(self.depth[node] + 1)
+            path.append(child)
+            node = child
+        return path
+
+    def ancestor_matrix(self) -> torch.Tensor:
+        """[N, N] bool: entry (i, j) is True when node j is node i or one of its ancestors."""
+        n = len(self.tokens)
+        allowed = torch.zeros(n, n, dtype=torch.bool)
+        for i in range(n):
+            # Parents come before children, so the parent's row is already complete.
+            if self.parent[i] >= 0:
+                allowed[i] = allowed[self.parent[i]]
+            allowed[i, i] = True
+        return allowed
+
+
+def path_scores(
+    logits: torch.Tensor, internal: list[int], trie: OptionTrie, paths: list[list[int]]
+) -> torch.Tensor:
+    """Sum of log-probabilities along each path; `logits` [K, V] belong to the `internal` nodes."""
+    row_of = {node: k for k, node in enumerate(internal)}
+    # Only the log-probabilities of child tokens are needed: gather them chunk by chunk so a
+    # 1,000-option trie never holds a second [K, V] tensor.
+    child_lp: dict[int, float] = {}
+    children = list(range(trie.root + 1, len(trie.tokens)))
+    for start in range(0, len(children), 512):
+        chunk = children[start : start + 512]
+        rows = torch.tensor([row_of[trie.parent[c]] for c in chunk], device=logits.device)
+        toks = torch.tensor([trie.tokens[c] for c in chunk], device=logits.device)
+        lp = torch.log_softmax(logits[rows].float(), dim=-1)
+        values = lp.gather(1, toks.view(-1, 1)).squeeze(1).tolist()
+        child_lp.update(zip(chunk, values, strict=True))
+    return torch.tensor([math.fsum(child_lp[n] for n in path) for path in paths],
+                        dtype=torch.float64)

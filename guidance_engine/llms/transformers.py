@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import re
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from guidance_engine.constraints import (
     incomplete_output_error,
     validate,
 )
-from guidance_engine.errors import ContextOverflowError, ModelLoadError
+from guidance_engine.errors import ContextOverflowError, GuidanceError, ModelLoadError
 from guidance_engine.llms.base import (
     LLM,
     ChunkCallback,
@@ -52,7 +51,13 @@ from guidance_engine.llms.base import (
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.kv import KVCache, PrefixCache, common_prefix
 from guidance_engine.llms.model_store import load_model, resolve_source
-from guidance_engine.llms.sampling import choose, make_generator, token_logprobs
+from guidance_engine.llms.sampling import (
+    OptionTrie,
+    choose,
+    make_generator,
+    path_scores,
+    token_logprobs,
+)
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 _GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
@@ -197,29 +202,35 @@ class TransformersSession(Session):
             try:
                 plans.append((future, self._plan(request, on_chunk)))
             except Exception as exc:  # a bad request fails alone, its siblings still run
-                future.set_exception(exc)
+                _settle(future, exc)
         if not plans:
             return
         try:
             stats = self._generate([row for _, rows in plans for row in rows])
         except Exception as exc:
             for future, _ in plans:
-                if not future.done():
-                    future.set_exception(exc)
+                _settle(future, exc)
             return
         for future, rows in plans:
             try:
-                future.set_result(_result(rows, stats))
+                result = _result(rows, stats)
             except Exception as exc:  # an incomplete constrained value
-                future.set_exception(exc)
+                _settle(future, exc)
+            else:
+                _settle(future, result)
 
     # -- planning: tokenize, heal, check the context -------------------------------------------
 
     def _plan(self, request: GenRequest, on_chunk: ChunkCallback | None) -> list[_Row]:
         llm = self.llm
         if request.n < 1:
-            raise ValueError(f"gen n= must be at least 1, found {request.n}")
+            raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
         ids = llm.encode(request.prompt)
+        if not ids:
+            raise GuidanceError(
+                "gen needs prompt text before it with this model (found an empty prompt and no "
+                "beginning-of-text token to start from)"
+            )
         prefix = ""
         healing = llm.token_healing if request.token_healing is None else request.token_healing
         if healing and ids:
@@ -334,7 +345,7 @@ class TransformersSession(Session):
     def _select(self, request: SelectRequest) -> SelectResult:
         llm = self.llm
         if not request.options:
-            raise ValueError("select needs at least one option; found none")
+            raise GuidanceError("select needs at least one option; found none")
         healing = llm.token_healing if request.token_healing is None else request.token_healing
         seqs = llm.option_sequences(request, healing)
         shared = seqs[0]
@@ -343,7 +354,7 @@ class TransformersSession(Session):
         # The trie's root is the last shared token, whose logits predict every option's start.
         root = len(shared) - 1
         if root < 0:
-            raise ValueError(
+            raise GuidanceError(
                 "select needs prompt text before the options (found an empty prompt and a model "
                 "without a beginning-of-text token)"
             )
@@ -366,6 +377,16 @@ class TransformersSession(Session):
         values = {opt: float(lp) for opt, lp in zip(request.options, logprobs.tolist(),
                                                     strict=True)}
         return SelectResult(request.options[choice], values, stats)
+
+
+def _settle(future: asyncio.Future[GenResult], outcome: GenResult | BaseException) -> None:
+    """Resolve a gen's future unless its caller has gone (a cancelled gather)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _choose_option(logprobs: torch.Tensor, temperature: float, seed: int | None) -> int:
@@ -422,7 +443,9 @@ class Transformers(LLM):
     `model` is None (the default model), a model directory, a `.gguf` file, or a loaded model
     object (then pass `tokenizer` too). `acceleration=False` switches off every KV-cache reuse
     (each call prefills its whole prompt); `caching=False` keeps reuse within an execution but
-    not across executions; `prefix_cache_bytes` bounds the cross-run prefix cache.
+    not across executions; `prefix_cache_bytes` bounds the cross-run prefix cache;
+    `fast_forward=False` (or `extra={"fast_forward": False}` on a request) samples tokens a
+    constraint forces instead of feeding them in one pass (for benchmarks).
     """
 
     def __init__(
@@ -436,20 +459,22 @@ class Transformers(LLM):
         caching: bool | None = None,
         chat_template: str | None = None,
         prefix_cache_bytes: int = 512 * 2**20,
+        fast_forward: bool = True,
     ) -> None:
         self.model, self.tokenizer = _load(model, tokenizer, device, dtype)
         self.device = next(self.model.parameters()).device
         self.token_healing = token_healing
         self.acceleration = acceleration
+        self.fast_forward = fast_forward
         cross_run = acceleration and caching is not False
         self.prefix_cache = PrefixCache(prefix_cache_bytes if cross_run else 0)
-        self.index = TokenIndex.for_tokenizer(self.tokenizer)
+        self._index: TokenIndex | None = None
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or
                                   2**31)
         self.pad_id = int(self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0)
         self._chat_template = chat_template or getattr(self.tokenizer, "chat_template", None)
         self._markup: RoleMarkup | None = None
-        self.end_ids = self._end_ids()
+        self._end_ids: set[int] | None = None
         self.forward_passes = 0
         self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
         self.fed_tokens = 0  # token positions run through the model (padding included)
@@ -473,7 +498,20 @@ class Transformers(LLM):
     def role_end(self, role: str) -> str:
         return self.markup.end(role)
 
-    def _end_ids(self) -> set[int]:
+    @property
+    def index(self) -> TokenIndex:
+        """The constraint engine's view of the vocabulary, built on first use (~0.4 s)."""
+        if self._index is None:
+            self._index = TokenIndex.for_tokenizer(self.tokenizer)
+        return self._index
+
+    @property
+    def end_ids(self) -> set[int]:
+        if self._end_ids is None:
+            self._end_ids = self._find_end_ids()
+        return self._end_ids
+
+    def _find_end_ids(self) -> set[int]:
         """Tokens that end generation: EOS and the special tokens closing an assistant turn."""
         eos = self.tokenizer.eos_token_id
         ends = set(self.index.eos_ids) | ({int(eos)} if eos is not None else set())
@@ -577,7 +615,7 @@ class Transformers(LLM):
         Returns the scores, each option's trie nodes (node i sits at cache position
         start + i) and the number of tokens fed.
         """
-        trie = _Trie(seqs[0][start : root + 1])
+        trie = OptionTrie(seqs[0][start : root + 1])
         paths = [trie.insert(seq[root + 1:]) for seq in seqs]
         n = len(trie.tokens)
         allowed = trie.ancestor_matrix()  # [N, N] bool
@@ -593,7 +631,7 @@ class Transformers(LLM):
                 attention_mask=mask.to(self.device), position_ids=pos.to(self.device),
                 logits_to_keep=torch.tensor(internal, dtype=torch.long, device=self.device),
             )
-            scores = _path_scores(out.logits[0], internal, trie, paths)
+            scores = path_scores(out.logits[0], internal, trie, paths)
         self.forward_seconds += time.perf_counter() - began
         self.forward_passes += 1
         self.fed_tokens += n
@@ -613,7 +651,8 @@ class Transformers(LLM):
                 return
             masked = self._mask_step(live, logits)
             tokens = self._sample_step(live, masked, generator)
-            forced = self._commit_step(live, tokens, masked)
+            # Fast-forward feeds several tokens at once: only on the session's own cache.
+            forced = self._commit_step(live, tokens, masked, batch.attn is None)
             keep = [i for i, row in enumerate(live) if row.finish is None]
             if not keep:
                 batch.last_logits = logits[0] if len(batch.rows) == 1 else None
@@ -643,7 +682,7 @@ class Transformers(LLM):
                            generator)[0]) for i, r in enumerate(rows)]
 
     def _commit_step(
-        self, rows: list[_Row], tokens: list[int], logits: torch.Tensor
+        self, rows: list[_Row], tokens: list[int], logits: torch.Tensor, fast_forward: bool
     ) -> list[list[int]]:
         """Append each row's token; return the tokens fast-forward forces after it."""
         forced: list[list[int]] = []
@@ -652,12 +691,14 @@ class Transformers(LLM):
                 self._record_logprob(row, logits[i : i + 1], token)
             row.sampled += 1
             self._append(row, token)
-            forced.append(self._fast_forward(row) if len(rows) == 1 else [])
+            forced.append(self._fast_forward(row) if fast_forward else [])
         return forced
 
     def _fast_forward(self, row: _Row) -> list[int]:
         """Tokens the constraint allows as the only continuation, committed now, fed later."""
         if row.matcher is None or row.finish is not None:
+            return []
+        if not row.request.extra.get("fast_forward", self.fast_forward):
             return []
         out: list[int] = []
         for token in list(row.matcher.forced_tokens()):
@@ -753,61 +794,3 @@ def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[A
         model.to(device)
     model.eval()
     return model, tokenizer
-
-
-class _Trie:
-    """Token trie of the options' continuations below a stem (a chain of shared tokens)."""
-
-    def __init__(self, stem: Sequence[int]) -> None:
-        assert stem, "the stem holds at least the root token"
-        self.tokens = list(stem)
-        self.parent = list(range(-1, len(stem) - 1))
-        self.depth = list(range(len(stem)))
-        self.root = len(stem) - 1
-        self._children: dict[tuple[int, int], int] = {}
-
-    def insert(self, tokens: Sequence[int]) -> list[int]:
-        """Add a path below the root; returns its node ids (shared prefixes reuse nodes)."""
-        node, path = self.root, []
-        for token in tokens:
-            child = self._children.get((node, token))
-            if child is None:
-                child = len(self.tokens)
-                self._children[(node, token)] = child
-                self.tokens.append(token)
-                self.parent.append(node)
-                self.depth.append(self.depth[node] + 1)
-            path.append(child)
-            node = child
-        return path
-
-    def ancestor_matrix(self) -> torch.Tensor:
-        """[N, N] bool: entry (i, j) is True when node j is node i or one of its ancestors."""
-        n = len(self.tokens)
-        allowed = torch.zeros(n, n, dtype=torch.bool)
-        for i in range(n):
-            # Parents come before children, so the parent's row is already complete.
-            if self.parent[i] >= 0:
-                allowed[i] = allowed[self.parent[i]]
-            allowed[i, i] = True
-        return allowed
-
-
-def _path_scores(
-    logits: torch.Tensor, internal: list[int], trie: _Trie, paths: list[list[int]]
-) -> torch.Tensor:
-    """Sum of log-probabilities along each path; `logits` [K, V] belong to the `internal` nodes."""
-    row_of = {node: k for k, node in enumerate(internal)}
-    # Only the log-probabilities of child tokens are needed: gather them chunk by chunk so a
-    # 1,000-option trie never holds a second [K, V] tensor.
-    child_lp: dict[int, float] = {}
-    children = list(range(trie.root + 1, len(trie.tokens)))
-    for start in range(0, len(children), 512):
-        chunk = children[start : start + 512]
-        rows = torch.tensor([row_of[trie.parent[c]] for c in chunk], device=logits.device)
-        toks = torch.tensor([trie.tokens[c] for c in chunk], device=logits.device)
-        lp = torch.log_softmax(logits[rows].float(), dim=-1)
-        values = lp.gather(1, toks.view(-1, 1)).squeeze(1).tolist()
-        child_lp.update(zip(chunk, values, strict=True))
-    return torch.tensor([math.fsum(child_lp[n] for n in path) for path in paths],
-                        dtype=torch.float64)

@@ -46,8 +46,18 @@ def test_never_backs_up_the_first_or_a_special_token(smol: TokenIndex, smol_toke
     assert heal([], smol) == HealPlan(keep=0)
 
 
-def test_backs_up_two_tokens_when_their_join_is_extendable(byte_index: TokenIndex) -> None:
-    # on the byte vocabulary nothing is extendable: the plan keeps everything
+def test_backs_up_two_tokens_when_their_join_is_extendable(smol: TokenIndex) -> None:
+    # ' whi' is split ' wh' + 'i', yet ' which' / ' while' are single tokens
+    ids = smol.encode("Say whi")
+    assert _tokens(smol, ids) == [b"Say", b" wh", b"i"]
+    assert heal(ids, smol) == HealPlan(keep=1, prefix=" whi", removed=2)
+    assert heal(ids, smol, max_backup=1) == HealPlan(keep=2, prefix="i", removed=1)
+    matcher = Matcher(ConstraintSpec(healing_prefix=" whi"), smol)
+    assert {b" which", b" while", b" white"} <= set(_tokens(smol, matcher.allowed_tokens()))
+
+
+def test_byte_vocabulary_never_heals(byte_index: TokenIndex) -> None:
+    # every token is one byte, so no token extends the end of any prompt
     assert heal(byte_index.encode("http:"), byte_index) == HealPlan(keep=5)
 
 

@@ -50,6 +50,20 @@ def test_options_force_the_rest_of_an_option(byte_index: TokenIndex) -> None:
     assert m.is_finished() and m.result().value == "yes"
 
 
+def test_options_that_prefix_each_other(byte_index: TokenIndex) -> None:
+    m = Matcher(ConstraintSpec(options=("yes", "yesterday")), byte_index)
+    m.consume_all(list(b"yes"), forced=False)
+    # 'yes' is complete (EOS allowed) but 'yesterday' can still continue
+    assert allowed(m) == (b"t", True)
+    assert m.is_accepting() and not m.is_finished()
+    assert m.forced_tokens() == []  # EOS is a choice too, so nothing is forced yet
+    m.consume(ord("t"))
+    assert m.forced_text() == b"erday"
+    m.consume_all(m.forced_tokens())
+    assert m.is_finished()
+    assert m.result() == MatchResult(value="yesterday", stop_text="", complete=True)
+
+
 def test_stop_strings_and_stop_regex_end_the_value(byte_index: TokenIndex) -> None:
     spec = ConstraintSpec(pattern="[0-9]+", stop=("\n",), stop_regex=("END[0-9]",))
     m = Matcher(spec, byte_index)
@@ -148,3 +162,12 @@ def test_incomplete_output_error_message() -> None:
         "    Phone: {{gen 'phone' pattern='[0-9]{3}-[0-9]{4}'}}\n"
         "           ^"
     )
+
+
+def test_special_tokens_never_allowed_inside_a_value(smol: TokenIndex) -> None:
+    m = Matcher(ConstraintSpec(pattern="(?s:.*)"), smol)
+    allowed = set(m.allowed_tokens())
+    specials = {t for t in range(smol.vocab_size) if smol.is_special(t)}
+    assert specials & allowed == {smol.eos_id}  # EOS only, because '.*' is already complete
+    m = Matcher(ConstraintSpec(pattern="(?s:.+)"), smol)
+    assert not specials & set(m.allowed_tokens())

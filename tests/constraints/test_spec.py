@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from guidance_engine.constraints import (
     ConstraintSpec,
+    Matcher,
+    TokenIndex,
     engine_grammar,
     load_grammar,
     shipped_grammars,
@@ -112,6 +115,11 @@ ERRORS = [
         "pattern '[a-' is not supported: unclosed character class\n    [a-\n    ^",
     ),
     (
+        ConstraintSpec(pattern=r"\bfoo"),
+        "pattern '\\\\bfoo' is not supported: lookarounds not supported yet; WordUnicode in"
+        " regex /\\bfoo/",
+    ),
+    (
         ConstraintSpec(pattern=r"[^\s\S]"),
         "pattern '[^\\\\s\\\\S]' can never match: no text satisfies it",
     ),
@@ -173,3 +181,20 @@ def test_valid_specs_pass() -> None:
     validate(ConstraintSpec(options=("yes", "no")))
     validate(ConstraintSpec(json_schema={"type": "object"}))
     validate(ConstraintSpec(healing_prefix=":"))
+
+
+def test_pydantic_model_class_as_schema(byte_index: TokenIndex) -> None:
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    spec = ConstraintSpec(json_schema=Person)
+    validate(spec)
+    matcher = Matcher(spec, byte_index)
+    matcher.consume_all(list(b'{"name": "Al", "age": 3}'), forced=False)
+    assert matcher.is_finished() and matcher.result().complete
+    with pytest.raises(ConstraintError) as info:
+        validate(ConstraintSpec(json_schema=[1, 2]))
+    assert str(info.value) == (
+        "json_schema must be a dict (a JSON schema) or a pydantic model class, found list"
+    )

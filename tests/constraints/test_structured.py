@@ -121,3 +121,18 @@ def test_plan_outputs_parse(
     spec = ConstraintSpec(grammar="llmcompiler_plan")
     value = sample(smol, spec, seed, random_model, closing_order)
     check_plan(value)
+
+
+@pytest.mark.gemma
+@pytest.mark.parametrize("seed", range(3))
+def test_gemma_pattern_and_schema_outputs(
+    gemma: TokenIndex, random_model: Any, closing_order: Any, seed: int
+) -> None:
+    # SentencePiece with byte fallback: tokens may be single bytes of a UTF-8 character
+    pattern = r"[0-9]{3}-[0-9]{4}|[a-zé]{2,6}"
+    matcher = Matcher(ConstraintSpec(pattern=pattern, stop=("\n",)), gemma)
+    run = random_model(gemma, seed).run(matcher, max_tokens=24)
+    assert run.reason in ("eos", "finished")
+    assert re.fullmatch(pattern, matcher.result().value)
+    value = sample(gemma, ConstraintSpec(json_schema=PERSON), seed, random_model, closing_order)
+    jsonschema.validate(json.loads(value), PERSON)

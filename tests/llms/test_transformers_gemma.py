@@ -46,3 +46,20 @@ def test_select_gemma_matches_brute_force(gemma_llm: Transformers) -> None:
     norm = torch.logsumexp(torch.tensor(scores, dtype=torch.float64), dim=0).item()
     for option, score in zip(options, scores, strict=True):
         assert result.logprobs[option] == pytest.approx(score - norm, abs=1e-4)
+
+
+def test_cache_reuse_is_exact_past_the_sliding_window(gemma_llm: Transformers) -> None:
+    # Gemma3 mixes full and 512-token sliding-window layers; the session keeps full caches and
+    # lets the model's masks apply the window, which must equal a from-scratch forward.
+    assert gemma_llm.model.config.sliding_window == 512
+    text = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog number {i}.\n"
+                   for i in range(40))
+    session = gemma_llm.session()
+    asyncio.run(session.gen(GenRequest(text[: len(text) // 2], max_tokens=3)))
+    result = asyncio.run(session.gen(GenRequest(text + "Line 40:", max_tokens=3)))
+    assert result.stats.reused_tokens > 0
+    assert len(session.tokens) > 700
+    with torch.inference_mode():
+        logits = gemma_llm.model(input_ids=torch.tensor([session.tokens])).logits[0, -1]
+    assert session.last_logits is not None
+    assert torch.allclose(session.last_logits, logits.float(), atol=1e-4)

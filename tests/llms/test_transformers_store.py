@@ -105,3 +105,13 @@ def test_resolve_source_kinds(tmp_path: Path) -> None:
     assert resolve_source(None).kind == "gguf"
     (tmp_path / "config.json").write_text("{}")
     assert resolve_source(tmp_path).kind == "dir"
+
+
+def test_a_damaged_tokenizer_cache_is_rebuilt_not_used(private_cache: Path) -> None:
+    first = model_store.load_tokenizer()  # converts the default GGUF's tokenizer (a few s)
+    tokenizer_json = next(private_cache.rglob("tokenizer.json"))
+    tokenizer_json.write_text(tokenizer_json.read_text()[:1000])  # a partial write
+    assert check_complete(tokenizer_json.parent) is not None
+    again = model_store.load_tokenizer()
+    assert check_complete(tokenizer_json.parent) is None
+    assert again.encode("Hello world") == first.encode("Hello world")
