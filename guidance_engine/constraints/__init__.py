@@ -61,8 +61,9 @@ Worked example (the backend's loop; `index` from the model's tokenizer)::
     if not r.complete: raise incomplete_output_error(spec, r.value, gen_name="url")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from guidance_engine.constraints.healing import HealPlan, heal
-from guidance_engine.constraints.matcher import Matcher, MatchResult, incomplete_output_error
 from guidance_engine.constraints.spec import (
     ConstraintSpec,
     engine_grammar,
@@ -71,6 +72,21 @@ from guidance_engine.constraints.spec import (
     validate,
 )
 from guidance_engine.constraints.vocab import TokenIndex
+
+if TYPE_CHECKING:
+    from guidance_engine.constraints.matcher import Matcher, MatchResult, incomplete_output_error
+
+_LAZY = {"Matcher", "MatchResult", "incomplete_output_error"}
+
+
+def __getattr__(name: str) -> Any:
+    # The matcher needs torch; validating a spec (done for every program, Mock included) must not
+    # pay torch's import time, so the matcher module loads on first use.
+    if name in _LAZY:
+        from guidance_engine.constraints import matcher
+
+        return getattr(matcher, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ConstraintSpec",

@@ -666,8 +666,8 @@ class Transformers(LLM):
         out = logits.clone()
         for i, row in enumerate(rows):
             if row.matcher is not None:
-                allowed = row.matcher.mask(out.shape[-1]).to(out.device)
-                out[i].masked_fill_(~allowed, float("-inf"))
+                # in numpy, single-threaded: torch's masked_fill_ stalls on busy cores
+                row.matcher.apply_mask(out[i])
         return out
 
     def _sample_step(

@@ -498,6 +498,9 @@ class Execution:
         start = self.instructions[ins.start]
         assert isinstance(start, ins_.LoopStart)
         if frame.each is not None:
+            if frame.each.hidden:
+                # every hidden iteration sees the context before the loop, as parallel ones do
+                self.truncate(frame.text_start)
             more = self._each_advance(frame)
         else:
             more = await self._geneach_more(frame, start)
