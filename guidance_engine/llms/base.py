@@ -46,6 +46,7 @@ class GenRequest:
     allow_partial: bool = False
     token_healing: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific kwargs
+    name: str | None = None  # the variable the gen saves into, for error messages and logs
 
 
 @dataclass(frozen=True)

@@ -414,7 +414,7 @@ def _check_complete(row: _Row) -> None:
         return
     if row.complete or row.request.allow_partial:
         return
-    name = row.request.extra.get("name")
+    name = row.request.name
     reason = "max_tokens" if row.finish == "length" else "end of text"
     raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=reason)
 

@@ -57,7 +57,7 @@ def test_pattern_with_stop(smol_llm: Transformers) -> None:
 
 def test_incomplete_value_raises_unless_partial_allowed(smol_llm: Transformers) -> None:
     with pytest.raises(IncompleteOutputError) as err:
-        gen(smol_llm, "Pin: ", pattern="[0-9]{40}", max_tokens=3, extra={"name": "pin"})
+        gen(smol_llm, "Pin: ", pattern="[0-9]{40}", max_tokens=3, name="pin")
     partial = err.value.message.split("partial output: ")[1].split(" (pass")[0]
     assert err.value.message == (
         f"gen 'pin' stopped (max_tokens) before its pattern '[0-9]{{40}}' was complete; "

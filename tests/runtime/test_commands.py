@@ -37,7 +37,7 @@ def test_gen_sends_prompt_and_arguments() -> None:
     (request,) = gen_requests(llm)
     assert request == GenRequest(
         prompt="P ", stop=(".", "!"), stop_regex=("\\d",), max_tokens=5, temperature=0.5,
-        top_p=0.9, seed=3, token_healing=False, extra={"top_k": 4},
+        top_p=0.9, seed=3, token_healing=False, extra={"top_k": 4}, name="a",
     )
 
 

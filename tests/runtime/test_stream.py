@@ -86,7 +86,7 @@ def test_log_records_commands_and_model_calls() -> None:
         "ModelCallRecord", "CommandRecord", "ModelCallRecord", "CommandRecord", "CommandRecord"]
     gen_call, gen_cmd, select_call, select_cmd, add_cmd = log
     assert isinstance(gen_call, ModelCallRecord) and isinstance(gen_cmd, CommandRecord)
-    assert gen_call.request == GenRequest(prompt="A ", max_tokens=3)
+    assert gen_call.request == GenRequest(prompt="A ", max_tokens=3, name="x")
     assert isinstance(gen_call.result, GenResult) and gen_call.result.texts == ("hi",)
     assert (gen_cmd.name, gen_cmd.args, dict(gen_cmd.kwargs)) == ("gen", ("x",),
                                                                   {"max_tokens": 3})

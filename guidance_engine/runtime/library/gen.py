@@ -75,6 +75,7 @@ async def gen(
         allow_partial=allow_partial,
         token_healing=token_healing,
         extra=dict(llm_kwargs),
+        name=name,
     )
     result = await ctx.gen(request, name, stream=not hidden)
     _save(ctx, name, result, n, list_append, save_stop_text, save_prompt, request.prompt)
