@@ -7,7 +7,11 @@ templates that inject a default system prompt (SmolLM2 does) from leaking it int
 
     >>> markup = RoleMarkup.from_template(tok.chat_template)   # SmolLM2 (ChatML)
     >>> markup.start("user"), markup.end("user")
-    ('<|im_start|>user\\n', '<|im_end|>\\n')
+    ('<|im_start|>user\\n', '<|im_end|>')
+
+The closing markup stops at the end token: the newlines a chat template puts between turns are
+left to the template text, as in Guidance 0.0.64, whose chat templates write them between
+`{{/system}}` and `{{#user}}` themselves (a trailing newline here would double them).
 """
 
 from __future__ import annotations
@@ -97,4 +101,6 @@ class RoleMarkup:
         return self._markup(role)[0]
 
     def end(self, role: str) -> str:
-        return self._markup(role)[1]
+        end = self._markup(role)[1]
+        stripped = end.rstrip("\n")
+        return stripped if stripped.strip() else end  # keep an end that is only whitespace

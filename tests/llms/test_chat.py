@@ -30,9 +30,9 @@ def test_smollm2_template_gives_chatml(smol_tokenizer: Any) -> None:
     markup = RoleMarkup.from_template(smol_tokenizer.chat_template)
     # SmolLM2's template adds a default system prompt when none is given; it must not leak.
     assert [(markup.start(r), markup.end(r)) for r in ("system", "user", "assistant")] == [
-        ("<|im_start|>system\n", "<|im_end|>\n"),
-        ("<|im_start|>user\n", "<|im_end|>\n"),
-        ("<|im_start|>assistant\n", "<|im_end|>\n"),
+        ("<|im_start|>system\n", "<|im_end|>"),
+        ("<|im_start|>user\n", "<|im_end|>"),
+        ("<|im_start|>assistant\n", "<|im_end|>"),
     ]
 
 
@@ -40,7 +40,7 @@ def test_a_template_without_its_own_system_turn() -> None:
     markup = RoleMarkup.from_template(GEMMA_LIKE, {"bos_token": "<bos>"})
     assert markup.start("user") == "<start_of_turn>user\n"
     assert markup.start("assistant") == "<start_of_turn>model\n"
-    assert markup.end("assistant") == "<end_of_turn>\n"
+    assert markup.end("assistant") == "<end_of_turn>"
 
 
 def test_missing_template_names_the_chat_template_argument() -> None:

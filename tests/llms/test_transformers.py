@@ -221,7 +221,7 @@ def test_select_scores_a_thousand_options_in_one_pass(smol_llm: Transformers) ->
 
 def test_chat_roles_use_chatml_and_assistant_stops_at_end_token(smol_llm: Transformers) -> None:
     assert smol_llm.role_start("user") == "<|im_start|>user\n"
-    assert smol_llm.role_end("user") == "<|im_end|>\n"
+    assert smol_llm.role_end("user") == "<|im_end|>"
     prompt = (smol_llm.role_start("system") + "You are terse." + smol_llm.role_end("system")
               + smol_llm.role_start("user") + "What is 2+2? Answer with a number only."
               + smol_llm.role_end("user") + smol_llm.role_start("assistant"))
