@@ -33,7 +33,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_constraints.py --model
+	$(BIN)/python benchmarks/bench_transformers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -214,6 +214,32 @@ def bench_parallel(llm: Transformers) -> None:
     table("4 gen calls of 16 tokens: one batch vs one after another",
           ["mode", "calls", "forward passes per run", "median s"], rows)
     print(f"\nbatch speed-up {times['sequential'] / times['one batch']:.2f}x")
+    bench_parallel_each(llm)
+
+
+EACH = ("Some facts about animals.\n{{#each animals parallel=PARALLEL hidden=True}}Q: What does "
+        "a {{this}} eat?\nA:{{gen 'food' list_append=True max_tokens=12 stop='\\n'}}{{/each}}")
+
+
+def bench_parallel_each(llm: Transformers) -> None:
+    """The same template with `parallel=True` and `parallel=False` (both hidden=True)."""
+    animals = ["cat", "cow", "horse", "rabbit"]
+    rows, times, outputs = [], {}, {}
+    for name, flag in (("parallel=False", "False"), ("parallel=True", "True")):
+        program = guidance(EACH.replace("PARALLEL", flag), llm=llm)
+        program(animals=animals)  # warm-up
+        samples = []
+        for _ in range(REPEATS):
+            llm.forward_passes = 0
+            t, out = timed(program, animals=animals)
+            samples.append(t)
+        times[name], outputs[name] = statistics.median(samples), out["food"]
+        rows.append([name, len(animals), llm.forward_passes, times[name]])
+    table("{{#each animals hidden=True}} with 4 gens: parallel=True vs parallel=False",
+          ["each", "iterations", "forward passes per run", "median s"], rows)
+    same = outputs["parallel=True"] == outputs["parallel=False"]
+    print(f"\nparallel each speed-up {times['parallel=False'] / times['parallel=True']:.2f}x; "
+          f"same outputs: {same}")
 
 
 # -- load -----------------------------------------------------------------------------------------
