@@ -238,11 +238,14 @@ class Execution:
                 self._break(instruction)
 
     def validate_constraints(self) -> None:
-        """Check every literal pattern/schema/grammar with the model before any model call."""
+        """Check every pattern/schema/grammar known before the run (literals, or variables passed
+        to the program) with the model before any model call."""
         llm = self.shared.llm
         if llm is None:
             return
-        for request, span in static_constraints(self.instructions):
+        variables = self.state.variables
+        known = {name: variables.get(name) for name in variables}
+        for request, span in static_constraints(self.instructions, known):
             try:
                 llm.validate_request(request)
             except ConstraintError as exc:

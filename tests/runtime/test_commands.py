@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import pydantic
+import pytest
 
 import guidance_engine as guidance
 from guidance_engine.llms.base import GenRequest, SelectRequest
@@ -495,3 +496,18 @@ def test_hidden_block_inside_geneach_is_seen_by_its_own_gen_only() -> None:
     assert out["items"] == [{"t": "deep", "v": "one"}, {"t": "hard", "v": "two"}]
     assert [r.prompt for r in gen_requests(llm)] == [
         "List:think ", "List: - ", "List: - one\nthink ", "List: - one\n - "]
+
+
+def test_bad_schema_passed_as_variable_fails_before_any_model_call() -> None:
+    from guidance_engine.errors import ConstraintError
+
+    llm = Mock("x")
+    program = guidance("A {{gen 'a'}} B {{gen 'b' json_schema=schema}}", llm=llm)
+    with pytest.raises(ConstraintError) as err:
+        program(schema={"type": "object", "properties": {"n": {"type": "bogus"}}})
+    assert llm.calls == []
+    assert str(err.value) == (
+        "json_schema cannot be used: Invalid type: bogus (line 1, column 19)\n"
+        "    A {{gen 'a'}} B {{gen 'b' json_schema=schema}}\n"
+        "                      ^"
+    )

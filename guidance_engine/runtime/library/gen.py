@@ -150,8 +150,11 @@ def schema_dict(schema: Any) -> Mapping[str, Any] | None:
     )
 
 
-def static_constraints(instructions: tuple[Instruction, ...]) -> Iterator[tuple[GenRequest, Span]]:
-    """A constraint-only GenRequest for every `gen` whose constraint arguments are all literals.
+def static_constraints(
+    instructions: tuple[Instruction, ...], known: Mapping[str, Any] | None = None
+) -> Iterator[tuple[GenRequest, Span]]:
+    """A constraint-only GenRequest for every `gen` whose constraint arguments are known up front:
+    literals, or plain names of `known` variables (those passed to the program).
 
     The interpreter hands these to `llm.validate_request` before the first model call, so a bad
     pattern or schema fails before any decoding.
@@ -159,7 +162,7 @@ def static_constraints(instructions: tuple[Instruction, ...]) -> Iterator[tuple[
     for ins in instructions:
         if isinstance(ins, Emit):
             for call in _gen_calls(ins.expr):
-                request = _constraint_request(call)
+                request = _constraint_request(call, known or {})
                 if request is not None:
                     yield request, call.span
 
@@ -172,16 +175,18 @@ def _gen_calls(expr: Expr) -> Iterator[Call]:
             yield from _gen_calls(arg)
 
 
-def _constraint_request(call: Call) -> GenRequest | None:
+def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | None:
     fields: dict[str, Any] = {}
     for kw in call.kwargs:
         if kw.name in _CONSTRAINTS:
-            ok, value = _static_value(kw.value)
+            ok, value = _static_value(kw.value, known)
             if not ok:
                 return None
             fields[kw.name] = value
     if not any(value is not None for value in fields.values()):
         return None
+    if any(not isinstance(fields.get(k), str | None) for k in ("pattern", "grammar")):
+        return None  # a wrong type is reported with its position when the gen runs
     try:
         return GenRequest(
             prompt="",
@@ -193,15 +198,17 @@ def _constraint_request(call: Call) -> GenRequest | None:
         return None  # reported with its position when the gen runs
 
 
-def _static_value(expr: Expr) -> tuple[bool, Any]:
+def _static_value(expr: Expr, known: Mapping[str, Any]) -> tuple[bool, Any]:
     if isinstance(expr, Literal):
         return True, expr.value
+    if isinstance(expr, Var):
+        return (True, known[expr.name]) if expr.name in known else (False, None)
     if isinstance(expr, ListExpr):
-        parts = [_static_value(item) for item in expr.items]
+        parts = [_static_value(item, known) for item in expr.items]
         return all(ok for ok, _ in parts), [value for _, value in parts]
     if isinstance(expr, DictExpr):
-        keys = [_static_value(k) for k, _ in expr.items]
-        values = [_static_value(v) for _, v in expr.items]
+        keys = [_static_value(k, known) for k, _ in expr.items]
+        values = [_static_value(v, known) for _, v in expr.items]
         ok = all(ok for ok, _ in keys + values)
         return ok, {k: v for (_, k), (_, v) in zip(keys, values, strict=True)} if ok else None
     return False, None
