@@ -500,10 +500,10 @@ class Execution:
         assert isinstance(frame, LoopFrame) and frame.start == ins.start, "unbalanced loop frames"
         start = self.instructions[ins.start]
         assert isinstance(start, ins_.LoopStart)
+        if loop_hidden(frame):
+            # every hidden iteration sees the context before the loop, as parallel ones do
+            self.truncate(frame.text_start)
         if frame.each is not None:
-            if frame.each.hidden:
-                # every hidden iteration sees the context before the loop, as parallel ones do
-                self.truncate(frame.text_start)
             more = self._each_advance(frame)
         else:
             more = await self._geneach_more(frame, start)
@@ -571,7 +571,9 @@ class Execution:
             return done < options.num_iterations
         if done >= options.max_iterations:
             return False
-        if options.stop == () or done < options.min_iterations:
+        # As in 0.0.64, the first item is always generated: the model is asked whether the list
+        # ends only after an item, where the stop text can actually follow.
+        if options.stop == () or done < max(options.min_iterations, 1):
             return True
         return await self._model_continues(frame, ins, options)
 
@@ -588,13 +590,15 @@ class Execution:
         opening = (options.join if frame.count else "") + (
             body.text if isinstance(body, ins_.Text) else "")
         prompt = self.state.text
-        if opening and opening != stops[0]:
-            request = SelectRequest(prompt=prompt, options=(opening, stops[0]))
+        if opening and opening not in stops:
+            # exact: does the next item's opening text beat every way of ending the list?
+            request = SelectRequest(prompt=prompt, options=(opening, *dict.fromkeys(stops)))
             return (await self.model_select(request, ins.span)).choice == opening
-        # No fixed opening text to compare with: peek a few tokens and look for the stop text.
-        probe = GenRequest(prompt=prompt, max_tokens=len(stops[0].split()) + 2)
-        text = (await self.model_gen(probe, None, False, ins.span)).texts[0]
-        return not text.lstrip().startswith(stops[0].strip())
+        # No fixed opening text to compare with: peek a few tokens and see whether a stop string
+        # comes first (0.0.64's test; +2 tokens of slack for whitespace before it).
+        probe = GenRequest(prompt=prompt, stop=stops, max_tokens=max(map(len, stops)) + 2)
+        result = await self.model_gen(probe, None, False, ins.span)
+        return not (result.finish_reasons[0] == "stop" and result.stop_texts[0] in stops)
 
     async def _single_call(self, ins: ins_.LoopStart, options: GeneachOptions) -> None:
         """geneach single_call=True: one generation for the whole list, split by the body."""

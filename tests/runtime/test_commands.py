@@ -242,19 +242,19 @@ def test_geneach_num_iterations_join_and_this() -> None:
 
 
 def test_geneach_asks_the_model_with_a_select_between_opening_and_stop() -> None:
-    llm = Mock(["- ", "a\n", "- ", "b\n", "END"])
+    # The first item is always generated (0.0.64); the model is asked after each item.
+    llm = Mock(["a\n", "- ", "b\n", "END"])
     out = run("List:\n{{#geneach 'items'}}- {{gen 'this' stop='\\n'}}\n{{/geneach}}END", llm)
     assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
     selects = [c for c in llm.calls if isinstance(c, SelectRequest)]
     assert selects == [
-        SelectRequest(prompt="List:\n", options=("- ", "END")),
         SelectRequest(prompt="List:\n- a\n", options=("- ", "END")),
         SelectRequest(prompt="List:\n- a\n- b\n", options=("- ", "END")),
     ]
 
 
 def test_geneach_dict_items_and_index() -> None:
-    llm = Mock(["Q", "q1", "Q", "q2", "stop"])
+    llm = Mock(["q1", "Q", "q2", "stop"])
     out = run("{{#geneach 'qs' stop='stop'}}Q{{@index}}{{gen 'this.q' stop='|'}}|A"
               "{{/geneach}}stop", llm)
     assert out["qs"] == [{"q": "q1"}, {"q": "q2"}]
@@ -440,7 +440,7 @@ def test_one_session_per_execution_closed_at_the_end() -> None:
 
 
 def test_gen_at_the_end_of_a_loop_body_stops_at_the_next_iteration_opening() -> None:
-    llm = Mock(["- ", "a\n- b", "- ", "b", "END"])
+    llm = Mock(["a\n- b", "- ", "b", "END"])
     out = run("List:{{#geneach 'items'}}\n- {{gen 'this'}}{{/geneach}}\nEND", llm)
     assert [r.stop for r in gen_requests(llm)] == [("\n- ",), ("\n- ",)]
     assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
@@ -511,3 +511,38 @@ def test_bad_schema_passed_as_variable_fails_before_any_model_call() -> None:
         "    A {{gen 'a'}} B {{gen 'b' json_schema=schema}}\n"
         "                      ^"
     )
+
+
+def test_geneach_stop_list_offers_every_stop_to_the_model() -> None:
+    llm = Mock(["a", "END", "b"])
+    out = run("<ul>{{#geneach 'items' stop=['</ul>', 'END']}}<li>{{gen 'this' stop='</li>'}}"
+              "</li>{{/geneach}}</ul>", llm)
+    assert out["items"] == ["a"]
+    (select,) = [c for c in llm.calls if isinstance(c, SelectRequest)]
+    assert select.options == ("<li>", "</ul>", "END")
+
+
+def test_geneach_whitespace_stop_without_opening_text_peeks_for_the_stop() -> None:
+    llm = Mock(["idea one", "\n\nDone"])
+    out = run("Ideas:\n{{#geneach 'items' stop='\\n\\n'}}{{gen 'this' stop='\\n'}}\n"
+              "{{/geneach}}\n\nDone", llm)
+    assert out["items"] == ["idea one"]
+    probe = gen_requests(llm)[1]
+    assert (probe.prompt, probe.stop) == ("Ideas:\nidea one\n", ("\n\n",))
+
+
+def test_geneach_hidden_iterations_each_see_the_context_before_the_loop() -> None:
+    llm = Mock("q")
+    out = run("L{{#geneach 'l' num_iterations=3 hidden=True}}[{{gen 'this' stop=']'}}]"
+              "{{/geneach}}!", llm)
+    assert [r.prompt for r in gen_requests(llm)] == ["L[", "L[", "L["]
+    assert (str(out), out["l"]) == ("L!", ["q", "q", "q"])
+
+
+def test_gen_stop_inferred_from_triple_quotes_and_backticks() -> None:
+    llm = Mock('a"b"""c')
+    out = run('x = """{{gen \'x\'}}""" y', llm)
+    assert out["x"] == 'a"b'
+    llm = Mock("code` rest")
+    run("`{{gen 'x'}}` y", llm)
+    assert gen_requests(llm)[0].stop == ("`",)

@@ -121,7 +121,7 @@ def infer_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
     >>> infer_stop(CallSite(prev_text='x = "', next_text='"\\n'), None)  # doctest: +SKIP
     ('"',)
     """
-    for quote in ('"', "'"):
+    for quote in ("'''", '"""', "```", '"', "'", "`"):  # longest first, as 0.0.64 did
         if site.prev_text.endswith(quote) and site.next_text.startswith(quote):
             return (quote,)
     if site.at_body_end and site.role is not None:
