@@ -67,6 +67,7 @@ def describe(token: Token) -> str:
     return repr(token.value)
 
 
+_UNCALLABLE = (nodes.Literal, nodes.ListExpr, nodes.DictExpr)
 PREFIX_OPERATORS = frozenset({"==", "!=", "<", ">", "<=", ">="})
 
 
@@ -343,6 +344,12 @@ class Parser:
     def parse_command(self, in_parens: bool) -> nodes.Expr:
         """`head arg k=v ...`: the head alone, or a Call when any argument follows."""
         head = self.parse_expr(in_args=True)
+        stream = self.stream
+        at_end = stream.at("close") or stream.at("eof") or (in_parens and stream.at("op", ")"))
+        if not at_end and isinstance(head, _UNCALLABLE):
+            closing = "')'" if in_parens else "'}}'"
+            raise self.unexpected(stream.current, f"{closing} after a literal value (only a "
+                                  "name or path can take arguments)")
         args, kwargs = self.parse_arguments(in_parens)
         if not args and not kwargs:
             return head
@@ -497,8 +504,12 @@ class Parser:
         return expr
 
     def parse_attribute(self, obj: nodes.Expr) -> nodes.Expr:
-        self.stream.next()  # '.'
+        dot = self.stream.next()  # '.'
         token = self.stream.next()
+        number = isinstance(obj, nodes.Literal) and not isinstance(obj.value, str)
+        if token.kind == "int" and number:
+            # `1.2.3`: a second decimal point, not an index into a number
+            raise self.unexpected(dot, f"'}}}}' or an operator after the number {obj.value!r}")
         if token.kind == "int":
             index = nodes.Literal(int(token.value), token.span)
             return nodes.GetItem(obj, index, obj.span.to(token.span))

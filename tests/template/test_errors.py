@@ -267,3 +267,25 @@ def test_error_carries_span_and_template_name() -> None:
     assert info.value.span == Span(12, 12, 2, 10)
     assert info.value.name == "story.hbs"
     assert str(info.value).splitlines()[0].endswith("(story.hbs, line 2, column 10)")
+
+
+def test_literal_followed_by_an_argument_is_a_syntax_error() -> None:
+    from guidance_engine.template.compiler import compile_template
+
+    with pytest.raises(TemplateSyntaxError) as err:
+        compile_template("{{'a' 'b'}}")
+    assert str(err.value) == (
+        "unexpected string 'b'; expected '}}' after a literal value (only a name or path can "
+        "take arguments) (line 1, column 7)\n    {{'a' 'b'}}\n          ^"
+    )
+
+
+def test_dot_after_a_number_is_a_syntax_error() -> None:
+    from guidance_engine.template.compiler import compile_template
+
+    with pytest.raises(TemplateSyntaxError) as err:
+        compile_template("{{1.2.3}}")
+    assert str(err.value) == (
+        "unexpected '.'; expected '}}' or an operator after the number 1.2 (line 1, column 6)"
+        "\n    {{1.2.3}}\n         ^"
+    )

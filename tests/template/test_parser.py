@@ -70,7 +70,6 @@ def test_golden_ast(name: str, golden: Callable[[str, str, str], None]) -> None:
         ("{{@first}}", "@first"),
         ("{{True}}", "True"),
         ("{{None}}", "None"),
-        ("{{'it''s'}}", "(call 'it' 's')"),
         ("{{[1, 'a', [2.5]]}}", "[1 'a' [2.5]]"),
         ("{{ {'a': 1, 2: None} }}", "{'a':1 2:None}"),
         ("{{[]}}", "[]"),
