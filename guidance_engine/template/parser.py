@@ -506,8 +506,7 @@ class Parser:
     def parse_attribute(self, obj: nodes.Expr) -> nodes.Expr:
         dot = self.stream.next()  # '.'
         token = self.stream.next()
-        number = isinstance(obj, nodes.Literal) and not isinstance(obj.value, str)
-        if token.kind == "int" and number:
+        if token.kind == "int" and isinstance(obj, nodes.Literal) and _is_number(obj.value):
             # `1.2.3`: a second decimal point, not an index into a number
             raise self.unexpected(dot, f"'}}}}' or an operator after the number {obj.value!r}")
         if token.kind == "int":
@@ -600,6 +599,10 @@ class Parser:
                 break
         close = self.expect("op", "}", "',' or '}' in the dict")
         return nodes.DictExpr(tuple(items), open_token.span.to(close.span))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _append_text(body: list[nodes.Node], text: nodes.Text) -> None:
