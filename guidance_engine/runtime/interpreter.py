@@ -54,7 +54,7 @@ from guidance_engine.runtime.library.loops import (
     GeneachOptions,
     each_options,
     geneach_options,
-    single_call_items,
+    split_single_call,
 )
 from guidance_engine.runtime.library.select import choose
 from guidance_engine.runtime.scopes import (
@@ -622,7 +622,11 @@ class Execution:
         )
         text = (await self.model_gen(request, options.list_name, not options.hidden,
                                      ins.span)).texts[0]
-        items = single_call_items(text, parts, options.join)
+        limit = options.num_iterations if options.num_iterations is not None else (
+            options.max_iterations)
+        items, end = split_single_call(text, parts, options.join, limit)
+        if len(items) == limit:
+            text = text[:end]  # the list is full: what the model wrote after it is dropped
         self.state.variables.set(options.list_name,
                                  [*self.state.variables.get(options.list_name), *items])
         self.send(ev.Captured(options.list_name, self.state.variables.get(options.list_name)))

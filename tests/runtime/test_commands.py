@@ -546,3 +546,10 @@ def test_gen_stop_inferred_from_triple_quotes_and_backticks() -> None:
     llm = Mock("code` rest")
     run("`{{gen 'x'}}` y", llm)
     assert gen_requests(llm)[0].stop == ("`",)
+
+
+def test_geneach_single_call_stops_at_num_iterations() -> None:
+    llm = Mock("- a\n- b\n- c\n")
+    out = run("L:\n{{#geneach 'items' single_call=True num_iterations=2}}- {{gen 'this'}}\n"
+              "{{/geneach}}", llm)
+    assert (out["items"], str(out)) == (["a", "b"], "L:\n- a\n- b\n")

@@ -149,6 +149,13 @@ def single_call_items(text: str, parts: list[BodyPart], join: str) -> list[Any]:
     >>> single_call_items("\\n- a\\n- b", [("text", "\\n- "), ("gen", None)], "")
     ['a', 'b']
     """
+    return split_single_call(text, parts, join)[0]
+
+
+def split_single_call(
+    text: str, parts: list[BodyPart], join: str, limit: int | None = None
+) -> tuple[list[Any], int]:
+    """The items of a `single_call` text (at most `limit`) and where the last one ends."""
     pattern, keys = "", []
     for index, (kind, value) in enumerate(parts):
         if kind == "text":
@@ -162,16 +169,17 @@ def single_call_items(text: str, parts: list[BodyPart], join: str) -> list[Any]:
     item_re = re.compile(pattern + ending, re.DOTALL)
     items: list[Any] = []
     position = 0
-    while position < len(text):
+    end = 0
+    while position < len(text) and (limit is None or len(items) < limit):
         match = item_re.match(text, position)
         if match is None:
             break
         captured = {key: match.group(group) for group, key in keys}
         items.append(captured.get(None, "") if None in captured else
                      {key: value for key, value in captured.items() if key is not None})
-        position = match.end()
+        position = end = match.end()
         if join and text.startswith(join, position):
             position += len(join)
         elif not boundary or match.end() == match.start():
             break  # no way to find another item (and never loop without progress)
-    return items
+    return items, end
