@@ -116,6 +116,14 @@ def _find_stop(row: _Row, text: str) -> tuple[int, str] | None:
     return best
 
 
+def _full_match(pattern: str | None, value: str) -> bool:
+    """Whether `value` fully matches `pattern` (Python syntax; engine-only syntax says no)."""
+    try:
+        return pattern is not None and re.fullmatch(pattern, value) is not None
+    except re.error:
+        return False
+
+
 def _hold_back(text: str, stops: Sequence[str]) -> int:
     """How many trailing characters of `text` could be the start of a stop string."""
     hold = 0
@@ -729,8 +737,14 @@ class Transformers(LLM):
         full = _decode_prefix(bytes(row.raw[len(row.heal):]))
         matcher, spec = row.matcher, row.spec
         if matcher is not None and spec is not None and spec.constrained:
-            # The constraint engine owns stops here: they are part of its grammar.
+            # The constraint engine owns stops here: they are part of its grammar. A pattern may
+            # also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at
+            # which the value is already a full match ends it, as it would without a pattern.
             row.text = full
+            stop = _find_stop(row, full) if spec.pattern is not None else None
+            if stop is not None and _full_match(spec.pattern, full[: stop[0]]):
+                row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
+                return
             if matcher.is_finished():
                 result = matcher.result()
                 row.text, row.stop_text = result.value, result.stop_text

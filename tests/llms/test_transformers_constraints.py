@@ -74,3 +74,11 @@ def test_unsupported_pattern_is_rejected_before_any_model_call(smol_llm: Transfo
         gen(smol_llm, "x", pattern="(?=a)b")
     assert err.value.message.startswith("pattern '(?=a)b' is not supported: look-around")
     assert smol_llm.forward_passes == passes
+
+
+def test_pattern_that_also_matches_the_stop_text_ends_at_the_first_stop(
+    smol_llm: Transformers,
+) -> None:
+    result = gen(smol_llm, "The capital of France is", pattern="[A-Za-z ,.]+", stop=(".",),
+                 max_tokens=10)
+    assert (result.texts, result.stop_texts) == ((" Paris",), (".",))
