@@ -48,6 +48,10 @@ class TokenIndex:
         ]
         # Sorted texts let `has_extension` answer with one binary search instead of a scan.
         self._sorted = sorted({b for b in self._bytes if b})
+        self._ids_by_bytes: dict[bytes, list[int]] = {}
+        for i, b in enumerate(self._bytes):
+            if b:
+                self._ids_by_bytes.setdefault(b, []).append(i)
         # Compiled grammars, least recently used first: a gen inside a loop compiles once.
         self._compiled: dict[str, llguidance.LLMatcher] = {}
         self._lock = threading.Lock()
@@ -119,8 +123,13 @@ class TokenIndex:
         return i < len(self._sorted) and self._sorted[i].startswith(prefix)
 
     def tokens_with_prefix(self, prefix: bytes) -> list[int]:
-        """Ids of every non-special token whose bytes start with `prefix` (for tests and docs)."""
-        return [i for i, b in enumerate(self._bytes) if b and b.startswith(prefix)]
+        """Ids of every non-special token whose bytes start with `prefix` (binary search)."""
+        out: list[int] = []
+        at = bisect.bisect_left(self._sorted, prefix)
+        while at < len(self._sorted) and self._sorted[at].startswith(prefix):
+            out.extend(self._ids_by_bytes[self._sorted[at]])
+            at += 1
+        return sorted(out)
 
     def encode(self, text: str | bytes) -> list[int]:
         """The tokenizer's own (canonical) tokenization of `text`."""

@@ -77,6 +77,7 @@ class _Row:
     prompt_ids: list[int]  # after healing
     heal: bytes  # text backed up by healing; the first tokens must reproduce it
     max_tokens: int
+    first_ids: list[int] = field(default_factory=list)  # healing: the first token starts so
     ids: list[int] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)
     text: str = ""  # generated text with the healed prefix removed, stop text cut off
@@ -241,16 +242,21 @@ class TransformersSession(Session):
             )
         prefix = ""
         healing = llm.token_healing if request.token_healing is None else request.token_healing
+        removed = 0
         if healing and ids:
             plan = heal(ids, llm.index)
-            ids, prefix = ids[: plan.keep], plan.prefix
+            ids, prefix, removed = ids[: plan.keep], plan.prefix, plan.removed
         spec = _spec(request, prefix)
-        max_tokens = llm.check_context(len(ids), request.max_tokens)
+        # The token(s) that re-produce the healed text are not counted against max_tokens.
+        max_tokens = llm.check_context(len(ids), request.max_tokens) + removed
+        # As in 0.0.64, the first token must start with the whole healed text (the grammar alone
+        # would also let the model spell it in shorter pieces, leaving the seam unhealed).
+        first = llm.index.tokens_with_prefix(prefix.encode()) if prefix else []
         rows = []
         for i in range(request.n):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
-            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
+            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens, first,
                              spec=spec, matcher=matcher))
         return rows
 
@@ -676,6 +682,12 @@ class Transformers(LLM):
             if row.matcher is not None:
                 # in numpy, single-threaded: torch's masked_fill_ stalls on busy cores
                 row.matcher.apply_mask(out[i])
+            if row.first_ids and not row.ids:
+                keep = torch.tensor(row.first_ids, device=out.device)
+                kept = out[i, keep].clone()
+                if bool(torch.isfinite(kept).any()):  # else the constraint rules it out: skip
+                    out[i].fill_(float("-inf"))
+                    out[i, keep] = kept
         return out
 
     def _sample_step(
@@ -695,7 +707,9 @@ class Transformers(LLM):
         """Append each row's token; return the tokens fast-forward forces after it."""
         forced: list[list[int]] = []
         for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
-            if row.request.logprobs is not None:
+            healing_only = not row.ids and self.index.token_bytes(token) == row.heal != b""
+            if row.request.logprobs is not None and not healing_only:
+                # a token that only re-produces the healed prompt text is not part of the value
                 self._record_logprob(row, logits[i : i + 1], token)
             row.sampled += 1
             self._append(row, token)

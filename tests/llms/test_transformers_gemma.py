@@ -18,9 +18,9 @@ from guidance_engine.llms.transformers import Transformers
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
-        ('The link is <a href="http:', "//www.theguardian"),  # ':' is backed up
-        ("The capital of Fr", "ankreich, Paris,"),  # a seam inside a word
-        ("The capital of France is ", "the capital of the country"),  # after a space
+        ('The link is <a href="http:', "//www.theguardian."),  # ':' is backed up
+        ("The capital of Fr", "ance, Paris, is the"),  # a seam inside a word
+        ("The capital of France is ", "the capital of the country of"),  # after a space
     ],
 )
 def test_token_healing_gemma(gemma_llm: Transformers, prompt: str, expected: str) -> None:
