@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import regex
 import torch
 
 from guidance_engine.constraints import (
@@ -125,9 +126,14 @@ def _full_match(pattern: str | None, value: str) -> bool:
         return False
 
 
-def _hold_back(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters of `text` could be the start of a stop string."""
+def _hold_back(text: str, stops: Sequence[str], stop_regex: Sequence[str] = ()) -> int:
+    """How many trailing characters of `text` could be the start of a stop string or match."""
     hold = 0
+    for pattern in stop_regex:
+        # `regex` (a transformers dependency) reports a match that the next text could complete
+        match = regex.search(pattern, text, partial=True)
+        if match is not None and match.partial:
+            hold = max(hold, len(text) - match.start())
     for stop in stops:
         for k in range(min(len(stop) - 1, len(text)), hold, -1):
             if text.endswith(stop[:k]):
@@ -775,7 +781,7 @@ class Transformers(LLM):
     def _emit(self, row: _Row) -> None:
         upto = len(row.text)
         if row.finish is None:
-            upto -= _hold_back(row.text, row.request.stop)
+            upto -= _hold_back(row.text, row.request.stop, row.request.stop_regex)
         if upto > row.emitted and row.on_chunk is not None:
             row.on_chunk(row.sample, row.text[row.emitted:upto])
         row.emitted = max(row.emitted, upto)

@@ -775,8 +775,10 @@ def _select_block_options(
     logprobs: str | None = None,
     list_append: bool = False,
     hidden: bool = False,
-) -> tuple[str | None, str | None, bool, bool]:
-    return name, logprobs, list_append, hidden
+    temperature: float = 0.0,
+    seed: int | None = None,
+) -> tuple[str | None, str | None, bool, bool, float, int | None]:
+    return name, logprobs, list_append, hidden, temperature, seed
 
 
 def _callee_name(call: Call) -> str:

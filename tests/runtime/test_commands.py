@@ -553,3 +553,10 @@ def test_geneach_single_call_stops_at_num_iterations() -> None:
     out = run("L:\n{{#geneach 'items' single_call=True num_iterations=2}}- {{gen 'this'}}\n"
               "{{/geneach}}", llm)
     assert (out["items"], str(out)) == (["a", "b"], "L:\n- a\n- b\n")
+
+
+def test_select_passes_temperature_and_seed_to_the_model() -> None:
+    llm = Mock("b")
+    out = run("{{select 'x' options=['a', 'b'] temperature=1.0 seed=5}}", llm)
+    (request,) = [c for c in llm.calls if isinstance(c, SelectRequest)]
+    assert (out["x"], request.temperature, request.seed) == ("b", 1.0, 5)

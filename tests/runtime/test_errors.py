@@ -60,8 +60,8 @@ def test_async_callable_raising() -> None:
 def test_unknown_keyword() -> None:
     assert message("{{select 'x' bogus=1}}") == (
         "bad arguments to 'select': got an unexpected keyword argument 'bogus'; expected "
-        "select(name='selected', options=None, logprobs=None, list_append=False, hidden=False)"
-        " (line 1, column 3)\n"
+        "select(name='selected', options=None, logprobs=None, list_append=False, hidden=False, "
+        "temperature=0.0, seed=None) (line 1, column 3)\n"
         "    {{select 'x' bogus=1}}\n"
         "      ^"
     )

@@ -22,15 +22,18 @@ async def select(
     logprobs: str | None = None,
     list_append: bool = False,
     hidden: bool = False,
+    temperature: float = 0.0,
+    seed: int | None = None,
 ) -> None:
-    """`{{select 'name' options=[...]}}`: choose one option (0.0.64 default name 'selected')."""
+    """`{{select 'name' options=[...]}}`: choose one option (0.0.64 default name 'selected');
+    the most probable one, or one sampled from the options' probabilities when temperature > 0."""
     if options is None:
         raise ArgumentError("select needs options=[...] (or the block form with {{or}})")
     if not isinstance(options, list | tuple) or not all(isinstance(o, str) for o in options):
         raise ArgumentError(
             f"options must be a list of strings; found {type(options).__name__} {options!r}"
         )
-    await choose(ctx, tuple(options), name, logprobs, list_append, hidden)
+    await choose(ctx, tuple(options), name, logprobs, list_append, hidden, temperature, seed)
 
 
 async def choose(
@@ -40,13 +43,18 @@ async def choose(
     logprobs: str | None,
     list_append: bool,
     hidden: bool = False,
+    temperature: float = 0.0,
+    seed: int | None = None,
 ) -> str:
     """Ask the model to pick among `options`, save the choice (and scores) and emit it."""
     expect(name, (str, type(None)), "name")
     expect(logprobs, (str, type(None)), "logprobs")
+    expect(temperature, (int, float), "temperature")
+    expect(seed, (int, type(None)), "seed")
     if not options:
         raise ArgumentError("select needs at least one option; found none")
-    request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text)
+    request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text,
+                            temperature=float(temperature), seed=seed)
     result = await ctx.select(request)
     if name is not None:
         if list_append:
