@@ -11,7 +11,12 @@ import pytest
 
 from guidance_engine.errors import ModelLoadError
 from guidance_engine.llms import model_store
-from guidance_engine.llms.model_store import check_complete, resolve_source, write_marker
+from guidance_engine.llms.model_store import (
+    check_complete,
+    check_every_byte,
+    resolve_source,
+    write_marker,
+)
 from guidance_engine.llms.transformers import Transformers
 
 
@@ -115,3 +120,17 @@ def test_a_damaged_tokenizer_cache_is_rebuilt_not_used(private_cache: Path) -> N
     again = model_store.load_tokenizer()
     assert check_complete(tokenizer_json.parent) is None
     assert again.encode("Hello world") == first.encode("Hello world")
+
+
+def test_damage_between_sampled_blocks_is_caught_by_the_every_byte_check(
+    tmp_path: Path,
+) -> None:
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "weights.bin").write_bytes(bytes(range(256)) * (80 * 1024))  # 20 MiB
+    write_marker(part, Path("source.gguf"))
+    data = bytearray((part / "weights.bin").read_bytes())
+    data[len(data) // 2 + 12345] ^= 0x01  # inside no sampled block of the quick check
+    (part / "weights.bin").write_bytes(bytes(data))
+    assert check_complete(part) is None  # the quick check cannot see it ...
+    assert check_every_byte(part) == "weights.bin does not match its CRC-32"  # ... this does
