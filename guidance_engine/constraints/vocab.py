@@ -25,6 +25,7 @@ from typing import Any
 
 import llguidance
 import llguidance.hf
+import numpy as np
 
 # Memoisation only (an index is a pure function of its tokenizer): entries die with the tokenizer.
 _INDEX_CACHE: weakref.WeakKeyDictionary[Any, TokenIndex] = weakref.WeakKeyDictionary()
@@ -48,10 +49,8 @@ class TokenIndex:
         ]
         # Sorted texts let `has_extension` answer with one binary search instead of a scan.
         self._sorted = sorted({b for b in self._bytes if b})
-        self._ids_by_bytes: dict[bytes, list[int]] = {}
-        for i, b in enumerate(self._bytes):
-            if b:
-                self._ids_by_bytes.setdefault(b, []).append(i)
+        self._prefix_masks: dict[bytes, np.ndarray] = {}
+        self._ids_by_bytes: dict[bytes, list[int]] | None = None  # built on first use
         # Compiled grammars, least recently used first: a gen inside a loop compiles once.
         self._compiled: dict[str, llguidance.LLMatcher] = {}
         self._lock = threading.Lock()
@@ -124,12 +123,29 @@ class TokenIndex:
 
     def tokens_with_prefix(self, prefix: bytes) -> list[int]:
         """Ids of every non-special token whose bytes start with `prefix` (binary search)."""
+        if self._ids_by_bytes is None:
+            ids: dict[bytes, list[int]] = {}
+            for i, b in enumerate(self._bytes):
+                if b:
+                    ids.setdefault(b, []).append(i)
+            self._ids_by_bytes = ids
         out: list[int] = []
         at = bisect.bisect_left(self._sorted, prefix)
         while at < len(self._sorted) and self._sorted[at].startswith(prefix):
             out.extend(self._ids_by_bytes[self._sorted[at]])
             at += 1
         return sorted(out)
+
+    def prefix_mask(self, prefix: bytes) -> np.ndarray:
+        """Bool [vocab_size]: the tokens whose bytes start with `prefix` (cached per prefix)."""
+        mask = self._prefix_masks.get(prefix)
+        if mask is None:
+            mask = np.zeros(self.vocab_size, dtype=np.bool_)
+            mask[self.tokens_with_prefix(prefix)] = True
+            if len(self._prefix_masks) >= 256:
+                self._prefix_masks.clear()
+            self._prefix_masks[prefix] = mask
+        return mask
 
     def encode(self, text: str | bytes) -> list[int]:
         """The tokenizer's own (canonical) tokenization of `text`."""
