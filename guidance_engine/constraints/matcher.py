@@ -85,6 +85,13 @@ class Matcher:
         self.fill_bitmask(self._bits)
         vocab = self.index.vocab_size
         bits = np.unpackbits(self._bits.numpy().view(np.uint8), bitorder="little")[:vocab]
+        if self._prefix and not self._tokens:
+            # As in 0.0.64, the first token must start with the whole healed text: the grammar
+            # alone would also let the model spell it in shorter pieces, leaving the seam
+            # unhealed. Unless the constraint allows no such token; then the grammar decides.
+            first = bits & self.index.prefix_mask(self._prefix)
+            if first.any():
+                bits = first
         size = vocab if size is None else size
         if size <= vocab:
             return bits[:size].view(np.bool_)

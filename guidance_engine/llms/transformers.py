@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import regex
 import torch
 
@@ -79,7 +78,6 @@ class _Row:
     prompt_ids: list[int]  # after healing
     heal: bytes  # text backed up by healing; the first tokens must reproduce it
     max_tokens: int
-    first: np.ndarray | None = None  # healing: bool [vocab], tokens starting with the heal text
     ids: list[int] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)
     text: str = ""  # generated text with the healed prefix removed, stop text cut off
@@ -117,22 +115,6 @@ def _find_stop(row: _Row, text: str) -> tuple[int, str] | None:
         if m is not None and (best is None or m.start() < best[0]):
             best = (m.start(), m.group(0))
     return best
-
-
-def _restrict(logits: torch.Tensor, allowed: np.ndarray) -> None:
-    """Keep only `allowed` tokens (bool [vocab]) in `logits` [V], in place, unless that would
-    leave none the constraint allows. Numpy on CPU: torch's small ops stall on busy cores."""
-    size = min(len(allowed), logits.shape[-1])
-    if logits.device.type == "cpu" and logits.dtype == torch.float32 and logits.is_contiguous():
-        row = logits.numpy()
-        if np.isfinite(row[:size][allowed[:size]]).any():
-            row[:size][~allowed[:size]] = -np.inf
-            row[size:] = -np.inf
-        return
-    keep = torch.from_numpy(allowed[:size]).to(logits.device)
-    if bool(torch.isfinite(logits[:size][keep]).any()):
-        logits[:size].masked_fill_(~keep, float("-inf"))
-        logits[size:] = float("-inf")
 
 
 def _full_match(pattern: str | None, value: str) -> bool:
@@ -272,14 +254,11 @@ class TransformersSession(Session):
         spec = _spec(request, prefix)
         # The token(s) that re-produce the healed text are not counted against max_tokens.
         max_tokens = llm.check_context(len(ids), request.max_tokens) + removed
-        # As in 0.0.64, the first token must start with the whole healed text (the grammar alone
-        # would also let the model spell it in shorter pieces, leaving the seam unhealed).
-        first = llm.index.prefix_mask(prefix.encode()) if prefix else None
         rows = []
         for i in range(request.n):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
-            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens, first,
+            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
                              spec=spec, matcher=matcher))
         return rows
 
@@ -705,8 +684,6 @@ class Transformers(LLM):
             if row.matcher is not None:
                 # in numpy, single-threaded: torch's masked_fill_ stalls on busy cores
                 row.matcher.apply_mask(out[i])
-            if row.first is not None and not row.ids:
-                _restrict(out[i], row.first)
         return out
 
     def _sample_step(

@@ -171,3 +171,11 @@ def test_special_tokens_never_allowed_inside_a_value(smol: TokenIndex) -> None:
     assert specials & allowed == {smol.eos_id}  # EOS only, because '.*' is already complete
     m = Matcher(ConstraintSpec(pattern="(?s:.+)"), smol)
     assert not specials & set(m.allowed_tokens())
+
+
+def test_first_token_after_healing_starts_with_the_whole_healed_text(smol: TokenIndex) -> None:
+    m = Matcher(ConstraintSpec(healing_prefix=' "'), smol)
+    first = m.allowed_tokens()
+    assert first and all(smol.token_bytes(t).startswith(b' "') for t in first)
+    m.consume(first[0])  # from the second token on, the grammar alone decides
+    assert any(not smol.token_bytes(t).startswith(b' "') for t in m.allowed_tokens())
