@@ -27,12 +27,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llguidance
 
 from guidance_engine.constraints.vocab import TokenIndex
 from guidance_engine.errors import ConstraintError
+
+if TYPE_CHECKING:
+    from guidance_engine.llms.base import GenRequest
 
 #: JSON is generated compactly (one space after ':' and ','): fixed keys then form one forced
 #: run that fast-forward feeds as a prefill, and the model cannot wander off into whitespace.
@@ -61,6 +64,18 @@ class ConstraintSpec:
     stop: tuple[str, ...] = ()
     stop_regex: tuple[str, ...] = ()
     healing_prefix: str = ""
+
+    @staticmethod
+    def for_request(request: GenRequest, healing_prefix: str = "") -> ConstraintSpec:
+        """The constraint a backend enforces for one gen request."""
+        return ConstraintSpec(
+            pattern=request.pattern,
+            json_schema=request.json_schema,
+            grammar=request.grammar,
+            stop=request.stop,
+            stop_regex=request.stop_regex,
+            healing_prefix=healing_prefix,
+        )
 
     @property
     def constrained(self) -> bool:

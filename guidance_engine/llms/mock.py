@@ -102,18 +102,10 @@ class Mock(LLM):
     def validate_request(self, request: GenRequest) -> None:
         """Constraints are checked for validity even though the Mock does not enforce them."""
         if request.pattern is None and request.json_schema is None and request.grammar is None:
-            return
+            return  # nothing to check: skip importing the constraint engine
         from guidance_engine.constraints import ConstraintSpec, validate
 
-        validate(
-            ConstraintSpec(
-                pattern=request.pattern,
-                json_schema=request.json_schema,
-                grammar=request.grammar,
-                stop=request.stop,
-                stop_regex=request.stop_regex,
-            )
-        )
+        validate(ConstraintSpec.for_request(request))
 
     def next_output(self, prompt: str) -> tuple[str, FinishReason]:
         """The scripted text and finish reason for the next call on `prompt`."""

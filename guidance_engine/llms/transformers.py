@@ -251,7 +251,7 @@ class TransformersSession(Session):
         if healing and ids:
             plan = heal(ids, llm.index)
             ids, prefix, removed = ids[: plan.keep], plan.prefix, plan.removed
-        spec = _spec(request, prefix)
+        spec = ConstraintSpec.for_request(request, prefix)
         # The token(s) that re-produce the healed text are not counted against max_tokens.
         max_tokens = llm.check_context(len(ids), request.max_tokens) + removed
         rows = []
@@ -411,17 +411,6 @@ def _choose_option(logprobs: torch.Tensor, temperature: float, seed: int | None)
     generator = make_generator(seed, torch.device("cpu"))
     probs = torch.softmax(logprobs / temperature, dim=0)
     return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def _spec(request: GenRequest, prefix: str) -> ConstraintSpec:
-    return ConstraintSpec(
-        pattern=request.pattern,
-        json_schema=request.json_schema,
-        grammar=request.grammar,
-        stop=request.stop,
-        stop_regex=request.stop_regex,
-        healing_prefix=prefix,
-    )
 
 
 def _check_complete(row: _Row) -> None:
@@ -587,7 +576,7 @@ class Transformers(LLM):
 
     def validate_request(self, request: GenRequest) -> None:
         """Raise `ConstraintError` for a pattern/schema/grammar the engine cannot honour."""
-        spec = _spec(request, "")
+        spec = ConstraintSpec.for_request(request)
         if spec.constrained:
             validate(spec)
 
