@@ -192,18 +192,26 @@ def write_marker(directory: Path, source: Path) -> None:
     (directory / MARKER).write_text(json.dumps(marker, indent=1))
 
 
-def check_complete(directory: Path, full: bool = False) -> str | None:
-    """None when `directory` holds exactly what its marker lists; otherwise what is wrong."""
+def _marker_files(directory: Path) -> dict[str, dict[str, Any]] | str:
+    """The files a finished conversion recorded, or what is wrong with its marker."""
     marker_path = directory / MARKER
     if not marker_path.is_file():
         return f"no {MARKER} marker (an interrupted conversion?)"
     try:
         marker = json.loads(marker_path.read_text())
         files: dict[str, dict[str, Any]] = marker["files"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"unreadable {MARKER}: {exc}"
     if marker.get("format") != _FORMAT:
         return f"cache format {marker.get('format')} (expected {_FORMAT})"
+    return files
+
+
+def check_complete(directory: Path, full: bool = False) -> str | None:
+    """None when `directory` holds exactly what its marker lists; otherwise what is wrong."""
+    files = _marker_files(directory)
+    if isinstance(files, str):
+        return files
     for name, info in files.items():
         path = directory / name
         if not path.is_file():
@@ -218,10 +226,9 @@ def check_complete(directory: Path, full: bool = False) -> str | None:
 
 def check_every_byte(directory: Path) -> str | None:
     """None when every file's CRC-32 matches the marker; otherwise what is wrong."""
-    try:
-        files: dict[str, dict[str, Any]] = json.loads((directory / MARKER).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable {MARKER}: {exc}"
+    files = _marker_files(directory)
+    if isinstance(files, str):
+        return files
     for name, info in files.items():
         if "crc32" not in info:
             return f"{name} has no CRC-32 in {MARKER} (a cache from an older version)"
