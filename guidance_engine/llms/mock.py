@@ -35,6 +35,7 @@ from guidance_engine.llms.base import (
     SelectResult,
     Session,
 )
+from guidance_engine.llms.stops import cut_at_stop
 
 _WORD = re.compile(r"\s*\S+|\s+")
 _FINISH_REASONS = ("stop", "length", "eos", "constraint")
@@ -186,17 +187,10 @@ def _apply_limits(
     text: str, reason: FinishReason, request: GenRequest
 ) -> tuple[str, str, FinishReason]:
     """Cut `text` at the first stop string / stop regex match, then at max_tokens words."""
-    cut, stop_text = len(text), ""
-    for stop in request.stop:
-        at = text.find(stop) if stop else -1
-        if 0 <= at < cut:
-            cut, stop_text = at, stop
-    for pattern in request.stop_regex:
-        match = re.search(pattern, text)
-        if match and match.start() < cut:
-            cut, stop_text = match.start(), match.group(0)
-    if cut < len(text):
-        text, reason = text[:cut], "stop"
+    stop_text = ""
+    cut = cut_at_stop(text, request.stop, request.stop_regex)
+    if cut is not None:
+        (text, stop_text), reason = cut, "stop"
     if request.max_tokens is not None:
         words = _WORD.findall(text)
         if len(words) > request.max_tokens:

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import regex
 import torch
 
 from guidance_engine.constraints import (
@@ -59,6 +58,7 @@ from guidance_engine.llms.sampling import (
     path_scores,
     token_logprobs,
 )
+from guidance_engine.llms.stops import find_stop, hold_back
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 _GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
@@ -103,42 +103,12 @@ def _decode_prefix(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _find_stop(row: _Row, text: str) -> tuple[int, str] | None:
-    """The earliest stop string or stop regex match in `text`: (start, matched text)."""
-    best: tuple[int, str] | None = None
-    for stop in row.request.stop:
-        pos = text.find(stop) if stop else -1
-        if pos >= 0 and (best is None or pos < best[0]):
-            best = (pos, stop)
-    for pattern in row.request.stop_regex:
-        m = re.search(pattern, text)
-        if m is not None and (best is None or m.start() < best[0]):
-            best = (m.start(), m.group(0))
-    return best
-
-
 def _full_match(pattern: str | None, value: str) -> bool:
     """Whether `value` fully matches `pattern` (Python syntax; engine-only syntax says no)."""
     try:
         return pattern is not None and re.fullmatch(pattern, value) is not None
     except re.error:
         return False
-
-
-def _hold_back(text: str, stops: Sequence[str], stop_regex: Sequence[str] = ()) -> int:
-    """How many trailing characters of `text` could be the start of a stop string or match."""
-    hold = 0
-    for pattern in stop_regex:
-        # `regex` (a transformers dependency) reports a match that the next text could complete
-        match = regex.search(pattern, text, partial=True)
-        if match is not None and match.partial:
-            hold = max(hold, len(text) - match.start())
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), hold, -1):
-            if text.endswith(stop[:k]):
-                hold = k
-                break
-    return hold
 
 
 # ---------------------------------------------------------------------------------------------
@@ -740,7 +710,8 @@ class Transformers(LLM):
             # also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at
             # which the value is already a full match ends it, as it would without a pattern.
             row.text = full
-            stop = _find_stop(row, full) if spec.pattern is not None else None
+            stop = (find_stop(full, row.request.stop, row.request.stop_regex)
+                    if spec.pattern is not None else None)
             if stop is not None and _full_match(spec.pattern, full[: stop[0]]):
                 row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
                 return
@@ -751,7 +722,7 @@ class Transformers(LLM):
             return
         if matcher is not None and matcher.is_free():
             row.matcher = None  # the healed prefix is produced: no mask from here on
-        stop = _find_stop(row, full)
+        stop = find_stop(full, row.request.stop, row.request.stop_regex)
         if stop is not None:
             row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
         else:
@@ -760,7 +731,7 @@ class Transformers(LLM):
     def _emit(self, row: _Row) -> None:
         upto = len(row.text)
         if row.finish is None:
-            upto -= _hold_back(row.text, row.request.stop, row.request.stop_regex)
+            upto -= hold_back(row.text, row.request.stop, row.request.stop_regex)
         if upto > row.emitted and row.on_chunk is not None:
             row.on_chunk(row.sample, row.text[row.emitted:upto])
         row.emitted = max(row.emitted, upto)

