@@ -6,6 +6,11 @@ model should see so far (role markup included, hidden text excluded). A session 
 token state it can between calls (a KV cache, for local models), so sending the full prompt each
 time costs only the part the session has not seen yet.
 
+The prompt is also given *structured*: `segments` split it into runs of one provenance (role
+markup, template text, a variable's value, model output) inside one role (or none). Local
+backends tokenize it so that only markup and template text can produce special tokens; chat APIs
+build their messages from it. A request made without segments is one trusted template segment.
+
     session = llm.session()
     result = await session.gen(GenRequest(prompt="Name:", stop=("\\n",), max_tokens=8))
     result.texts[0]   # ' Bob'
@@ -19,6 +24,33 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "eos", "constraint"]
+
+#: Where a piece of prompt text came from. Only "markup" and "template" are trusted to contain
+#: special tokens; "value" (a variable) and "generated" (model output) are always plain text.
+SegmentKind = Literal["markup", "template", "value", "generated"]
+TRUSTED_KINDS: frozenset[str] = frozenset({"markup", "template"})
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of prompt text with one provenance, inside role block `role` (None: outside).
+
+    >>> Segment("<|im_start|>user\n", "markup", "user").trusted
+    True
+    """
+
+    text: str
+    kind: SegmentKind = "template"
+    role: str | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.kind in TRUSTED_KINDS
+
+
+def prompt_segments(prompt: str, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
+    """`segments`, or the whole `prompt` as one template segment when none were given."""
+    return segments if segments else ((Segment(prompt),) if prompt else ())
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,12 @@ class GenRequest:
     token_healing: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific kwargs
     name: str | None = None  # the variable the gen saves into, for error messages and logs
+    segments: tuple[Segment, ...] = ()  # `prompt` with provenance; () means one template run
+
+    @property
+    def structured(self) -> tuple[Segment, ...]:
+        """The prompt as segments (one template segment when none were given)."""
+        return prompt_segments(self.prompt, self.segments)
 
 
 @dataclass(frozen=True)
@@ -99,6 +137,12 @@ class SelectRequest:
     seed: int | None = None
     token_healing: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()  # `prompt` with provenance; () means one template run
+
+    @property
+    def structured(self) -> tuple[Segment, ...]:
+        """The prompt as segments (one template segment when none were given)."""
+        return prompt_segments(self.prompt, self.segments)
 
 
 @dataclass(frozen=True)

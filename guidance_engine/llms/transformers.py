@@ -43,12 +43,14 @@ from guidance_engine.llms.base import (
     GenRequest,
     GenResult,
     GenStats,
+    Segment,
     SelectRequest,
     SelectResult,
     Session,
     TokenLogprob,
 )
 from guidance_engine.llms.chat import RoleMarkup
+from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache, common_prefix
 from guidance_engine.llms.model_store import load_model, resolve_source
 from guidance_engine.llms.sampling import (
@@ -209,7 +211,7 @@ class TransformersSession(Session):
         llm = self.llm
         if request.n < 1:
             raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
-        ids = llm.encode(request.prompt)
+        ids = llm.encoder.encode(request.structured)
         if not ids:
             raise GuidanceError(
                 "gen needs prompt text before it with this model (found an empty prompt and no "
@@ -450,6 +452,7 @@ class Transformers(LLM):
         self._chat_template = chat_template or getattr(self.tokenizer, "chat_template", None)
         self._markup: RoleMarkup | None = None
         self._end_ids: set[int] | None = None
+        self._encoder: PromptEncoder | None = None
         self.forward_passes = 0
         self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
         self.fed_tokens = 0  # token positions run through the model (padding included)
@@ -500,6 +503,13 @@ class Transformers(LLM):
 
     # -- tokens --------------------------------------------------------------------------------
 
+    @property
+    def encoder(self) -> PromptEncoder:
+        """Tokenizes structured prompts: values and model output never become special tokens."""
+        if self._encoder is None:
+            self._encoder = PromptEncoder(self.tokenizer)
+        return self._encoder
+
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
@@ -514,14 +524,15 @@ class Transformers(LLM):
         ordered = sorted(set(options))
         prefixes = any(b.startswith(a) for a, b in itertools.pairwise(ordered))
         suffix = request.suffix if prefixes else ""
+        segments = request.structured
         if healing:
-            # Tokenizing each whole text re-decides the seam, which is what healing means here.
-            texts = [request.prompt + opt + suffix for opt in options]
-            encoded = self.tokenizer(texts, add_special_tokens=True)["input_ids"]
-            return [list(ids) for ids in encoded]
-        prompt = self.encode(request.prompt)
-        tails = self.tokenizer([opt + suffix for opt in options],
-                               add_special_tokens=False)["input_ids"]
+            # Tokenizing each whole text re-decides the seam, which is what healing means here;
+            # the options are values: plain text, never special tokens.
+            return self.encoder.encode_many(
+                [(*segments, Segment(opt + suffix, "value")) for opt in options])
+        prompt = self.encoder.encode(segments)
+        tails = self.tokenizer([opt + suffix for opt in options], add_special_tokens=False,
+                               split_special_tokens=True)["input_ids"]
         return [prompt + list(tail) for tail in tails]
 
     def check_context(self, prompt_tokens: int, max_tokens: int | None) -> int:

@@ -32,6 +32,8 @@ from guidance_engine.llms.base import (
     LLM,
     GenRequest,
     GenResult,
+    Segment,
+    SegmentKind,
     SelectRequest,
     SelectResult,
     Session,
@@ -57,6 +59,7 @@ from guidance_engine.runtime.library.loops import (
     split_single_call,
 )
 from guidance_engine.runtime.library.select import choose
+from guidance_engine.runtime.prompt import Run, add_run, cut_runs, runs_after, segments
 from guidance_engine.runtime.scopes import (
     MISSING,
     BlockFrame,
@@ -133,8 +136,8 @@ class CallContext:
     def prompt(self) -> str:
         return self._execution.state.text
 
-    def append_text(self, text: str) -> None:
-        self._execution.append_text(text, self._span)
+    def append_text(self, text: str, kind: SegmentKind = "value") -> None:
+        self._execution.append_text(text, self._span, kind)
 
     def has_variable(self, name: str) -> bool:
         return name in self._execution.state.variables
@@ -259,14 +262,36 @@ class Execution:
         if self.shared.sink is not None and self.emit_text:
             self.shared.sink(event)
 
-    def append_text(self, text: str, span: Span | None) -> None:
+    def append_text(
+        self, text: str, span: Span | None, kind: SegmentKind = "template",
+        role: str | None = None,
+    ) -> None:
+        """Append `text` of provenance `kind`, inside `role` (None: the innermost role block)."""
         if text:
+            add_run(self.state.runs, len(self.state.text), kind, role or self._role())
             self.state.text += text
             self.send(ev.TextEvent(text, span))
+
+    def _append_runs(self, text: str, runs: list[Run], span: Span | None) -> None:
+        """Append `text` whose provenance is `runs` (offsets relative to its start)."""
+        bounds = [run.start for run in runs[1:]] + [len(text)]
+        for run, end in zip(runs, bounds, strict=True):
+            self.append_text(text[run.start : end], span, run.kind, run.role)
+
+    def _role(self) -> str | None:
+        for frame in reversed(self.state.frames):
+            if isinstance(frame, BlockFrame) and frame.options.role is not None:
+                return frame.options.role
+        return None
+
+    def prompt_segments(self) -> tuple[Segment, ...]:
+        """The text so far as a structured prompt (role and provenance of every run)."""
+        return segments(self.state.text, self.state.runs)
 
     def truncate(self, length: int) -> None:
         if len(self.state.text) > length:
             self.state.text = self.state.text[:length]
+            cut_runs(self.state.runs, length)
             self.send(ev.TextReset(length))
 
     def live_text(self) -> str:
@@ -414,6 +439,8 @@ class Execution:
         if request.pattern is not None or request.json_schema is not None or request.grammar:
             llm.validate_request(request)  # constraints given as variables are checked here
         session = self.shared.open_session(llm)
+        if not request.segments and request.prompt == self.state.text:
+            request = replace(request, segments=self.prompt_segments())
 
         def on_chunk(index: int, text: str) -> None:
             if index == 0:
@@ -429,6 +456,8 @@ class Execution:
 
     async def model_select(self, request: SelectRequest, span: Span) -> SelectResult:
         session = self.shared.open_session(self.require_llm(span))
+        if not request.segments and request.prompt == self.state.text:
+            request = replace(request, segments=self.prompt_segments())
         result = await session.select(request)
         self.shared.record(ev.ModelCallRecord("select", request, result, result.stats))
         return result
@@ -447,7 +476,7 @@ class Execution:
             # A bare name naming a command or function is a call without arguments: {{break}}.
             value = await self.invoke(ins.expr.name, value, [], {}, ins.expr)
         if value is not None:
-            self.append_text(str(value), ins.span)
+            self.append_text(str(value), ins.span, "value")
         self.state.pc += 1
 
     async def _jump(self, ins: ins_.Jump) -> None:
@@ -631,7 +660,7 @@ class Execution:
                                  [*self.state.variables.get(options.list_name), *items])
         self.send(ev.Captured(options.list_name, self.state.variables.get(options.list_name)))
         if not options.hidden:
-            self.append_text(text, ins.span)
+            self.append_text(text, ins.span, "generated")
         self.state.pc = ins.exit
 
     async def _parallel_each(self, ins: ins_.LoopStart, frame: LoopFrame) -> None:
@@ -640,7 +669,7 @@ class Execution:
         while self._each_advance(frame):
             frames = [*self.state.frames, replace(frame, scope=dict(frame.scope))]
             state = ExecState(self.state.variables.fork(), self.state.pc + 1, self.state.text,
-                              frames)
+                              frames, runs=list(self.state.runs))
             forks.append(self._child(state, emit_text=False))
         await asyncio.gather(*(fork._run_iteration(ins.end) for fork in forks))
         base = len(self.state.text)
@@ -648,7 +677,8 @@ class Execution:
             assert fork.state.variables.journal is not None
             self.state.variables.replay(fork.state.variables.journal)
             if frame.each is not None and not frame.each.hidden:
-                self.append_text(fork.state.text[base:], ins.span)
+                self._append_runs(fork.state.text[base:], runs_after(fork.state.runs, base),
+                                  ins.span)
         if not forks and ins.else_start is not None:
             self.state.pc = ins.else_start
         else:
@@ -677,7 +707,7 @@ class Execution:
         self.state.frames.append(BlockFrame(self.state.pc, len(self.state.text), options))
         if options.role is not None:
             markup = self.require_llm(ins.span).role_start(options.role, **options.role_kwargs)
-            self.append_text(markup, ins.span)
+            self.append_text(markup, ins.span, "markup")
         self.state.pc += 1
 
     async def _exit_block(self, ins: ins_.ExitBlock) -> None:
@@ -685,7 +715,8 @@ class Execution:
         assert isinstance(frame, BlockFrame) and frame.start == ins.start, "unbalanced blocks"
         options = frame.options
         if options.role is not None:
-            self.append_text(self.require_llm(ins.span).role_end(options.role), ins.span)
+            self.append_text(self.require_llm(ins.span).role_end(options.role), ins.span,
+                             "markup", options.role)
         if options.name is not None:
             self.assign(options.name, self.state.text[frame.text_start:])
         if options.hidden:
@@ -738,7 +769,7 @@ class Execution:
     ) -> None:
         """Run another template here, sharing text and variables (partials and `parse`);
         `name` labels the other template in error messages."""
-        state = ExecState(self.state.variables, text=self.state.text)
+        state = ExecState(self.state.variables, text=self.state.text, runs=list(self.state.runs))
         if name is None and template.source == self.source:
             name = self.name
         child = Execution(template, state, self.shared, await_missing=self.await_missing,
@@ -746,7 +777,7 @@ class Execution:
                           outer_scopes=[*self.scopes(), *scopes], emit_text=self.emit_text)
         child.validate_constraints()
         await child.run_range(len(template.instructions))
-        self.state.text = child.state.text
+        self.state.text, self.state.runs = child.state.text, child.state.runs
 
     def _child(self, state: ExecState, emit_text: bool) -> Execution:
         return Execution(

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from guidance_engine.runtime.prompt import Run
+
 if TYPE_CHECKING:  # the option types are only annotations here (and import this module)
     from guidance_engine.runtime.library.loops import BlockOptions, EachOptions, GeneachOptions
 
@@ -197,6 +199,7 @@ class ExecState:
     frames: list[Frame] = field(default_factory=list)
     waiting_for: str | None = None  # set when suspended
     done: bool = False
+    runs: list[Run] = field(default_factory=list)  # provenance of `text` (runtime/prompt.py)
 
 
 def copy_state(state: ExecState) -> ExecState:
@@ -204,7 +207,8 @@ def copy_state(state: ExecState) -> ExecState:
     memo: dict[int, Any] = {}
     variables = state.variables.copy(memo)
     frames = [_copy_frame(f, memo) for f in state.frames]
-    return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done)
+    return ExecState(variables, state.pc, state.text, frames, state.waiting_for, state.done,
+                     list(state.runs))
 
 
 def _copy_frame(frame: Frame, memo: dict[int, Any]) -> Frame:

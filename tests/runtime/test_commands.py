@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 import guidance_engine as guidance
-from guidance_engine.llms.base import GenRequest, SelectRequest
+from guidance_engine.llms.base import GenRequest, Segment, SelectRequest
 from guidance_engine.llms.mock import Mock
 from guidance_engine.runtime.program import Program
 
@@ -39,6 +39,7 @@ def test_gen_sends_prompt_and_arguments() -> None:
     assert request == GenRequest(
         prompt="P ", stop=(".", "!"), stop_regex=("\\d",), max_tokens=5, temperature=0.5,
         top_p=0.9, seed=3, token_healing=False, extra={"top_k": 4}, name="a",
+        segments=(Segment("P "),),
     )
 
 
@@ -136,7 +137,7 @@ def test_select_block_emits_only_the_choice() -> None:
     out = run("Armor: {{#select 'armor'}}leather{{or}}plate{{/select}}.", llm)
     assert (str(out), out["armor"]) == ("Armor: plate.", "plate")
     assert llm.calls == [SelectRequest(prompt="Armor: ", options=("leather", "plate"),
-                                       suffix=".")]
+                                       suffix=".", segments=(Segment("Armor: "),))]
 
 
 def test_select_block_options_render_variables() -> None:
@@ -248,8 +249,11 @@ def test_geneach_asks_the_model_with_a_select_between_opening_and_stop() -> None
     assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
     selects = [c for c in llm.calls if isinstance(c, SelectRequest)]
     assert selects == [
-        SelectRequest(prompt="List:\n- a\n", options=("- ", "END")),
-        SelectRequest(prompt="List:\n- a\n- b\n", options=("- ", "END")),
+        SelectRequest(prompt="List:\n- a\n", options=("- ", "END"), segments=(
+            Segment("List:\n- "), Segment("a", "generated"), Segment("\n"))),
+        SelectRequest(prompt="List:\n- a\n- b\n", options=("- ", "END"), segments=(
+            Segment("List:\n- "), Segment("a", "generated"), Segment("\n- "),
+            Segment("b", "generated"), Segment("\n"))),
     ]
 
 
@@ -381,7 +385,8 @@ def test_geneach_single_call_splits_one_generation() -> None:
     out = run("List:{{#geneach 'items' single_call=True}}\n- {{gen 'this'}}{{/geneach}}\nEND",
               llm)
     assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
-    assert llm.calls == [GenRequest(prompt="List:", stop=("\nEND",), max_tokens=500)]
+    assert llm.calls == [GenRequest(prompt="List:", stop=("\nEND",), max_tokens=500,
+                                    segments=(Segment("List:"),))]
 
 
 def test_geneach_single_call_with_fields_and_join() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import guidance_engine as guidance
 from guidance_engine.errors import GuidanceError, TemplateRuntimeError
-from guidance_engine.llms.base import GenRequest, GenResult, SelectRequest
+from guidance_engine.llms.base import GenRequest, GenResult, Segment, SelectRequest
 from guidance_engine.llms.mock import Mock
 from guidance_engine.runtime.events import CommandRecord, ModelCallRecord
 from guidance_engine.runtime.program import Program
@@ -86,12 +86,14 @@ def test_log_records_commands_and_model_calls() -> None:
         "ModelCallRecord", "CommandRecord", "ModelCallRecord", "CommandRecord", "CommandRecord"]
     gen_call, gen_cmd, select_call, select_cmd, add_cmd = log
     assert isinstance(gen_call, ModelCallRecord) and isinstance(gen_cmd, CommandRecord)
-    assert gen_call.request == GenRequest(prompt="A ", max_tokens=3, name="x")
+    assert gen_call.request == GenRequest(prompt="A ", max_tokens=3, name="x",
+                                          segments=(Segment("A "),))
     assert isinstance(gen_call.result, GenResult) and gen_call.result.texts == ("hi",)
     assert (gen_cmd.name, gen_cmd.args, dict(gen_cmd.kwargs)) == ("gen", ("x",),
                                                                   {"max_tokens": 3})
     assert isinstance(select_call, ModelCallRecord)
-    assert select_call.request == SelectRequest(prompt="A hi", options=("p", "q"))
+    assert select_call.request == SelectRequest(prompt="A hi", options=("p", "q"), segments=(
+        Segment("A "), Segment("hi", "generated")))
     assert isinstance(select_cmd, CommandRecord)
     assert dict(select_cmd.kwargs) == {"options": ["p", "q"]}
     assert isinstance(add_cmd, CommandRecord)

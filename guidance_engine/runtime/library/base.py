@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from guidance_engine.errors import Span
-from guidance_engine.llms.base import LLM, GenRequest, GenResult, SelectRequest, SelectResult
+from guidance_engine.llms.base import (
+    LLM,
+    GenRequest,
+    GenResult,
+    SegmentKind,
+    SelectRequest,
+    SelectResult,
+)
 from guidance_engine.template.instructions import CallSite, CompiledTemplate
 
 
@@ -53,7 +60,9 @@ class CommandContext(Protocol):
         """The text the model has seen so far (hidden text excluded)."""
         ...
 
-    def append_text(self, text: str) -> None: ...
+    def append_text(self, text: str, kind: SegmentKind = "value") -> None:
+        """Add text to the output; `kind` is its provenance ("generated" for model output)."""
+        ...
 
     def has_variable(self, name: str) -> bool: ...
 

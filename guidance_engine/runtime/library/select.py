@@ -64,7 +64,7 @@ async def choose(
     if logprobs is not None:
         ctx.set_variable(logprobs, dict(result.logprobs))
     if not hidden:
-        ctx.append_text(result.choice)
+        ctx.append_text(result.choice, "generated")
     return result.choice
 
 
