@@ -52,3 +52,12 @@ def test_every_internal_link_of_the_template_docs_has_its_heading() -> None:
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def test_every_python_example_in_the_notebook_docs_runs() -> None:
+    doc = DOC.parent / "notebooks.md"
+    blocks = python_blocks(doc.read_text(encoding="utf-8"))
+    assert len(blocks) >= 4
+    namespace: dict[str, object] = {"__name__": "docs_notebooks"}
+    for line, code in blocks:
+        exec(compile("\n" * (line - 1) + code, str(doc), "exec"), namespace)

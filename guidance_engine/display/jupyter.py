@@ -1,21 +1,31 @@
-"""Live display in Jupyter: one output cell updated with each partial program as it streams.
+"""Live display in Jupyter: one output updated from the run's events as the model works.
 
 Used by `Program.__call__` when running inside an IPython kernel and `silent` is not True;
 IPython is imported only then, so scripts never need it::
 
     out = program()     # in a notebook: the cell shows the text growing, then the result
+
+Updates are throttled (at most ~10 per second; the last state is always sent). Interrupting
+the cell (the kernel's stop button, `KernelManager.interrupt_kernel`) stops the model within
+one forward pass; the cell then returns the partial program, marked interrupted, and its view
+says so. Outside a kernel, `silent=False` prints the text view at the end instead.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from collections.abc import Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
+from guidance_engine.display.html import render_html
+from guidance_engine.display.text import render_text
+from guidance_engine.display.view import ProgramView
+from guidance_engine.runtime import bridge
+from guidance_engine.runtime import events as ev
 
-class _Displayable(Protocol):
-    def _repr_html_(self) -> str: ...
+UPDATE_SECONDS = 0.1  # at most ~10 display updates per second
 
 
 def should_display(silent: bool | None) -> bool:
@@ -25,8 +35,19 @@ def should_display(silent: bool | None) -> bool:
     failing: there is nowhere to show the live output.
     """
     if silent is None:
-        return "ipykernel" in sys.modules
-    return not silent and _ipython_available()
+        return in_kernel()
+    return not silent and (in_kernel() or _ipython_available())
+
+
+def in_kernel() -> bool:
+    return "ipykernel" in sys.modules and _kernel() is not None
+
+
+def _kernel() -> Any:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    return getattr(shell, "kernel", None)
 
 
 def _ipython_available() -> bool:
@@ -36,20 +57,64 @@ def _ipython_available() -> bool:
     return importlib.util.find_spec("IPython") is not None
 
 
-P = TypeVar("P", bound=_Displayable)
+def show_live(program: Any, stream: Any) -> Any:
+    """Run `stream` (the events of `program`'s run) with a live view; returns the program the
+    run ended with. In a kernel an interrupt ends the run and returns the partial program."""
+    view = ProgramView(program.template)
+    if not in_kernel():
+        result = _consume(view, bridge.iterate(stream), lambda: None)
+        print(render_text(view))
+        return result
+    from IPython.display import display
+
+    handle = display(bundle(view), raw=True, display_id=True)
+    result = _consume(view, bridge.iterate(stream, interrupt="finish"),
+                      lambda: handle.update(bundle(view), raw=True))
+    if result is not None:
+        result._shown_in = _execution_count()  # the cell's own result is not shown again
+    return result
 
 
-def show_live(parts: Iterator[P]) -> P:
-    """Show each partial program in one updating output; returns the last one."""
-    from IPython.display import HTML, display
+def _consume(view: ProgramView, events: Iterator[ev.Event], refresh: Any) -> Any:
+    """Feed every event to `view`, refreshing at most every UPDATE_SECONDS and at the end."""
+    last = time.monotonic()  # the caller has just shown the first state
+    result = None
+    try:
+        for event in events:
+            view.feed(event)
+            if isinstance(event, ev.Finished | ev.Interrupted):
+                result = event.program
+            now = time.monotonic()
+            if now - last >= UPDATE_SECONDS:
+                refresh()
+                last = now
+    finally:
+        refresh()  # the last state is always sent (also when the run failed)
+    return result
 
-    handle: Any = None
-    last: P | None = None
-    for last in parts:
-        html = HTML(last._repr_html_())
-        if handle is None:
-            handle = display(html, display_id=True)
-        else:
-            handle.update(html)
-    assert last is not None, "a program stream always ends with the finished program"
-    return last
+
+def display_program(program: Any) -> None:
+    """`_ipython_display_`: show the program's view, unless this very cell already shows it
+    live (then a last-expression call is not displayed twice)."""
+    if getattr(program, "_shown_in", None) == _execution_count():
+        return
+    view = program._view()
+    if not in_kernel():
+        print(render_text(view))
+        return
+    from IPython.display import display
+
+    display(bundle(view), raw=True)
+
+
+def bundle(view: ProgramView) -> dict[str, str]:
+    """The MIME bundle of a view: HTML, and the text view for frontends without HTML."""
+    return {"text/html": render_html(view), "text/plain": render_text(view)}
+
+
+def _execution_count() -> int | None:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    count = getattr(shell, "execution_count", None)
+    return count if isinstance(count, int) else None

@@ -9,13 +9,14 @@ models with sliding-window layers (Gemma3): the model's attention masks apply th
 cropping never has to recover states a sliding layer already dropped.
 
     >>> kv = KVCache()
-    >>> out = model(input_ids, past_key_values=kv.cache, use_cache=True)
+    >>> out = model(input_ids, cache=kv.cache, use_cache=True)
     >>> kv.length, kv.crop(3), kv.length
     (12, None, 3)
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -132,6 +133,8 @@ class PrefixCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[int, ...], Snapshot] = OrderedDict()
+        # Sessions of one model run on their own worker threads and share this cache.
+        self._lock = threading.Lock()
 
     @property
     def nbytes(self) -> int:
@@ -147,20 +150,22 @@ class PrefixCache:
         # Own the memory: a view would pin the whole (possibly batch-sized) parent tensor.
         owned = Snapshot(tuple((k.clone(), v.clone()) for k, v in snapshot.layers),
                          snapshot.length)
-        self._entries.pop(key, None)
-        self._entries[key] = owned
-        while self.nbytes > self.max_bytes:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = owned
+            while self.nbytes > self.max_bytes:
+                self._entries.popitem(last=False)
 
     def lookup(self, tokens: Sequence[int]) -> tuple[tuple[int, ...], Snapshot] | None:
         """The entry sharing the longest prefix with `tokens`, cut to that prefix."""
         best: tuple[int, tuple[int, ...]] | None = None
-        for key in self._entries:
-            common = common_prefix(key, tokens)
-            if common > 0 and (best is None or common > best[0]):
-                best = (common, key)
-        if best is None:
-            return None
-        common, key = best
-        self._entries.move_to_end(key)
-        return key[:common], self._entries[key].prefix(common)
+        with self._lock:
+            for key in self._entries:
+                common = common_prefix(key, tokens)
+                if common > 0 and (best is None or common > best[0]):
+                    best = (common, key)
+            if best is None:
+                return None
+            common, key = best
+            self._entries.move_to_end(key)
+            return key[:common], self._entries[key].prefix(common)

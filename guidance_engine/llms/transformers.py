@@ -13,6 +13,11 @@ feeds only the rest, as one prefill. Generation is a loop of named steps: extend
 `asyncio.gather`) are decoded as one batch on the shared prefix; `n > 1` samples are a batch too.
 `select` scores every option exactly in one forward pass: the options' tokens form a trie that
 is fed as one sequence with a tree-shaped attention mask.
+
+Model work runs on the session's own worker thread, never on the event loop: chunks reach the
+loop (and every stream consumer) while tokens are produced, and other programs keep running.
+Closing the session (a cancelled or interrupted run does) sets a flag the worker checks between
+forward passes, so decoding stops within one pass and the cache stays in step with `tokens`.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -62,8 +69,13 @@ from guidance_engine.llms.sampling import (
 )
 from guidance_engine.llms.stops import find_stop, hold_back
 
+_T = TypeVar("_T")
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 _GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
+
+
+class GenerationCancelled(Exception):
+    """Raised in the worker when its session was closed mid-call (the run was cancelled)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +143,7 @@ class _Batch:
     attn: torch.Tensor | None = None
     pos: torch.Tensor | None = None
     last_logits: torch.Tensor | None = None  # [V] after the last fed token (batch of one)
+    cancel: threading.Event | None = None  # set when the session closes: stop between passes
 
 
 class TransformersSession(Session):
@@ -146,14 +159,17 @@ class TransformersSession(Session):
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._restored = False
+        self._executor: ThreadPoolExecutor | None = None  # the worker, started on first use
+        self._cancel = threading.Event()
         self.calls = 0  # requests served (gen + select)
 
     # -- public API ----------------------------------------------------------------------------
 
     async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
         self.llm.validate_request(request)
-        future: asyncio.Future[GenResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, on_chunk, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[GenResult] = loop.create_future()
+        self._pending.append((request, _on_loop(loop, on_chunk), future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
         return await future
@@ -161,11 +177,46 @@ class TransformersSession(Session):
     async def select(self, request: SelectRequest) -> SelectResult:
         async with self._lock:
             self.calls += 1
-            return self._select(request)
+            return await self._in_worker(self._select_guarded, request)
 
     def close(self) -> None:
+        """Stop the worker (within one forward pass), join it, keep the prefix for later runs."""
+        self._cancel.set()
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         if self.llm.acceleration and self.tokens:
             self.llm.prefix_cache.store(self.tokens, self.kv.snapshot())
+
+    # -- the worker thread ---------------------------------------------------------------------
+
+    async def _in_worker(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run `func(*args)` on this session's worker thread; the event loop stays free."""
+        if self._cancel.is_set():
+            raise GenerationCancelled("the session is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="guidance-model")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    def _select_guarded(self, request: SelectRequest) -> SelectResult:
+        try:
+            self._check_cancel()
+            return self._select(request)
+        except BaseException:
+            self._repair()
+            raise
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise GenerationCancelled("the session was closed during a model call")
+
+    def _repair(self) -> None:
+        """After a failed or cancelled call: make `tokens` describe the cache again."""
+        self.last_logits = None
+        if self.kv.length != len(self.tokens):
+            self.kv, self.tokens = KVCache(), []
 
     # -- batching of concurrent gen calls ------------------------------------------------------
 
@@ -178,32 +229,37 @@ class TransformersSession(Session):
             while self._pending:
                 batch, self._pending = self._pending, []
                 self.calls += len(batch)
-                self._serve(batch)
+                outcomes = await self._in_worker(self._serve, batch)
+                # Futures belong to the loop: settle them here, after every chunk (the worker
+                # queued those on the loop earlier, so they arrive first).
+                for future, outcome in outcomes:
+                    _settle(future, outcome)
 
     def _serve(
         self, batch: list[tuple[GenRequest, ChunkCallback | None, asyncio.Future[GenResult]]]
-    ) -> None:
+    ) -> list[tuple[asyncio.Future[GenResult], GenResult | BaseException]]:
+        """(In the worker.) Decode a batch of gen calls; the outcome of each call's future."""
+        outcomes: list[tuple[asyncio.Future[GenResult], GenResult | BaseException]] = []
         plans: list[tuple[asyncio.Future[GenResult], list[_Row]]] = []
         for request, on_chunk, future in batch:
             try:
                 plans.append((future, self._plan(request, on_chunk)))
             except Exception as exc:  # a bad request fails alone, its siblings still run
-                _settle(future, exc)
+                outcomes.append((future, exc))
         if not plans:
-            return
+            return outcomes
         try:
+            self._check_cancel()
             stats = self._generate([row for _, rows in plans for row in rows])
         except Exception as exc:
-            for future, _ in plans:
-                _settle(future, exc)
-            return
+            self._repair()
+            return outcomes + [(future, exc) for future, _ in plans]
         for future, rows in plans:
             try:
-                result = _result(rows, stats)
+                outcomes.append((future, _result(rows, stats)))
             except Exception as exc:  # an incomplete constrained value
-                _settle(future, exc)
-            else:
-                _settle(future, result)
+                outcomes.append((future, exc))
+        return outcomes
 
     # -- planning: tokenize, heal, check the context -------------------------------------------
 
@@ -281,11 +337,14 @@ class TransformersSession(Session):
             row = rows[0]
             fed, reused = self._sync(row.prompt_ids, need_logits=True)
             assert self.last_logits is not None
-            batch = _Batch(self.kv, rows)
-            llm.decode(batch, self.last_logits.unsqueeze(0))
-            # Tokens committed in the last step were never fed: the cache ends at `row.fed`.
-            self.tokens = row.prompt_ids + row.ids[: row.fed]
-            self.last_logits = batch.last_logits
+            batch = _Batch(self.kv, rows, cancel=self._cancel)
+            try:
+                llm.decode(batch, self.last_logits.unsqueeze(0))
+            finally:
+                # Tokens committed in the last step were never fed: the cache ends at `row.fed`
+                # (also when decoding stopped early).
+                self.tokens = row.prompt_ids + row.ids[: row.fed]
+                self.last_logits = batch.last_logits
         else:
             fed, reused = self._generate_batch(rows)
         return GenStats(
@@ -310,7 +369,7 @@ class TransformersSession(Session):
         if width == 0:
             assert self.last_logits is not None
             batch = _Batch(kv, rows, torch.ones(len(rows), base, dtype=torch.long),
-                           torch.full((len(rows),), base, dtype=torch.long))
+                           torch.full((len(rows),), base, dtype=torch.long), cancel=self._cancel)
             llm.decode(batch, self.last_logits.unsqueeze(0).expand(len(rows), -1))
             return fed, reused
         ids = torch.full((len(rows), width), llm.pad_id, dtype=torch.long)
@@ -324,7 +383,8 @@ class TransformersSession(Session):
             attn[i, base + start:] = 1
             pos[i, start:] = torch.arange(base, base + len(suffix))
         logits = llm.forward(kv, ids, attn, pos)
-        batch = _Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]))
+        batch = _Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]),
+                       cancel=self._cancel)
         llm.decode(batch, logits)
         return fed + sum(widths), reused
 
@@ -365,6 +425,20 @@ class TransformersSession(Session):
         values = {opt: float(lp) for opt, lp in zip(request.options, logprobs.tolist(),
                                                     strict=True)}
         return SelectResult(request.options[choice], values, stats)
+
+
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, on_chunk: ChunkCallback | None
+) -> ChunkCallback | None:
+    """`on_chunk` as the worker thread calls it: each call is handed to the event loop."""
+    if on_chunk is None:
+        return None
+    callback = on_chunk
+
+    def deliver(index: int, text: str) -> None:
+        loop.call_soon_threadsafe(callback, index, text)
+
+    return deliver
 
 
 def _settle(future: asyncio.Future[GenResult], outcome: GenResult | BaseException) -> None:
@@ -578,7 +652,7 @@ class Transformers(LLM):
             kwargs["position_ids"] = pos.to(self.device)
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.model(input_ids=ids.to(self.device), past_key_values=kv.cache,
+            out = self.model(input_ids=ids.to(self.device), cache=kv.cache,
                              use_cache=True, logits_to_keep=1, **kwargs)
         logits = out.logits[:, -1, :].float()
         self.forward_seconds += time.perf_counter() - start
@@ -613,7 +687,7 @@ class Transformers(LLM):
         with torch.inference_mode():
             out = self.model(
                 input_ids=torch.tensor([trie.tokens], device=self.device),
-                past_key_values=kv.cache, use_cache=True,
+                cache=kv.cache, use_cache=True,
                 attention_mask=mask.to(self.device), position_ids=pos.to(self.device),
                 logits_to_keep=torch.tensor(internal, dtype=torch.long, device=self.device),
             )
@@ -632,6 +706,8 @@ class Transformers(LLM):
             if row.max_tokens <= 0:
                 row.finish = "length"
         while True:
+            if batch.cancel is not None and batch.cancel.is_set():
+                raise GenerationCancelled("the session was closed while decoding")
             live = [row for row in batch.rows if row.finish is None]
             if not live:
                 return

@@ -136,8 +136,8 @@ class CallContext:
     def prompt(self) -> str:
         return self._execution.state.text
 
-    def append_text(self, text: str, kind: SegmentKind = "value") -> None:
-        self._execution.append_text(text, self._span, kind)
+    def append_text(self, text: str, kind: SegmentKind = "value", name: str | None = None) -> None:
+        self._execution.append_text(text, self._execution.tag_span(self._span), kind, name=name)
 
     def has_variable(self, name: str) -> bool:
         return name in self._execution.state.variables
@@ -158,8 +158,8 @@ class CallContext:
     async def gen(self, request: GenRequest, name: str | None, stream: bool) -> GenResult:
         return await self._execution.model_gen(request, name, stream, self._span)
 
-    async def select(self, request: SelectRequest) -> SelectResult:
-        return await self._execution.model_select(request, self._span)
+    async def select(self, request: SelectRequest, name: str | None = None) -> SelectResult:
+        return await self._execution.model_select(request, self._span, name)
 
     async def run_template(self, template: CompiledTemplate) -> None:
         await self._execution.run_inline(template, ())
@@ -223,7 +223,6 @@ class Execution:
                              "geneach block", self.instructions[self.state.pc]) from None
         self.state.waiting_for = None
         self.state.done = True
-        self.send(ev.Finished())
 
     async def run_range(self, end: int) -> None:
         """Execute instructions from `state.pc` until the counter reaches `end` (or beyond)."""
@@ -233,9 +232,10 @@ class Execution:
             mark = self.mark = len(state.text)
             try:
                 await self._handlers[type(instruction)](instruction)
-            except Suspend:
-                # The instruction runs again on resume, so its partial output is dropped.
-                self.truncate(mark)
+            except (Suspend, asyncio.CancelledError):
+                # The instruction runs again on resume (an interrupted program resumes too),
+                # so its partial output is dropped.
+                self.truncate(mark, instruction.span)
                 raise
             except BreakLoop:
                 self._break(instruction)
@@ -264,13 +264,14 @@ class Execution:
 
     def append_text(
         self, text: str, span: Span | None, kind: SegmentKind = "template",
-        role: str | None = None,
+        role: str | None = None, name: str | None = None,
     ) -> None:
-        """Append `text` of provenance `kind`, inside `role` (None: the innermost role block)."""
+        """Append `text` of provenance `kind`, inside `role` (None: the innermost role block);
+        `name` is the variable a gen or select saved it into."""
         if text:
             add_run(self.state.runs, len(self.state.text), kind, role or self._role())
             self.state.text += text
-            self.send(ev.TextEvent(text, span))
+            self.send(ev.TextEvent(text, span, kind, name))
 
     def _append_runs(self, text: str, runs: list[Run], span: Span | None) -> None:
         """Append `text` whose provenance is `runs` (offsets relative to its start)."""
@@ -288,11 +289,17 @@ class Execution:
         """The text so far as a structured prompt (role and provenance of every run)."""
         return segments(self.state.text, self.state.runs)
 
-    def truncate(self, length: int) -> None:
+    def truncate(self, length: int, span: Span | None = None) -> None:
         if len(self.state.text) > length:
             self.state.text = self.state.text[:length]
             cut_runs(self.state.runs, length)
-            self.send(ev.TextReset(length))
+            self.send(ev.TextReset(length, span))
+
+    def tag_span(self, fallback: Span) -> Span:
+        """The whole tag being run (`{{gen 'x'}}`, not just `gen 'x'`), for events."""
+        if self.state.pc < len(self.instructions):
+            return self.instructions[self.state.pc].span
+        return fallback
 
     def live_text(self) -> str:
         """The text so far including the streamed part of a gen still running."""
@@ -441,25 +448,35 @@ class Execution:
         session = self.shared.open_session(llm)
         if not request.segments and request.prompt == self.state.text:
             request = replace(request, segments=self.prompt_segments())
+        span = self.tag_span(span)
 
         def on_chunk(index: int, text: str) -> None:
             if index == 0:
                 self.pending += text
-            self.send(ev.GenChunk(name, index, text))
+            self.send(ev.GenChunk(name, index, text, span))
 
+        self.send(ev.GenStart(name, span))
         try:
             result = await session.gen(request, on_chunk if stream else None)
         finally:
             self.pending = ""
         self.shared.record(ev.ModelCallRecord("gen", request, result, result.stats))
+        logprobs = None
+        if result.logprobs is not None:
+            logprobs = tuple((t.token, t.logprob) for t in result.logprobs[0])
+        tokens = result.stats.sampled_tokens + result.stats.forced_tokens
+        self.send(ev.GenEnd(name, result.texts[0], span, logprobs, tokens))
         return result
 
-    async def model_select(self, request: SelectRequest, span: Span) -> SelectResult:
+    async def model_select(
+        self, request: SelectRequest, span: Span, name: str | None = None
+    ) -> SelectResult:
         session = self.shared.open_session(self.require_llm(span))
         if not request.segments and request.prompt == self.state.text:
             request = replace(request, segments=self.prompt_segments())
         result = await session.select(request)
         self.shared.record(ev.ModelCallRecord("select", request, result, result.stats))
+        self.send(ev.Selected(name, result.choice, dict(result.logprobs), self.tag_span(span)))
         return result
 
     # ------------------------------------------------------------ simple instructions
@@ -531,7 +548,7 @@ class Execution:
         assert isinstance(start, ins_.LoopStart)
         if loop_hidden(frame):
             # every hidden iteration sees the context before the loop, as parallel ones do
-            self.truncate(frame.text_start)
+            self.truncate(frame.text_start, ins.span)
         if frame.each is not None:
             more = self._each_advance(frame)
         else:
@@ -660,7 +677,7 @@ class Execution:
                                  [*self.state.variables.get(options.list_name), *items])
         self.send(ev.Captured(options.list_name, self.state.variables.get(options.list_name)))
         if not options.hidden:
-            self.append_text(text, ins.span, "generated")
+            self.append_text(text, ins.span, "generated", name=options.list_name)
         self.state.pc = ins.exit
 
     async def _parallel_each(self, ins: ins_.LoopStart, frame: LoopFrame) -> None:
@@ -707,6 +724,7 @@ class Execution:
         self.state.frames.append(BlockFrame(self.state.pc, len(self.state.text), options))
         if options.role is not None:
             markup = self.require_llm(ins.span).role_start(options.role, **options.role_kwargs)
+            self.send(ev.RoleStart(options.role, ins.span))
             self.append_text(markup, ins.span, "markup")
         self.state.pc += 1
 
@@ -717,10 +735,11 @@ class Execution:
         if options.role is not None:
             self.append_text(self.require_llm(ins.span).role_end(options.role), ins.span,
                              "markup", options.role)
+            self.send(ev.RoleEnd(options.role, ins.span))
         if options.name is not None:
             self.assign(options.name, self.state.text[frame.text_start:])
         if options.hidden:
-            self.truncate(frame.text_start)
+            self.truncate(frame.text_start, ins.span)
         self.state.pc += 1
 
     async def _select_block(self, ins: ins_.SelectBlock) -> None:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import Any, TypeVar
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
+from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution, Shared
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
@@ -30,6 +30,7 @@ from guidance_engine.template.instructions import CompiledTemplate
 
 _OPTIONS = ("llm", "silent", "stream", "async_mode", "caching", "await_missing", "log")
 _TEXT_EVENTS = (ev.TextEvent, ev.GenChunk, ev.TextReset)
+T = TypeVar("T")
 
 
 class Program:
@@ -67,6 +68,9 @@ class Program:
         self._log: list[ev.Event] | bool = [] if log else False
         self._running = False  # a snapshot taken while streaming
         self._offset: int | None = None  # a snapshot's resume offset in the template
+        self.interrupted = False  # the run was stopped before it ended (call again to resume)
+        self._history: list[ev.Event] = []  # this run's events (resumed: all runs') for the view
+        self._history_len: int | None = None  # a snapshot sees only the first events
 
     # ------------------------------------------------------------ reading results
 
@@ -117,14 +121,47 @@ class Program:
 
     def __repr__(self) -> str:
         status = ("never run" if self._state is None else "done" if self._state.done
+                  else "interrupted" if self.interrupted
                   else f"waiting for {self._state.waiting_for!r}" if self._state.waiting_for
                   else "running")
         return f"<Program {status}: {str(self)[:60]!r}>"
 
     def _repr_html_(self) -> str:
-        from guidance_engine.display.html import program_html
+        from guidance_engine.display.html import render_html
 
-        return program_html(self.text, str(self)[len(self.text):], self._running)
+        return render_html(self._view())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text/plain: the readable text view (role turns, generated spans marked)."""
+        from guidance_engine.display.text import render_text
+
+        printer.text(repr(self) if cycle else render_text(self._view()))
+
+    def _ipython_display_(self) -> None:
+        from guidance_engine.display import jupyter
+
+        jupyter.display_program(self)
+
+    def _display_events(self) -> list[ev.Event]:
+        end = len(self._history) if self._history_len is None else self._history_len
+        return self._history[:end]
+
+    def _view(self) -> Any:
+        """The program view of this program, built from its run's events."""
+        from guidance_engine.display.view import ProgramView
+
+        view = ProgramView(self.template)
+        for event in self._display_events():
+            view.feed(event)
+        if self._state is None:
+            view.offset = 0
+            view.status = "waiting"
+            view.message = "not run yet"
+        elif self.interrupted:
+            view.feed(ev.Interrupted(self, "stopped"))
+        elif not self._running:
+            view.feed(ev.Finished(self))
+        return view
 
     def _values(self) -> dict[str, Any]:
         return self._state.variables.values if self._state is not None else self._inputs
@@ -147,22 +184,38 @@ class Program:
     def __call__(self, **kwargs: Any) -> Any:
         """Execute (or resume) and return a new Program; with stream=True an iterator of partial
         programs; with async_mode=True an awaitable that `async for` also streams."""
+        new = self._prepare(kwargs)
+        if new.async_mode:
+            return AsyncRun(new)
+        if new.stream:
+            return bridge.iterate(EventStream(new, _partial_programs(), snapshots=True))
+        from guidance_engine.display import jupyter
+
+        if jupyter.should_display(new.silent):
+            return jupyter.show_live(new, EventStream(new, _event))
+        return _finish(bridge.iterate(EventStream(new, _event)))
+
+    def events(self, **kwargs: Any) -> EventStream[ev.Event]:
+        """Execute (or resume) like a call, as an async iterator of the run's events, live.
+
+        The last event is `Finished(program)` (completed or suspended), `Interrupted(program)`
+        after `stop()`, or `Failed(error, program)` just before the error is raised. Leaving the
+        loop early or cancelling the consuming task stops the model within one forward pass::
+
+            async for event in program.events(name="Bob"):
+                if isinstance(event, GenChunk):
+                    print(event.text, end="", flush=True)
+        """
+        return EventStream(self._prepare(kwargs), _event)
+
+    def _prepare(self, kwargs: dict[str, Any]) -> Program:
         if self._running:
             raise GuidanceError(
                 "this program is a snapshot taken while streaming; call the last program the "
                 "stream yields (the finished or suspended one) instead"
             )
         options = {key: kwargs.pop(key) for key in _OPTIONS if key in kwargs}
-        new = self._derive(options, kwargs)
-        if new.async_mode:
-            return AsyncRun(new)
-        if new.stream:
-            return _iterate_sync(new._stream())
-        from guidance_engine.display import jupyter
-
-        if jupyter.should_display(new.silent):
-            return jupyter.show_live(_iterate_sync(new._stream()))
-        return _run_sync(new._execute(None))
+        return self._derive(options, kwargs)
 
     def _derive(self, options: dict[str, Any], variables: dict[str, Any]) -> Program:
         """A copy ready to run: resume state for a partial program, a fresh state otherwise."""
@@ -177,10 +230,15 @@ class Program:
             new._log = []
         new._running = False
         new._offset = None
+        new._history_len = None
+        new.__dict__.pop("_shown_in", None)
+        new.interrupted = False
         if self._state is not None and not self._state.done:
             state = copy_state(self._state)
             state.waiting_for = None
+            new._history = self._display_events()  # the view shows the earlier runs' output
         else:
+            new._history = []
             new._inputs = {**self._inputs, **variables}
             state = ExecState(Variables(copy_value(dict(self._inputs))))
         # Copied like the defaults, so a template writing into a loop item (`set 'this.x'`)
@@ -190,36 +248,30 @@ class Program:
         new._state = state
         return new
 
-    def _execution(self, sink: ev.EventSink | None) -> Execution:
+    def _execution(self, sink: ev.EventSink) -> Execution:
         assert self._state is not None
-        records = self._log if isinstance(self._log, list) else None
-        shared = Shared(self._resolve_llm(), sink=sink, records=records)
+        shared = Shared(self._resolve_llm(), sink=sink)
         return Execution(self._compiled, self._state, shared, await_missing=self.await_missing,
                          name=self.name)
 
-    async def _execute(self, sink: ev.EventSink | None) -> Program:
-        execution = self._execution(sink)
-        try:
-            await execution.run()
-        finally:
-            execution.shared.close()
-        return self
-
-    async def _stream(self) -> AsyncGenerator[Program, None]:
-        """Partial programs as text is produced, then the finished (or suspended) program."""
-        snapshots: asyncio.Queue[Program | None] = asyncio.Queue()
+    async def _channel(
+        self, control: RunControl, snapshots: bool
+    ) -> AsyncGenerator[tuple[ev.Event, Program | None], None]:
+        """The one run loop: the execution as a task, its events as they happen (each with a
+        partial-program snapshot when `snapshots`), then Finished, Interrupted or Failed."""
+        queue: asyncio.Queue[tuple[ev.Event, Program | None] | None] = asyncio.Queue()
+        log = self._log if isinstance(self._log, list) else None
         holder: list[Execution] = []
 
-        last: list[tuple[str, str]] = []
-
         def sink(event: ev.Event) -> None:
+            if not isinstance(event, ev.GenChunk):
+                if log is not None:
+                    log.append(event)  # the log is the event stream minus streamed deltas
+                if not isinstance(event, ev.CommandRecord | ev.ModelCallRecord | ev.Captured):
+                    self._history.append(event)
             # Snapshot now: the execution runs ahead of a slow consumer.
-            if isinstance(event, _TEXT_EVENTS):
-                snapshot = self._snapshot(holder[0])
-                key = (snapshot.text, str(snapshot))
-                if last != [key]:  # a gen's commit after its chunks changes nothing shown
-                    last[:] = [key]
-                    snapshots.put_nowait(snapshot)
+            take = snapshots and isinstance(event, _TEXT_EVENTS)
+            queue.put_nowait((event, self._snapshot(holder[0]) if take else None))
 
         holder.append(self._execution(sink))
 
@@ -227,20 +279,37 @@ class Program:
             try:
                 await holder[0].run()
             finally:
-                holder[0].shared.close()
-                snapshots.put_nowait(None)
+                holder[0].shared.close()  # stops and joins the model worker
+                queue.put_nowait(None)
 
         task = asyncio.ensure_future(run())
+        control.attach(task)
         try:
-            while (snapshot := await snapshots.get()) is not None:
-                yield snapshot
-            await task  # re-raises the execution's error
+            while (item := await queue.get()) is not None:
+                yield item
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not control.stopped:
+                    raise
+                self.interrupted = True
+                yield ev.Interrupted(self, control.reason), None
+                return
+            except Exception as exc:
+                yield ev.Failed(exc, self), None
+                raise
+            yield ev.Finished(self), None
         finally:
-            if not task.done():  # the consumer stopped early
+            if not task.done():  # the consumer stopped early or was cancelled
+                self.interrupted = True
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        yield self
+
+    async def _execute(self) -> Program:
+        async for _ in self._channel(RunControl(), snapshots=False):
+            pass
+        return self
 
     def _snapshot(self, execution: Execution) -> Program:
         snap = object.__new__(Program)
@@ -249,6 +318,7 @@ class Program:
         text = execution.live_text()
         snap._state = ExecState(state.variables.copy(), state.pc, text)
         snap._running = True
+        snap._history_len = len(self._history)
         # Once the current instruction has produced text, the template resumes after its tag.
         if state.pc < len(self._compiled.instructions):
             span = self._compiled.instructions[state.pc].span
@@ -264,6 +334,86 @@ class Program:
         return default
 
 
+class RunControl:
+    """Stops a run from any thread: `stop()` cancels the execution task on its event loop."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.reason = ""
+        self._lock = threading.Lock()
+        self._task: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def attach(self, task: asyncio.Future[None]) -> None:
+        with self._lock:
+            self._task, self._loop = task, asyncio.get_running_loop()
+            if self.stopped:
+                task.cancel()
+
+    def stop(self, reason: str = "stopped") -> None:
+        with self._lock:
+            if self.stopped:
+                return
+            self.stopped, self.reason = True, reason
+            if self._task is not None and self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+class EventStream(AsyncIterator[T]):
+    """What `Program.events()` returns: an async iterator of events, produced live.
+
+    Breaking out of it (`aclose()`) or cancelling the task that iterates stops the model;
+    `stop()` (callable from any thread) ends the run with an `Interrupted` event.
+    """
+
+    def __init__(self, program: Program, pick: Callable[[ev.Event, Program | None], T | None],
+                 snapshots: bool = False) -> None:
+        self.program = program
+        self._control = RunControl()
+        self._items = program._channel(self._control, snapshots)
+        self._pick = pick
+
+    def __aiter__(self) -> EventStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            event, snapshot = await self._items.__anext__()
+            picked = self._pick(event, snapshot)
+            if picked is not None:
+                return picked
+
+    async def aclose(self) -> None:
+        await self._items.aclose()
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._control.stop(reason)
+
+
+def _event(event: ev.Event, snapshot: Program | None) -> ev.Event:
+    return event
+
+
+def _partial_programs() -> Callable[[ev.Event, Program | None], Program | None]:
+    """Pick the partial programs a stream=True caller sees (unchanged ones skipped), then the
+    finished, suspended or interrupted program."""
+    last: list[tuple[str, str]] = []
+
+    def pick(event: ev.Event, snapshot: Program | None) -> Program | None:
+        if isinstance(event, ev.Finished | ev.Interrupted):
+            program: Program = event.program
+            return program
+        if snapshot is None:
+            return None
+        key = (snapshot.text, str(snapshot))
+        if last == [key]:  # a gen's commit after its chunks changes nothing shown
+            return None
+        last[:] = [key]
+        return snapshot
+
+    return pick
+
+
 class AsyncRun(Awaitable[Program]):
     """What an async_mode program call returns: `await` it for the result, `async for` to stream."""
 
@@ -271,10 +421,10 @@ class AsyncRun(Awaitable[Program]):
         self._program = program
 
     def __await__(self) -> Generator[Any, None, Program]:
-        return self._program._execute(None).__await__()
+        return self._program._execute().__await__()
 
     def __aiter__(self) -> AsyncIterator[Program]:
-        return self._program._stream()
+        return EventStream(self._program, _partial_programs(), snapshots=True)
 
 
 def load(path: str, **kwargs: Any) -> Program:
@@ -287,74 +437,11 @@ def load(path: str, **kwargs: Any) -> Program:
     return program
 
 
-# ---------------------------------------------------------------- sync bridges
-
-
-def _running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _run_sync(coroutine: Awaitable[Program]) -> Program:
-    """Run to completion; inside a running event loop (Jupyter) use a worker thread."""
-
-    async def main() -> Program:
-        return await coroutine
-
-    if not _running_loop():
-        return asyncio.run(main())
-    box: list[Program] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            box.append(asyncio.run(main()))
-        except BaseException as exc:  # handed to the caller's thread below
-            errors.append(exc)
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    if errors:
-        raise errors[0]
-    return box[0]
-
-
-def _iterate_sync(stream: AsyncGenerator[Program, None]) -> Iterator[Program]:
-    """Iterate an async stream from synchronous code (in a worker thread if a loop runs here)."""
-    if not _running_loop():
-        loop = asyncio.new_event_loop()
-        try:
-            while True:
-                try:
-                    item = loop.run_until_complete(anext(stream))
-                except StopAsyncIteration:
-                    return
-                yield item
-        finally:
-            loop.run_until_complete(stream.aclose())  # stops the execution if we left early
-            loop.close()
-    items: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def work() -> None:
-        async def drain() -> None:
-            async for item in stream:
-                items.put(("item", item))
-
-        try:
-            asyncio.run(drain())
-            items.put(("end", None))
-        except BaseException as exc:  # handed to the caller's thread below
-            items.put(("error", exc))
-
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        kind, value = items.get()
-        if kind == "end":
-            return
-        if kind == "error":
-            raise value
-        yield value
+def _finish(events: Iterator[ev.Event]) -> Program:
+    """The program a run ends with (finished, suspended or interrupted); errors are raised."""
+    program: Program | None = None
+    for event in events:
+        if isinstance(event, ev.Finished | ev.Interrupted):
+            program = event.program
+    assert program is not None, "a run ends with Finished, Interrupted or an error"
+    return program

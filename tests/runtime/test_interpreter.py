@@ -39,11 +39,12 @@ def test_text_jump_and_gen_events() -> None:
     events = execute(program, state, Mock("Bob Smith"))
     assert [e for e in events if not isinstance(e, ev.CommandRecord | ev.ModelCallRecord)] == [
         ev.TextEvent("Name: ", S),
-        ev.GenChunk("name", 0, "Bob"),
-        ev.GenChunk("name", 0, " Smith"),
+        ev.GenStart("name", S),
+        ev.GenChunk("name", 0, "Bob", S),
+        ev.GenChunk("name", 0, " Smith", S),
+        ev.GenEnd("name", "Bob Smith", S),
         ev.Captured("name", "Bob Smith"),
-        ev.TextEvent("Bob Smith", S),
-        ev.Finished(),
+        ev.TextEvent("Bob Smith", S, "generated", "name"),
     ]
     assert (state.text, state.done, state.pc) == ("Name: Bob Smith", True, 4)
 
@@ -98,6 +99,5 @@ def test_hidden_block_resets_text() -> None:
     ]
     state = ExecState(Variables())
     events = [e for e in execute(program, state) if not isinstance(e, ev.CommandRecord)]
-    assert events == [ev.TextEvent("a", S), ev.TextEvent("b", S), ev.TextReset(1),
-                      ev.Finished()]
+    assert events == [ev.TextEvent("a", S), ev.TextEvent("b", S), ev.TextReset(1, S)]
     assert state.text == "a"

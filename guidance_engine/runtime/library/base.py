@@ -60,8 +60,9 @@ class CommandContext(Protocol):
         """The text the model has seen so far (hidden text excluded)."""
         ...
 
-    def append_text(self, text: str, kind: SegmentKind = "value") -> None:
-        """Add text to the output; `kind` is its provenance ("generated" for model output)."""
+    def append_text(self, text: str, kind: SegmentKind = "value", name: str | None = None) -> None:
+        """Add text to the output; `kind` is its provenance ("generated" for model output) and
+        `name` the variable a gen or select saved it into (for the view)."""
         ...
 
     def has_variable(self, name: str) -> bool: ...
@@ -78,7 +79,7 @@ class CommandContext(Protocol):
 
     async def gen(self, request: GenRequest, name: str | None, stream: bool) -> GenResult: ...
 
-    async def select(self, request: SelectRequest) -> SelectResult: ...
+    async def select(self, request: SelectRequest, name: str | None = None) -> SelectResult: ...
 
     async def run_template(self, template: CompiledTemplate) -> None:
         """Run another compiled template inline, sharing this program's text and variables."""

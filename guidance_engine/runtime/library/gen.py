@@ -80,7 +80,7 @@ async def gen(
     result = await ctx.gen(request, name, stream=not hidden)
     _save(ctx, name, result, n, list_append, save_stop_text, save_prompt, request.prompt)
     if not hidden:
-        ctx.append_text(result.texts[0], "generated")
+        ctx.append_text(result.texts[0], "generated", name=name)
 
 
 def _save(

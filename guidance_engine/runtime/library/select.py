@@ -55,7 +55,7 @@ async def choose(
         raise ArgumentError("select needs at least one option; found none")
     request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text,
                             temperature=float(temperature), seed=seed)
-    result = await ctx.select(request)
+    result = await ctx.select(request, name)
     if name is not None:
         if list_append:
             ctx.append_variable(name, result.choice)
@@ -64,7 +64,7 @@ async def choose(
     if logprobs is not None:
         ctx.set_variable(logprobs, dict(result.logprobs))
     if not hidden:
-        ctx.append_text(result.choice, "generated")
+        ctx.append_text(result.choice, "generated", name=name)
     return result.choice
 
 
