@@ -74,6 +74,22 @@ from guidance_engine.template import instructions as ins_
 from guidance_engine.template.instructions import CallSite, CompiledTemplate, Instruction
 from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Literal, Var
 
+# Each level of partials (and `{{parse}}`) costs a few Python frames; this bound keeps a
+# self-including partial a positioned error, far from Python's recursion limit.
+MAX_INCLUDE_DEPTH = 50
+
+
+class IncludeDepthError(TemplateRuntimeError):
+    """Partials nested too deeply; the message lists the include chain (not noted per level)."""
+
+
+def _chain(includes: tuple[str, ...]) -> str:
+    """`a -> b -> ... (N more) -> y -> z`: the include chain, long runs shortened."""
+    if len(includes) > 6:
+        hidden = len(includes) - 5
+        includes = (*includes[:3], f"... ({hidden} more) ...", *includes[-2:])
+    return " -> ".join(includes)
+
 
 @dataclass
 class Shared:
@@ -162,7 +178,7 @@ class CallContext:
         return await self._execution.model_select(request, self._span, name)
 
     async def run_template(self, template: CompiledTemplate) -> None:
-        await self._execution.run_inline(template, ())
+        await self._execution.run_inline(template, (), self._span, name="<parse>")
 
 
 # ---------------------------------------------------------------- execution
@@ -181,6 +197,7 @@ class Execution:
         name: str | None = None,
         outer_scopes: Sequence[Mapping[str, Any]] = (),
         emit_text: bool = True,
+        includes: tuple[str, ...] = (),
     ) -> None:
         self.instructions = template.instructions
         self.source = template.source
@@ -189,6 +206,7 @@ class Execution:
         self.await_missing = await_missing
         self.name = name
         self.outer_scopes = list(outer_scopes)
+        self.includes = includes  # where each enclosing partial or parsed template was included
         self.emit_text = emit_text  # False for forks whose text the parent merges itself
         self.pending = ""  # streamed text of the gen in progress (sample 0)
         self.mark = 0  # text length when the current instruction started
@@ -414,6 +432,8 @@ class Execution:
                              node) from None
 
     def _wrap(self, name: str, exc: Exception, node: Any) -> Exception:
+        if isinstance(exc, IncludeDepthError):
+            return exc
         if isinstance(exc, PositionedError):
             if exc.span is None:
                 return type(exc)(exc.message, node.span, self.source, name=self.name)
@@ -775,25 +795,33 @@ class Execution:
                                  f"found {type(arg).__name__} {arg!r}", ins.call)
         label = getattr(program, "name", None) or f"partial {_callee_name(ins.call)!r}"
         try:
-            await self.run_inline(template, [defaults, *args, kwargs], name=label)
+            await self.run_inline(template, [defaults, *args, kwargs], ins.span, name=label)
         except PositionedError as exc:
-            if exc.source != self.source:
+            if exc.source != self.source and not isinstance(exc, IncludeDepthError):
                 exc.add_note(f"while including {label} at {ins.span.describe()}")
             raise
         self.state.pc += 1
 
     async def run_inline(
-        self, template: CompiledTemplate, scopes: Sequence[Mapping[str, Any]],
+        self, template: CompiledTemplate, scopes: Sequence[Mapping[str, Any]], span: Span,
         name: str | None = None,
     ) -> None:
-        """Run another template here, sharing text and variables (partials and `parse`);
-        `name` labels the other template in error messages."""
+        """Run another template here, sharing text and variables (partials and `parse`, the tag
+        at `span`); `name` labels the other template in error messages."""
+        includes = (*self.includes, f"{self.name or 'the program'} at {span.describe()}")
+        if len(includes) > MAX_INCLUDE_DEPTH:
+            raise IncludeDepthError(
+                f"partials and parsed templates nested too deeply: expected at most "
+                f"{MAX_INCLUDE_DEPTH} levels (a partial that includes itself needs a condition "
+                f"that ends the recursion); include chain: {_chain(includes)}",
+                span, self.source, name=self.name,
+            )
         state = ExecState(self.state.variables, text=self.state.text, runs=list(self.state.runs))
         if name is None and template.source == self.source:
             name = self.name
         child = Execution(template, state, self.shared, await_missing=self.await_missing,
-                          name=name,
-                          outer_scopes=[*self.scopes(), *scopes], emit_text=self.emit_text)
+                          name=name, outer_scopes=[*self.scopes(), *scopes],
+                          emit_text=self.emit_text, includes=includes)
         child.validate_constraints()
         await child.run_range(len(template.instructions))
         self.state.text, self.state.runs = child.state.text, child.state.runs
@@ -802,7 +830,7 @@ class Execution:
         return Execution(
             CompiledTemplate(self.instructions, self.source), state, self.shared,
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
-            emit_text=emit_text,
+            emit_text=emit_text, includes=self.includes,
         )
 
 

@@ -13,12 +13,16 @@ body, and the innermost enclosing role::
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from guidance_engine.errors import Span
 from guidance_engine.template import instructions as ins
 from guidance_engine.template import nodes
+from guidance_engine.template.lexer import Locator
 from guidance_engine.template.parser import parse
 
 ROLE_BLOCKS = frozenset({"system", "user", "assistant", "function"})
@@ -31,6 +35,7 @@ class _Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
         self.out: list[ins.Instruction] = []
+        self.locator: Locator | None = None  # built on the first closing tag
 
     def emit(self, instruction: ins.Instruction) -> int:
         self.out.append(instruction)
@@ -43,7 +48,9 @@ class _Compiler:
     def close_span(self, block: nodes.Block) -> Span:
         """The span of a block's closing tag (the last `{{` inside the block's span)."""
         start = self.source.rfind("{{", block.span.start, block.span.end)
-        return Span.at(self.source, start, block.span.end)
+        if self.locator is None:
+            self.locator = Locator(self.source)
+        return self.locator.span(start, block.span.end)
 
     # ------------------------------------------------------------ bodies
 
@@ -179,4 +186,21 @@ def compile_template(source: str, name: str | None = None) -> ins.CompiledTempla
     >>> compile_template("Hi {{name}}").instructions[0]
     Text(text='Hi ', span=Span(start=0, end=3, line=1, column=1))
     """
-    return compile_ast(parse(source, name))
+    with _gc_paused():
+        return compile_ast(parse(source, name))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a template compiles.
+
+    The front end allocates many small objects (tokens, nodes, spans) and no cycles; with the
+    collector on, its repeated full passes over them cost a third of a large template's compile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -50,6 +50,14 @@ _SIMPLE_ESCAPES = {
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _MAX_INT_DIGITS = 4000  # below Python's int-from-string limit (4300 digits)
 _LONG_COMMENT_END = re.compile(r"--~?}}")
+_SPECIAL_RE = re.compile(r"[{}\\]")
+_SPACE_RE = re.compile(r"\s*")
+# The common tokens inside a tag, matched in one step; everything else (escaped strings,
+# numbers, dict braces, bad characters) takes the slower path in `lex_inner_token`.
+_FAST_TOKEN_RE = re.compile(
+    r"""(?P<close>~?\}\})|(?P<open>\{\{)|(?P<string>'[^'\\]*'|"[^"\\]*")"""
+    r"""|(?P<name>@?[^\W\d]\w*)|(?P<op>==|!=|<=|>=|[<>+*/%=()\[\]:,.-])"""
+)
 _SHORT_COMMENT_END = re.compile(r"~?}}")
 
 
@@ -62,7 +70,7 @@ class Token:
     span: Span
 
 
-class _Locator:
+class Locator:
     """Maps offsets to spans with a precomputed table of line starts (O(log n) per span)."""
 
     def __init__(self, source: str) -> None:
@@ -80,7 +88,7 @@ class _Lexer:
     def __init__(self, source: str, name: str | None) -> None:
         self.source = source
         self.name = name
-        self.loc = _Locator(source)
+        self.loc = Locator(source)
         self.pos = 0
         self.tokens: list[Token] = []
         self.strip_next = False  # the previous tag ended with `~}}`
@@ -198,10 +206,17 @@ class _Lexer:
         src = self.source
         depth = 0  # open `{` of dict literals
         while True:
-            i = self.pos
-            while i < len(src) and src[i].isspace():
-                i += 1
-            self.pos = i
+            i = self.pos = _SPACE_RE.match(src, self.pos).end()  # type: ignore[union-attr]
+            m = _FAST_TOKEN_RE.match(src, i)
+            kind = m.lastgroup if m is not None else None
+            if kind in ("string", "name", "op"):
+                assert m is not None
+                value = m.group()
+                end = m.end()
+                self.tokens.append(Token(kind, value[1:-1] if kind == "string" else value,
+                                         self.loc.span(i, end)))
+                self.pos = end
+                continue
             if i >= len(src):
                 raise self.error(
                     f"unterminated tag: found end of template, expected '{closer}' to close "
@@ -338,11 +353,8 @@ class _Lexer:
 
 def _next_special(src: str, i: int) -> int:
     """The offset of the next character after `i` that may start `{{`, `}}` or an escape."""
-    j = i + 1
-    n = len(src)
-    while j < n and src[j] not in "{}\\":
-        j += 1
-    return j
+    m = _SPECIAL_RE.search(src, i + 1)
+    return m.start() if m else len(src)
 
 
 def tokenize(source: str, name: str | None = None) -> list[Token]:

@@ -68,6 +68,7 @@ def describe(token: Token) -> str:
 
 
 _UNCALLABLE = (nodes.Literal, nodes.ListExpr, nodes.DictExpr)
+_ATOM_KINDS = frozenset({"name", "string", "int", "float"})
 PREFIX_OPERATORS = frozenset({"==", "!=", "<", ">", "<=", ">="})
 
 
@@ -119,22 +120,49 @@ class Parser:
         self.name = name
         self.stream = TokenStream(tokenize(source, name), source)
         self.blocks: list[_OpenBlock] = []
-        self.depth = 0
+        self.depth = 0  # enclosing blocks, brackets and prefix operators at the cursor
+        self.peak = 0  # the deepest level reached inside the innermost open operator chain
 
     @contextmanager
-    def nested(self) -> Iterator[None]:
-        """Counts one level of nesting; the limit keeps later recursive stages safe."""
+    def nested(self, opener: Token | None = None) -> Iterator[None]:
+        """Counts one level of nesting (opened at `opener`, by default the current token); the
+        limit keeps later recursive stages safe."""
         self.depth += 1
         try:
             if self.depth > MAX_NESTING:
-                raise self.error(
-                    f"template nested too deeply at {describe(self.stream.current)}; expected "
-                    f"at most {MAX_NESTING} levels of blocks, brackets and operators",
-                    self.stream.current.span,
-                )
+                raise self.too_deep(opener or self.stream.current)
+            self.peak = max(self.peak, self.depth)
             yield
         finally:
             self.depth -= 1
+
+    def too_deep(self, token: Token) -> TemplateSyntaxError:
+        return self.error(
+            f"template nested too deeply at {describe(token)}; expected at most {MAX_NESTING} "
+            "levels of blocks, brackets and operators (each operator of a chain such as "
+            "'a + b + c' is one level)",
+            token.span,
+        )
+
+    def begin_chain(self) -> int:
+        """Starts a chain of left-associative operators; returns the peak to restore.
+
+        `a + b + c` is `(a + b) + c`: a chain of n operators is n levels deep above its deepest
+        operand, as deep as n nested brackets for every later stage that walks the tree.
+        """
+        saved = self.peak
+        self.peak = self.depth
+        return saved
+
+    def link(self, token: Token, links: int) -> None:
+        """Counts the `links`-th operator of the current chain (found at `token`)."""
+        if self.peak + links > MAX_NESTING:
+            raise self.too_deep(token)
+
+    def end_chain(self, saved: int, links: int, last: Token | None) -> None:
+        if last is not None:
+            self.link(last, links)  # the last operand may have gone deeper than the others
+        self.peak = max(saved, self.peak + links)
 
     def error(self, message: str, span: Span) -> TemplateSyntaxError:
         return TemplateSyntaxError(message, span, self.source, name=self.name)
@@ -330,7 +358,8 @@ class Parser:
             )
         self.stream.next()
         name = self.expect("name", None, f"a block name after '{{{{/' ('{block.name}')")
-        if name.value != block.name:
+        # 0.0.64 programs close `{{#geneach}}` with `{{/each}}`; every other mismatch is an error.
+        if name.value != block.name and (name.value, block.name) != ("each", "geneach"):
             raise self.error(
                 f"mismatched closing tag: found '{{{{/{name.value}}}}}', expected "
                 f"'{{{{/{block.name}}}}}'. {innermost}",
@@ -386,37 +415,57 @@ class Parser:
     # ------------------------------------------------------------ expressions
 
     def parse_expr(self, in_args: bool = False) -> nodes.Expr:
-        with self.nested():
-            return self.parse_or(in_args)
+        token, after = self.stream.current, self.stream.look(1)
+        if (
+            token.kind in _ATOM_KINDS
+            and not (token.kind == "name" and token.value in KEYWORDS)
+            and after.kind != "op"
+            and not (after.kind == "name" and after.value in KEYWORDS)
+        ):
+            return self.parse_atom()  # the common case, a lone name or literal: no operators
+        return self.parse_or(in_args)
 
     def parse_or(self, in_args: bool) -> nodes.Expr:
+        saved, links, last = self.begin_chain(), 0, None
         left = self.parse_and(in_args)
-        while self.stream.next_if("name", "or"):
+        while (token := self.stream.next_if("name", "or")) is not None:
+            links, last = links + 1, token
+            self.link(token, links)
             right = self.parse_and(in_args)
             left = nodes.BinOp("or", left, right, left.span.to(right.span))
+        self.end_chain(saved, links, last)
         return left
 
     def parse_and(self, in_args: bool) -> nodes.Expr:
+        saved, links, last = self.begin_chain(), 0, None
         left = self.parse_not(in_args)
-        while self.stream.next_if("name", "and"):
+        while (token := self.stream.next_if("name", "and")) is not None:
+            links, last = links + 1, token
+            self.link(token, links)
             right = self.parse_not(in_args)
             left = nodes.BinOp("and", left, right, left.span.to(right.span))
+        self.end_chain(saved, links, last)
         return left
 
     def parse_not(self, in_args: bool) -> nodes.Expr:
         token = self.stream.next_if("name", "not")
         if token is None:
             return self.parse_compare(in_args)
-        with self.nested():
+        with self.nested(token):
             operand = self.parse_not(in_args)
         return nodes.UnaryOp("not", operand, token.span.to(operand.span))
 
     def parse_compare(self, in_args: bool) -> nodes.Expr:
+        saved = self.begin_chain()
         left = self.parse_sum(in_args)
+        token = self.stream.current
         op = self.compare_op()
         if op is None:
+            self.end_chain(saved, 0, None)
             return left
+        self.link(token, 1)
         right = self.parse_sum(in_args)
+        self.end_chain(saved, 1, token)
         expr = nodes.BinOp(op, left, right, left.span.to(right.span))
         if self.compare_op(consume=False) is not None:
             raise self.error(
@@ -446,13 +495,16 @@ class Parser:
         return op
 
     def parse_sum(self, in_args: bool) -> nodes.Expr:
+        saved, links, last = self.begin_chain(), 0, None
         left = self.parse_product(in_args)
         while self.stream.at("op") and self.stream.current.value in ("+", "-"):
             if in_args and self.starts_negative_argument():
                 break
-            op = self.stream.next().value
+            links, last = links + 1, self.stream.next()
+            self.link(last, links)
             right = self.parse_product(in_args)
-            left = nodes.BinOp(op, left, right, left.span.to(right.span))
+            left = nodes.BinOp(last.value, left, right, left.span.to(right.span))
+        self.end_chain(saved, links, last)
         return left
 
     def starts_negative_argument(self) -> bool:
@@ -467,40 +519,48 @@ class Parser:
         )
 
     def parse_product(self, in_args: bool) -> nodes.Expr:
+        saved, links, last = self.begin_chain(), 0, None
         left = self.parse_unary(in_args)
         while self.stream.at("op") and self.stream.current.value in ("*", "/", "%"):
-            op = self.stream.next().value
+            links, last = links + 1, self.stream.next()
+            self.link(last, links)
             right = self.parse_unary(in_args)
-            left = nodes.BinOp(op, left, right, left.span.to(right.span))
+            left = nodes.BinOp(last.value, left, right, left.span.to(right.span))
+        self.end_chain(saved, links, last)
         return left
 
     def parse_unary(self, in_args: bool) -> nodes.Expr:
         token = self.stream.next_if("op", "-")
         if token is None:
             return self.parse_postfix()
-        with self.nested():
+        with self.nested(token):
             operand = self.parse_unary(in_args)
         return nodes.UnaryOp("-", operand, token.span.to(operand.span))
 
     def parse_postfix(self) -> nodes.Expr:
         """An atom followed by touching `.name`, `[index]` or `(args)`."""
+        saved, links, last = self.begin_chain(), 0, None
         expr = self.parse_atom()
         stream = self.stream
         while stream.at("op") and stream.current.span.start == stream.prev_end:
-            op = stream.current.value
-            if op == ".":
-                expr = self.parse_attribute(expr)
-            elif op == "[":
-                stream.next()
-                index = self.parse_expr()
-                close = self.expect("op", "]", "']' to close the index")
-                expr = nodes.GetItem(expr, index, expr.span.to(close.span))
-            elif op == "(":
-                stream.next()
-                args, kwargs, close = self.parse_call_arguments()
-                expr = nodes.Call(expr, args, kwargs, expr.span.to(close.span))
-            else:
+            token = stream.current
+            if token.value not in (".", "[", "("):
                 break
+            links, last = links + 1, token
+            self.link(token, links)
+            if token.value == ".":
+                expr = self.parse_attribute(expr)
+                continue
+            stream.next()
+            with self.nested(token):
+                if token.value == "[":
+                    index = self.parse_expr()
+                    close = self.expect("op", "]", "']' to close the index")
+                    expr = nodes.GetItem(expr, index, expr.span.to(close.span))
+                else:
+                    args, kwargs, close = self.parse_call_arguments()
+                    expr = nodes.Call(expr, args, kwargs, expr.span.to(close.span))
+        self.end_chain(saved, links, last)
         return expr
 
     def parse_attribute(self, obj: nodes.Expr) -> nodes.Expr:
@@ -550,14 +610,13 @@ class Parser:
             self.stream.next()
             if self.stream.at("op", ")"):
                 raise self.unexpected(self.stream.current, "an expression inside '( )'")
-            with self.nested():
+            with self.nested(token):
                 inner = self.parse_prefix_call() or self.parse_command(in_parens=True)
             self.expect("op", ")", "')' to close '('")
             return inner
-        if token.kind == "op" and token.value == "[":
-            return self.parse_list()
-        if token.kind == "op" and token.value == "{":
-            return self.parse_dict()
+        if token.kind == "op" and token.value in ("[", "{"):
+            with self.nested():
+                return self.parse_list() if token.value == "[" else self.parse_dict()
         raise self.unexpected(token, "an expression")
 
     def parse_prefix_call(self) -> nodes.Call | None:

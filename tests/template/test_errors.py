@@ -245,7 +245,8 @@ CASES = {
     "too deeply nested": (
         "{{" + "-" * 70 + "x}}",
         "template nested too deeply at '-'; expected at most 64 levels of blocks, brackets and "
-        "operators (line 1, column 67)\n"
+        "operators (each operator of a chain such as 'a + b + c' is one level) (line 1, "
+        "column 67)\n"
         "    {{" + "-" * 70 + "x}}\n"
         "    " + " " * 66 + "^",
     ),

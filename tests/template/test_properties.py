@@ -242,3 +242,81 @@ def test_format_expr_round_trips_every_expression_of_the_corpus() -> None:
         (output,) = parse("{{ " + format_expr(expr) + " }}").body
         assert isinstance(output, nodes.Output)
         assert strip(output.expr) == strip(expr), format_expr(expr)
+
+
+# ---------------------------------------------------------------- limits: chains and partials
+
+_CHAIN_OPS = ["+", " - ", "*", " and ", " or ", " == ", "/", " in "]
+
+
+@st.composite
+def chained(draw: st.DrawFn, depth: int = 0) -> str:
+    """An expression mixing long operator chains, postfix chains, brackets and prefixes."""
+    kind = draw(st.sampled_from(["atom", "chain", "postfix", "paren", "prefix", "list"]
+                                if depth < 4 else ["atom", "chain", "postfix"]))
+    if kind == "atom":
+        return draw(st.sampled_from(["1", "x", "'s'", "True"]))
+    if kind == "chain":
+        length = draw(st.integers(1, 130))
+        op = draw(st.sampled_from(_CHAIN_OPS))
+        operand = draw(chained(depth + 1)) if depth < 3 else "1"
+        return op.join([operand] * length)
+    if kind == "postfix":
+        links = draw(st.lists(st.sampled_from([".a", "[0]", ".b"]), max_size=130))
+        return "x" + "".join(links)
+    inner = draw(chained(depth + 1))
+    if kind == "paren":
+        count = draw(st.integers(1, 40))
+        return "(" * count + inner + ")" * count
+    if kind == "prefix":
+        return draw(st.sampled_from(["-", "not ", "- -"])) + "(" + inner + ")"
+    return "[" + inner + ", 1]"
+
+
+def _self_dict() -> dict[Any, Any]:
+    d: dict[Any, Any] = {}
+    d.update({"a": d, "b": [d], 0: d})
+    return d
+
+
+@settings(max_examples=int(os.environ.get("TEMPLATE_EXAMPLES", "100")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(chained(), st.integers(0, 70))
+def test_chains_compile_to_a_syntax_error_or_run_without_recursion_errors(
+    expr: str, blocks: int
+) -> None:
+    """Long chains, deep brackets and blocks: a TemplateSyntaxError at compile time, or a run
+    that ends normally or with a positioned GuidanceError, never a RecursionError."""
+    source = "{{#if x}}" * blocks + "{{" + expr + "}}" + "{{/if}}" * blocks
+    try:
+        program = guidance(source, llm=guidance.llms.Mock())
+    except TemplateSyntaxError as error:
+        assert error.span is not None and 0 <= error.span.start <= len(source)
+        return
+    try:
+        program(x=_self_dict())
+    except guidance.GuidanceError as error:
+        assert not isinstance(error.__cause__, RecursionError)
+
+
+@settings(max_examples=int(os.environ.get("TEMPLATE_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=4),
+       st.integers(0, 120))
+def test_partials_that_include_each_other_fail_cleanly(
+    edges: list[tuple[int, bool]], n: int
+) -> None:
+    """Programs including each other (themselves too), with or without a condition that ends
+    the recursion: they run, or fail with a positioned error listing the include chain."""
+    programs: dict[str, Any] = {}
+    for index, (target, guarded) in enumerate(edges):
+        include = f"{{{{>p{target % len(edges)} n=(subtract n 1)}}}}"
+        body = f"{{{{#if n}}}}{include}{{{{/if}}}}" if guarded else include
+        programs[f"p{index}"] = guidance(f"[{index}]{body}")
+    try:
+        out = programs["p0"](n=n, **programs)
+    except guidance.TemplateRuntimeError as error:
+        assert error.span is not None
+        assert "nested too deeply" in error.message and "include chain: " in error.message
+        return
+    assert str(out).startswith("[0]")
