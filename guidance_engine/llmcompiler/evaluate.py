@@ -1,0 +1,116 @@
+"""Scoring a benchmark run: accuracy, latency and token statistics, and ratios to a baseline.
+
+Answers are compared as LLMCompiler does: lower case, no punctuation, no articles, single spaces;
+when the expected answer is a number, the first number in the prediction counts as correct within
+±10%::
+
+    >>> is_correct("The Mariana Trench.", "Mariana Trench"), is_correct("about 112 m", "110.12")
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NUMERIC_TOLERANCE = 0.10
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, punctuation and articles removed, spaces collapsed."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _number(text: str) -> float | None:
+    match = _NUMBER.search(text.replace(",", ""))
+    return float(match.group(0)) if match else None
+
+
+def is_correct(prediction: str | None, expected: str) -> bool:
+    if prediction is None:
+        return False
+    if normalize_answer(prediction) == normalize_answer(expected):
+        return True
+    want = _number(expected) if _NUMBER.fullmatch(expected.replace(",", "").strip()) else None
+    got = _number(prediction)
+    if want is None or got is None:
+        return False
+    return abs(got - want) <= NUMERIC_TOLERANCE * abs(want)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Figures over the answered questions of one store file."""
+
+    n: int
+    accuracy: float
+    latency_mean: float
+    latency_median: float
+    latency_std: float
+    input_tokens: float  # mean per question
+    output_tokens: float
+    replans: float
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("questions", str(self.n)),
+            ("accuracy", f"{self.accuracy:.1%}"),
+            ("latency mean (s)", f"{self.latency_mean:.2f}"),
+            ("latency median (s)", f"{self.latency_median:.2f}"),
+            ("latency std (s)", f"{self.latency_std:.2f}"),
+            ("input tokens / question", f"{self.input_tokens:.0f}"),
+            ("output tokens / question", f"{self.output_tokens:.0f}"),
+            ("replans / question", f"{self.replans:.2f}"),
+        ]
+
+
+def summarize(results: Mapping[str, Mapping[str, Any]]) -> Summary:
+    """`results` is a store file's `results`: id -> {answer, label, latency, usage, replans}."""
+    records = list(results.values())
+    if not records:
+        return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    latencies = [float(r["latency"]) for r in records]
+    return Summary(
+        n=len(records),
+        accuracy=sum(is_correct(r.get("answer"), str(r["label"])) for r in records) / len(records),
+        latency_mean=statistics.fmean(latencies),
+        latency_median=statistics.median(latencies),
+        latency_std=statistics.pstdev(latencies),
+        input_tokens=statistics.fmean(r["usage"]["input_tokens"] for r in records),
+        output_tokens=statistics.fmean(r["usage"]["output_tokens"] for r in records),
+        replans=statistics.fmean(r.get("replans", 0) for r in records),
+    )
+
+
+def format_summary(summary: Summary) -> str:
+    width = max(len(name) for name, _ in summary.rows())
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in summary.rows())
+
+
+def format_comparison(run: Summary, baseline: Summary, names: Sequence[str] = ("run",
+                      "baseline")) -> str:
+    """Side by side, with baseline/run ratios for latency and tokens (>1: the run is better)."""
+    def ratio(base: float, mine: float) -> str:
+        return f"{base / mine:.2f}x" if mine else "n/a"
+
+    rows = [("", names[0], names[1], "ratio (baseline / run)")]
+    for (name, mine), (_, base) in zip(run.rows(), baseline.rows(), strict=True):
+        rows.append((name, mine, base, ""))
+    ratios = {
+        "latency mean (s)": ratio(baseline.latency_mean, run.latency_mean),
+        "latency median (s)": ratio(baseline.latency_median, run.latency_median),
+        "input tokens / question": ratio(baseline.input_tokens, run.input_tokens),
+        "output tokens / question": ratio(baseline.output_tokens, run.output_tokens),
+    }
+    rows = [(a, b, c, ratios.get(a, d)) for a, b, c, d in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)

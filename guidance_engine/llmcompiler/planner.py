@@ -1,0 +1,129 @@
+"""The planner: a template whose grammar-constrained `plan` gen is parsed while it streams.
+
+The planner program runs through `Program.events`; every `GenChunk` of the `plan` gen is fed to a
+`PlanStream`, and each task is handed to `deliver` the moment its line is complete, so the task
+fetching unit can start it while the model is still writing the next line. With `stream=False`
+the whole plan is generated first and then delivered at once (the baseline for measuring what
+streaming buys)::
+
+    planner = Planner(tools, llm=llm, examples=EXAMPLES)
+    run = await planner.plan("How tall is ...?", deliver=unit.submit_item)
+    run.text        # '1. search("...")\\n2. join()'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
+from guidance_engine.llmcompiler.plan_grammar import plan_grammar
+from guidance_engine.llmcompiler.tools import Tool
+from guidance_engine.llmcompiler.trace import TokenUsage
+from guidance_engine.llms.base import LLM
+from guidance_engine.runtime import events as ev
+from guidance_engine.runtime.program import Program, load
+
+PROMPTS = Path(__file__).parent / "prompts"
+
+
+@dataclass
+class PlanRun:
+    """One planner call: the plan text, what was parsed from it, and its token usage."""
+
+    text: str = ""
+    items: list[PlanItem] = field(default_factory=list)
+    error: str | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def tasks(self) -> list[Task]:
+        return [item for item in self.items if isinstance(item, Task)]
+
+
+class Planner:
+    """Runs the planner template; see the module docstring."""
+
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        llm: LLM | None = None,
+        examples: str = "",
+        template: str | Path | None = None,
+        max_tasks: int = 10,
+        max_tokens: int = 600,
+        temperature: float = 0.0,
+        stream: bool = True,
+    ) -> None:
+        self.tools = list(tools)
+        self.examples = examples
+        self.max_tasks = max_tasks
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.stream = stream
+        self.program: Program = load(str(template or PROMPTS / "planner.handlebars"), llm=llm,
+                                     silent=True, log=True)
+
+    def variables(
+        self, question: str, context: str = "", first_index: int = 1
+    ) -> dict[str, object]:
+        """What the template receives (also used by tests that sample plans directly)."""
+        return {
+            "question": question,
+            "context": context,
+            "tools": [tool.description for tool in self.tools],
+            "examples": self.examples,
+            "grammar": plan_grammar(self.tools, first_index, self.max_tasks),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    async def plan(
+        self,
+        question: str,
+        deliver: Callable[[PlanItem], None],
+        context: str = "",
+        first_index: int = 1,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> PlanRun:
+        """Generate a plan, handing each parsed task or thought to `deliver` as it completes."""
+        run = PlanRun(start=clock())
+        stream = PlanStream()
+        variables = self.variables(question, context, first_index)
+
+        def take(items: list[PlanItem]) -> None:
+            for item in items:
+                run.items.append(item)
+                deliver(item)
+
+        def feed(text: str) -> None:
+            if run.error is None:
+                try:
+                    take(stream.feed(text))
+                except PlanSyntaxError as error:
+                    run.error = str(error)
+
+        if self.stream:
+            out = None
+            async for event in self.program.events(**variables):
+                if isinstance(event, ev.GenChunk) and event.name == "plan" and event.index == 0:
+                    feed(event.text)
+                elif isinstance(event, ev.Finished):
+                    out = event.program
+            assert out is not None, "the events stream ended without Finished"
+        else:
+            out = await self.program(async_mode=True, **variables)
+            feed(str(out["plan"]))
+        if run.error is None:
+            try:
+                take(stream.close())
+            except PlanSyntaxError as error:
+                run.error = str(error)
+        run.text = str(out["plan"])
+        run.usage.add_log(out.log)
+        run.end = clock()
+        return run

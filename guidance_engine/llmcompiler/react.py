@@ -1,0 +1,104 @@
+"""The ReAct baseline: Thought / Action / Observation, one tool call per model turn.
+
+Same tools, model and docstore as `LLMCompiler`, so the comparison is like for like. Each turn
+re-runs the ReAct template with the scratchpad so far; the action is a gen held to one call of a
+known tool with constant arguments, or `Finish(answer)`. A `math` call that names no context gets
+the observations so far (a ReAct agent cannot write `$N`)::
+
+    agent = ReAct([search_tool, math_tool], llm=llm, examples=EXAMPLES)
+    result = await agent.arun("Which is longer, the Nile or the Amazon?")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from guidance_engine.llmcompiler.joiner import strip_action
+from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
+from guidance_engine.llmcompiler.plan_grammar import call_grammar
+from guidance_engine.llmcompiler.tools import Tool
+from guidance_engine.llmcompiler.trace import AgentResult, ReactStep, Trace, reset_usage, use_usage
+from guidance_engine.llms.base import LLM
+from guidance_engine.runtime.program import Program, load
+
+PROMPTS = Path(__file__).parent / "prompts"
+FINISH = "Finish("
+
+
+class ReAct:
+    """A ReAct agent over `tools`; see the module docstring."""
+
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        llm: LLM | None = None,
+        examples: str = "",
+        max_iterations: int = 10,
+        task_timeout: float | None = None,
+        template: str | Path | None = None,
+    ) -> None:
+        self.tools = {tool.name: tool for tool in tools}
+        self.examples = examples
+        self.max_iterations = max_iterations
+        self.task_timeout = task_timeout
+        self.grammar = call_grammar(tools)
+        self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
+                                     silent=True, log=True)
+
+    def run(self, question: str) -> AgentResult:
+        return asyncio.run(self.arun(question))
+
+    async def arun(self, question: str) -> AgentResult:
+        trace = Trace(question)
+        origin = time.perf_counter()
+        token = use_usage(trace.usage)
+        try:
+            answer = await self._loop(question, trace, lambda: time.perf_counter() - origin)
+        finally:
+            reset_usage(token)
+        trace.latency = time.perf_counter() - origin
+        return AgentResult(answer, trace)
+
+    async def _loop(self, question: str, trace: Trace,
+                    clock: Callable[[], float]) -> str | None:
+        scratchpad = ""
+        observations: list[str] = []
+        for _ in range(self.max_iterations):
+            start = clock()
+            out = await self.program(
+                question=question, scratchpad=scratchpad, examples=self.examples,
+                tools=[tool.description for tool in self.tools.values()], grammar=self.grammar,
+                async_mode=True,
+            )
+            trace.usage.add_log(out.log)
+            thought, action = str(out["thought"]).strip(), str(out["action"]).strip()
+            if action.startswith(FINISH):
+                trace.steps.append(ReactStep(thought, action, "", start, clock()))
+                return strip_action(action[len(FINISH):])
+            observation = await self._act(action, observations)
+            observations.append(observation)
+            trace.steps.append(ReactStep(thought, action, observation, start, clock()))
+            scratchpad += f"Thought: {thought}\nAction: {action}\nObservation: {observation}\n"
+        return None
+
+    async def _act(self, action: str, observations: list[str]) -> str:
+        try:
+            task = parse_line(f"1. {action}")
+        except PlanSyntaxError as error:
+            return f"Error: {error}"
+        if not isinstance(task, Task) or task.tool not in self.tools:
+            return f"Error: {action!r} is not a call of one of {', '.join(self.tools)}"
+        tool = self.tools[task.tool]
+        args = [list(arg) if isinstance(arg, tuple) else arg for arg in task.args]
+        if tool.name == "math" and len(args) == 1:
+            args.append(list(observations))
+        try:
+            result = await asyncio.wait_for(tool.call(args), self.task_timeout)
+        except TimeoutError:
+            return f"Error: {tool.name} timed out after {self.task_timeout} s"
+        except Exception as error:  # a failing tool is an observation, as in LLMCompiler
+            return f"Error: {type(error).__name__}: {error}"
+        return str(result)
