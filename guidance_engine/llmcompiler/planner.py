@@ -69,10 +69,11 @@ class Planner:
                                      silent=True, log=True)
 
     def variables(
-        self, question: str, context: str = "", first_index: int = 1
+        self, question: str, context: str = "", first_index: int = 1, samples: int = 1
     ) -> dict[str, object]:
-        """What the template receives (also used by tests that sample plans directly)."""
+        """What the template receives; `samples > 1` makes `plan` a list (tests sample plans)."""
         return {
+            "samples": samples,
             "question": question,
             "context": context,
             "tools": [tool.description for tool in self.tools],

@@ -27,7 +27,7 @@ def test_react_calls_one_tool_per_turn_and_finishes() -> None:
     steps = result.trace.steps
     assert [s.observation for s in steps] == ["Mount Everest is 8,849 m high.",
                                               "K2 is 8,611 m high.", "238", ""]
-    math_prompt = [c.prompt for c in llm.calls if getattr(c, "grammar", None) == "arithmetic"][0]
+    math_prompt = next(c.prompt for c in llm.calls if getattr(c, "grammar", None) == "arithmetic")
     assert "- Mount Everest is 8,849 m high.\n- K2 is 8,611 m high." in math_prompt
     last_prompt = llm.calls[-1].prompt
     assert ('Action: search("K2")\nObservation: K2 is 8,611 m high.\n'
