@@ -1,0 +1,176 @@
+"""LLMCompiler end to end on scripted models: streaming dispatch, joiner, replanning, trace."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import guidance_engine as guidance
+from guidance_engine.llmcompiler import LLMCompiler
+from guidance_engine.llmcompiler.docstore import Doc, Docstore
+from guidance_engine.llmcompiler.math_tool import MathTool
+from guidance_engine.llmcompiler.tools import Arg, Latency, Tool
+from guidance_engine.llms.base import ChunkCallback, GenRequest, GenResult, Session
+from guidance_engine.llms.mock import MockSession
+
+STORE = Docstore([
+    Doc("Mount Everest", (), "Mount Everest is 8,849 m high."),
+    Doc("K2", (), "K2 is 8,611 m high."),
+    Doc("Sydney Tower Eye", ("Sydney Tower",), "Sydney Tower Eye is 309 m tall."),
+])
+PLAN = ('1. search("Mount Everest")\n2. search("K2")\n'
+        '3. math("Everest minus K2", ["$1", "$2"])\nThought: That is all.\n4. join()')
+JOINER = {"Thought:": "Everest is 238 m taller.", "Action:": "Finish", "Finish(": "238 m)"}
+
+
+def search(latency: Latency = Latency()) -> Tool:
+    return Tool("search", "search(entity: str) -> str", (Arg("entity"),), STORE.search, latency)
+
+
+def test_plan_runs_in_parallel_and_the_joiner_answers_with_a_full_trace() -> None:
+    llm = guidance.llms.Mock({"assistant\n": [PLAN, "8849 - 8611"], **JOINER})
+    agent = LLMCompiler([search(), MathTool(llm).tool()], llm=llm)
+    result = asyncio.run(agent.arun("How much taller is Everest than K2?"))
+    assert result.answer == "238 m"
+    trace = result.trace
+    assert [p.text for p in trace.plans] == [PLAN] and trace.replans == 0
+    assert [(t.index, t.tool, t.observation) for t in trace.tasks] == [
+        (1, "search", "Mount Everest is 8,849 m high."), (2, "search", "K2 is 8,611 m high."),
+        (3, "math", "238")]
+    assert trace.tasks[2].args == ["Everest minus K2", ["Mount Everest is 8,849 m high.",
+                                                        "K2 is 8,611 m high."]]
+    assert all(t.start is not None and t.end is not None and t.start <= t.end
+               for t in trace.tasks)
+    assert trace.tasks[2].start >= max(trace.tasks[0].end, trace.tasks[1].end)  # type: ignore
+    assert [(j.thought, j.action, j.argument) for j in trace.joins] == [
+        ("Everest is 238 m taller.", "Finish", "238 m")]
+    assert trace.usage.model_calls == 5  # plan, math, thought, action, answer
+    joiner_prompt = llm.calls[-1].prompt
+    assert ('Question: How much taller is Everest than K2?\n\n1. search("Mount Everest")\n'
+            "Observation: Mount Everest is 8,849 m high.\n2. search(\"K2\")\nObservation: K2 is "
+            '8,611 m high.\n3. math("Everest minus K2", ["$1", "$2"])\nObservation: 238\n'
+            "Thought: That is all.<|im_end|>") in joiner_prompt
+    assert trace.as_dict()["replans"] == 0
+
+
+@dataclass
+class SlowPlanner(guidance.llms.Mock):
+    """Writes the plan line by line; before the last line it waits until task 1 has started."""
+
+    lines: tuple[str, ...] = ()
+    started: asyncio.Event | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(JOINER)
+        self.emitted_last = False
+
+    def session(self) -> Session:
+        return _SlowSession(self)
+
+
+class _SlowSession(MockSession):
+    llm: SlowPlanner
+
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        if not (request.grammar or "").startswith("start: plan_"):
+            return await super().gen(request, on_chunk)
+        self.llm.calls.append(request)
+        assert on_chunk is not None and self.llm.started is not None
+        for line in self.llm.lines[:-1]:
+            on_chunk(0, line + "\n")
+            await asyncio.sleep(0)
+        # A planner whose tasks only start after the whole plan would wait here for ever.
+        await asyncio.wait_for(self.llm.started.wait(), 10)
+        self.llm.emitted_last = True
+        on_chunk(0, self.llm.lines[-1])
+        return GenResult(("\n".join(self.llm.lines),), ("stop",), ("",))
+
+
+def test_streaming_dispatch_starts_task_1_before_the_last_plan_line_exists() -> None:
+    async def main() -> Any:
+        started = asyncio.Event()
+
+        async def probe(entity: str) -> str:
+            started.set()
+            return STORE.search(entity)
+
+        llm = SlowPlanner(lines=('1. search("K2")', '2. search("Mount Everest")', "3. join()"),
+                          started=started)
+        tool = Tool("search", "search(entity: str) -> str", (Arg("entity"),), probe)
+        result = await LLMCompiler([tool], llm=llm).arun("Everest or K2?")
+        return llm, result
+
+    llm, result = asyncio.run(main())
+    assert llm.emitted_last and result.answer == "238 m"
+    assert result.trace.tasks[0].start < result.trace.plans[0].end
+
+
+def test_without_streaming_tasks_start_after_the_plan_is_complete() -> None:
+    llm = guidance.llms.Mock({"assistant\n": '1. search("K2")\n2. search("K2")\n3. join()',
+                              **JOINER})
+    result = LLMCompiler([search()], llm=llm, stream=False).run("K2?")
+    plan_end = result.trace.plans[0].end
+    assert all(task.start is not None and task.start >= plan_end for task in result.trace.tasks)
+
+
+def test_k_independent_tasks_of_latency_l_overlap() -> None:
+    k = 5
+    plan = "\n".join(f'{i}. search("K2")' for i in range(1, k + 1)) + f"\n{k + 1}. join()"
+    llm = guidance.llms.Mock({"assistant\n": plan, **JOINER})
+    trace = LLMCompiler([search(Latency.fixed(0.05))], llm=llm).run("K2?").trace
+    starts = [t.start for t in trace.tasks]
+    ends = [t.end for t in trace.tasks]
+    assert len(starts) == k and max(starts) < min(ends)  # type: ignore[type-var]
+
+
+def test_replan_runs_with_the_earlier_plan_observations_and_reason() -> None:
+    llm = guidance.llms.Mock({
+        "assistant\n": ['1. search("Harbour Bridge")\n2. join()',
+                        '2. search("Sydney Tower")\n3. join()'],
+        "Thought:": ["The height is missing.", "Sydney Tower Eye is 309 m tall."],
+        "Action:": ["Replan", "Finish"],
+        "Replan(": "search the tower by its name)",
+        "Finish(": "309 m)",
+    })
+    result = LLMCompiler([search()], llm=llm).run("How tall is the Sydney Tower?")
+    assert result.answer == "309 m"
+    trace = result.trace
+    assert trace.replans == 1 and [t.index for t in trace.tasks] == [1, 2]
+    assert [t.plan for t in trace.tasks] == [0, 1]
+    assert trace.tasks[1].observation == "Sydney Tower Eye is 309 m tall."
+    second_plan = [c for c in llm.calls if (getattr(c, "grammar", None) or "").startswith(
+        "start: plan_")][1]
+    assert second_plan.grammar.startswith("start: plan_2\n")  # type: ignore[union-attr]
+    assert ("Earlier plans and their results:\n1. search(\"Harbour Bridge\")\n"
+            "Observation: Could not find") in second_plan.prompt
+    assert ("Thought: The height is missing.\nA new plan is needed because: search the tower by "
+            "its name\nWrite a new plan for what is still missing. Number its actions from 2;"
+            ) in second_plan.prompt
+    final_joiner = [c for c in llm.calls if getattr(c, "options", None)][-1]
+    assert '2. search("Sydney Tower")\nObservation: Sydney Tower Eye is 309 m tall.' in (
+        final_joiner.prompt)
+
+
+def test_after_max_replans_the_joiner_can_only_finish() -> None:
+    llm = guidance.llms.Mock({
+        "assistant\n": '1. search("nothing")\n2. join()',
+        "Thought:": "Still missing.", "Action:": "Replan", "Replan(": "try again)",
+        "Finish(": "unknown)",
+    })
+    result = LLMCompiler([search()], llm=llm, max_replans=2).run("?")
+    assert result.trace.replans == 2 and result.answer == "unknown"
+    assert [j.action for j in result.trace.joins] == ["Replan", "Replan", "Finish"]
+    selects = [c.options for c in llm.calls if getattr(c, "options", None)]
+    assert selects == [("Finish", "Replan"), ("Finish", "Replan"), ("Finish",)]
+
+
+def test_tool_errors_reach_the_joiner_as_observations() -> None:
+    def broken(entity: str) -> str:
+        raise ConnectionError("docstore offline")
+
+    tool = Tool("search", "search(entity: str)", (Arg("entity"),), broken)
+    llm = guidance.llms.Mock({"assistant\n": '1. search("K2")\n2. join()', **JOINER})
+    result = LLMCompiler([tool], llm=llm).run("K2?")
+    assert result.trace.tasks[0].observation == "Error: ConnectionError: docstore offline"
+    assert "Observation: Error: ConnectionError: docstore offline" in llm.calls[-1].prompt
