@@ -10,7 +10,7 @@ import guidance_engine as guidance
 from guidance_engine.llmcompiler import LLMCompiler
 from guidance_engine.llmcompiler.docstore import Doc, Docstore
 from guidance_engine.llmcompiler.math_tool import MathTool
-from guidance_engine.llmcompiler.tools import Arg, Latency, Tool
+from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
 from guidance_engine.llms.base import ChunkCallback, GenRequest, GenResult, Session
 from guidance_engine.llms.mock import MockSession
 
@@ -24,7 +24,7 @@ PLAN = ('1. search("Mount Everest")\n2. search("K2")\n'
 JOINER = {"Thought:": "Everest is 238 m taller.", "Action:": "Finish", "Finish(": "238 m)"}
 
 
-def search(latency: Latency = Latency()) -> Tool:
+def search(latency: Latency = NO_LATENCY) -> Tool:
     return Tool("search", "search(entity: str) -> str", (Arg("entity"),), STORE.search, latency)
 
 
