@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean planner-model planner-model-small bench-llmcompiler
+.PHONY: demo test lint typecheck unit bench bench-peers clean planner-model planner-model-small bench-llmcompiler
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -68,5 +68,21 @@ endef
 bench-llmcompiler: $(STAMP) $(PLANNER_15B)
 	$(BIN)/python benchmarks/bench_llmcompiler.py --model_path $(PLANNER_15B)
 
+# guidance 0.3.1 side by side (benchmarks/bench_peers.py): a venv of its own under build/ so its
+# pinned llguidance never meets ours. transformers is the version our venv has (5.x): the peer
+# benchmark shims 0.3.1's one call that transformers 5 changed, in its own process.
+PEERS_VENV := build/peers-venv
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): Makefile
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet torch==2.13.0
+	$(PEERS_VENV)/bin/pip install --quiet guidance==0.3.1 transformers==5.24.0 safetensors
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/bench_peers.py --peer-python $(PEERS_VENV)/bin/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

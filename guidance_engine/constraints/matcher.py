@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import llguidance
 import numpy as np
 import torch
 
@@ -48,14 +49,34 @@ class Matcher:
             validate(spec)
         self.spec = spec
         self.index = index
-        self._engine = index.compile(engine_grammar(spec))
-        if self._engine.is_error():
-            raise ConstraintError(f"{spec.describe()} cannot be used: {self._engine.get_error()}")
         self._tokens: list[int] = []
         self._prefix = spec.healing_prefix.encode("utf-8")
+        # Healing alone (no constraint) needs no engine while the healed text is being
+        # reproduced: the first token must start with the whole prefix, a table lookup. The
+        # engine is compiled only if something else is asked of it (see `_engine`).
+        self._lazy = (bool(self._prefix) and not spec.constrained
+                      and index.has_token_with_prefix(self._prefix))
+        self._engine_state: llguidance.LLMatcher | None = None
+        if not self._lazy and self._engine.is_error():
+            raise ConstraintError(f"{spec.describe()} cannot be used: {self._engine.get_error()}")
         # [words] int32 bit mask the engine writes into; bit i of word j is token 32*j + i.
         self._bits = torch.zeros((index.vocab_size + 31) // 32, dtype=torch.int32)
         self.forced_count = 0  # tokens committed through consume_all(forced_tokens())
+
+    @property
+    def _engine(self) -> llguidance.LLMatcher:
+        """The engine's matcher, compiled on first use and caught up with committed tokens."""
+        if self._engine_state is None:
+            engine = self.index.compile(engine_grammar(self.spec))
+            for token in self._tokens:
+                if not engine.consume_token(token):
+                    raise RuntimeError(f"the engine rejects committed token {token}")
+            self._engine_state = engine
+        return self._engine_state
+
+    def _healing_step(self) -> bool:
+        """Healing alone, first token: the mask is the tokens starting with the healed text."""
+        return self._lazy and not self._tokens
 
     # -- masks -----------------------------------------------------------------------------------
 
@@ -82,9 +103,13 @@ class Matcher:
 
     def _allowed(self, size: int | None) -> np.ndarray:
         """The mask as a fresh numpy bool array [size], built without torch ops (see above)."""
-        self.fill_bitmask(self._bits)
         vocab = self.index.vocab_size
-        bits = np.unpackbits(self._bits.numpy().view(np.uint8), bitorder="little")[:vocab]
+        if self._healing_step():
+            # What the engine would allow ("prefix" then any text), narrowed as below.
+            bits = self.index.prefix_mask(self._prefix).view(np.uint8)
+        else:
+            self.fill_bitmask(self._bits)
+            bits = np.unpackbits(self._bits.numpy().view(np.uint8), bitorder="little")[:vocab]
         if self._prefix and not self._tokens:
             # As in 0.0.64, the first token must start with the whole healed text: the grammar
             # alone would also let the model spell it in shorter pieces, leaving the seam
@@ -107,6 +132,10 @@ class Matcher:
 
     def consume(self, token_id: int) -> None:
         """Commit one sampled token; raises `ConstraintError` if the mask did not allow it."""
+        healing = self._engine_state is None and self._healing_step()
+        if healing and self.index.token_bytes(token_id).startswith(self._prefix):
+            self._tokens.append(token_id)  # the engine, if ever needed, replays it
+            return
         if not self._engine.consume_token(token_id):
             got = self.index.token_bytes(token_id)
             raise ConstraintError(

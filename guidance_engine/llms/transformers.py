@@ -59,7 +59,7 @@ from guidance_engine.llms.base import (
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache, common_prefix
-from guidance_engine.llms.model_store import load_model, resolve_source
+from guidance_engine.llms.model_store import cache_root, load_model, resolve_source
 from guidance_engine.llms.sampling import (
     OptionTrie,
     choose,
@@ -554,7 +554,8 @@ class Transformers(LLM):
     def index(self) -> TokenIndex:
         """The constraint engine's view of the vocabulary, built on first use (~0.4 s)."""
         if self._index is None:
-            self._index = TokenIndex.for_tokenizer(self.tokenizer)
+            # The vocabulary table is stored beside the converted models, keyed by content.
+            self._index = TokenIndex.for_tokenizer(self.tokenizer, cache_root() / "token-index")
         return self._index
 
     @property
