@@ -53,6 +53,13 @@ def prompt_segments(prompt: str, segments: tuple[Segment, ...]) -> tuple[Segment
     return segments if segments else ((Segment(prompt),) if prompt else ())
 
 
+#: The model-specific sampling keywords a local backend applies as logits processors (the names
+#: and meanings of Hugging Face `generate`), passed through `{{gen ... top_k=40}}`.
+LOGITS_PROCESSOR_KWARGS = frozenset({
+    "repetition_penalty", "top_k", "typical_p", "min_p", "no_repeat_ngram_size", "epsilon_cutoff",
+})
+
+
 @dataclass(frozen=True)
 class GenRequest:
     """One `{{gen}}` call. Constraint fields are data; the backend compiles them.
@@ -178,6 +185,10 @@ class LLM(ABC):
 
     #: Generic role names this backend can render (`system`, `user`, `assistant`, ...).
     chat: bool = True
+
+    #: Extra `gen` keywords this backend honours (they arrive in `GenRequest.extra`); any other
+    #: unknown keyword is refused before the first model call, with a did-you-mean.
+    sampling_kwargs: frozenset[str] = frozenset()
 
     @abstractmethod
     def session(self) -> Session:

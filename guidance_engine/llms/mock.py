@@ -27,6 +27,7 @@ from typing import Any
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import (
     LLM,
+    LOGITS_PROCESSOR_KWARGS,
     ChunkCallback,
     FinishReason,
     GenRequest,
@@ -73,6 +74,9 @@ def _script_for(value: Any, where: str) -> _Script:
 
 class Mock(LLM):
     """A model whose answers are scripted; see the module docstring for the output kinds."""
+
+    # The Mock stands in for the local model: it accepts (and records) the same sampling keywords.
+    sampling_kwargs = LOGITS_PROCESSOR_KWARGS
 
     def __init__(self, output: MockOutput = None) -> None:
         self.output = output

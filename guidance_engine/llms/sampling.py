@@ -16,7 +16,9 @@ logits at every branching node, and `path_scores` sums each option's token log-p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -131,3 +133,76 @@ def path_scores(
         child_lp.update(zip(chunk, values, strict=True))
     return torch.tensor([math.fsum(child_lp[n] for n in path) for path in paths],
                         dtype=torch.float64)
+
+
+# ---------------------------------------------------------------- model-specific sampling keywords
+
+
+@dataclass(frozen=True)
+class Processors:
+    """Hugging Face logits processors built from a gen's sampling keywords.
+
+    `penalties` (repetition_penalty, no_repeat_ngram_size) change the raw logits and so also
+    greedy decoding; `warpers` (top_k, typical_p, min_p, epsilon_cutoff) reshape the
+    temperature-scaled distribution, as `generate` does, and only matter when sampling.
+    """
+
+    penalties: tuple[Any, ...] = ()
+    warpers: tuple[Any, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.penalties or self.warpers)
+
+
+def build_processors(extra: Mapping[str, Any]) -> Processors:
+    """`Processors` for the sampling keywords in `extra` (other keys are ignored).
+
+    >>> bool(build_processors({"repetition_penalty": 1.3}))
+    True
+    """
+    from transformers import (
+        EpsilonLogitsWarper,
+        MinPLogitsWarper,
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+        TopKLogitsWarper,
+        TypicalLogitsWarper,
+    )
+
+    penalties: list[Any] = []
+    warpers: list[Any] = []
+    if extra.get("repetition_penalty") is not None:
+        penalties.append(RepetitionPenaltyLogitsProcessor(float(extra["repetition_penalty"])))
+    if extra.get("no_repeat_ngram_size"):
+        penalties.append(NoRepeatNGramLogitsProcessor(int(extra["no_repeat_ngram_size"])))
+    if extra.get("top_k"):
+        warpers.append(TopKLogitsWarper(int(extra["top_k"])))
+    if extra.get("typical_p") is not None and extra["typical_p"] < 1.0:
+        warpers.append(TypicalLogitsWarper(float(extra["typical_p"])))
+    if extra.get("min_p"):
+        warpers.append(MinPLogitsWarper(float(extra["min_p"])))
+    if extra.get("epsilon_cutoff"):
+        warpers.append(EpsilonLogitsWarper(float(extra["epsilon_cutoff"])))
+    return Processors(tuple(penalties), tuple(warpers))
+
+
+def choose_processed(
+    logits: torch.Tensor,
+    input_ids: Sequence[int],
+    processors: Processors,
+    temperature: float,
+    top_p: float,
+    generator: torch.Generator | None,
+) -> int:
+    """One token for one row of `logits` [1, V] after the penalties and warpers; `input_ids`
+    is everything the model has seen for this row (prompt and generated tokens)."""
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=logits.device)
+    scores = logits.float()
+    for processor in processors.penalties:
+        scores = processor(ids, scores)
+    if temperature > 0 and processors.warpers:
+        scores = scores / temperature
+        for warper in processors.warpers:
+            scores = warper(ids, scores)
+        temperature = 1.0
+    return int(choose(scores, temperature, top_p, generator)[0])

@@ -45,6 +45,7 @@ from guidance_engine.constraints import (
 from guidance_engine.errors import ContextOverflowError, GuidanceError, ModelLoadError
 from guidance_engine.llms.base import (
     LLM,
+    LOGITS_PROCESSOR_KWARGS,
     ChunkCallback,
     FinishReason,
     GenRequest,
@@ -62,7 +63,10 @@ from guidance_engine.llms.kv import KVCache, PrefixCache, common_prefix
 from guidance_engine.llms.model_store import cache_root, load_model, resolve_source
 from guidance_engine.llms.sampling import (
     OptionTrie,
+    Processors,
+    build_processors,
     choose,
+    choose_processed,
     make_generator,
     path_scores,
     token_logprobs,
@@ -102,6 +106,7 @@ class _Row:
     spec: ConstraintSpec | None = None
     matcher: Matcher | None = None  # constraint and/or healing prefix; None once free
     complete: bool = False  # a constrained value is complete
+    processors: Processors = field(default_factory=Processors)  # sampling keywords of the gen
     fed: int = 0  # how many of `ids` have been run through the model
     sampled: int = 0
     forced: int = 0
@@ -282,12 +287,13 @@ class TransformersSession(Session):
         spec = ConstraintSpec.for_request(request, prefix)
         # The token(s) that re-produce the healed text are not counted against max_tokens.
         max_tokens = llm.check_context(len(ids), request.max_tokens) + removed
+        processors = build_processors(request.extra)
         rows = []
         for i in range(request.n):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
             rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
-                             spec=spec, matcher=matcher))
+                             spec=spec, matcher=matcher, processors=processors))
         return rows
 
     # -- keeping the session cache in step with a token sequence -------------------------------
@@ -497,7 +503,13 @@ class Transformers(LLM):
     not across executions; `prefix_cache_bytes` bounds the cross-run prefix cache;
     `fast_forward=False` (or `extra={"fast_forward": False}` on a request) samples tokens a
     constraint forces instead of feeding them in one pass (for benchmarks).
+
+    `{{gen}}` also takes Hugging Face's sampling keywords here (`repetition_penalty`, `top_k`,
+    `typical_p`, `min_p`, `no_repeat_ngram_size`, `epsilon_cutoff`), applied as logits
+    processors, and `fast_forward=False`.
     """
+
+    sampling_kwargs = LOGITS_PROCESSOR_KWARGS | {"fast_forward"}
 
     def __init__(
         self,
@@ -736,6 +748,11 @@ class Transformers(LLM):
     def _sample_step(
         self, rows: list[_Row], logits: torch.Tensor, generator: torch.Generator | None
     ) -> list[int]:
+        if any(row.processors for row in rows):
+            return [choose_processed(logits[i : i + 1], [*row.prompt_ids, *row.ids],
+                                     row.processors, row.request.temperature,
+                                     row.request.top_p, generator)
+                    for i, row in enumerate(rows)]
         same = all((r.request.temperature, r.request.top_p) ==
                    (rows[0].request.temperature, rows[0].request.top_p) for r in rows)
         if same:

@@ -41,6 +41,7 @@ from guidance_engine.llms.base import (
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.evaluate import evaluate
 from guidance_engine.runtime.library import builtins
+from guidance_engine.runtime.library.arguments import unknown_keyword
 from guidance_engine.runtime.library.base import (
     ArgumentError,
     BreakLoop,
@@ -59,6 +60,7 @@ from guidance_engine.runtime.library.loops import (
     split_single_call,
 )
 from guidance_engine.runtime.library.select import choose
+from guidance_engine.runtime.library.static import argument_errors
 from guidance_engine.runtime.prompt import Run, add_run, cut_runs, runs_after, segments
 from guidance_engine.runtime.scopes import (
     MISSING,
@@ -266,6 +268,10 @@ class Execution:
             return
         variables = self.state.variables
         known = {name: variables.get(name) for name in variables}
+        for command, error, span in argument_errors(self.instructions, known,
+                                                    llm.sampling_kwargs):
+            raise TemplateRuntimeError(f"bad argument to {command!r}: {error}", span,
+                                       self.source, name=self.name)
         for request, span in static_constraints(self.instructions, known):
             try:
                 llm.validate_request(request)
@@ -427,6 +433,13 @@ class Execution:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
             params = list(signature.parameters.values())[1 if skip_first else 0 :]
+            names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+            for keyword in kwargs:
+                if keyword not in names and not takes_any:
+                    raise self.error(f"bad argument to {name!r}: "
+                                     f"{unknown_keyword(keyword, names)}",
+                                     _argument_node(node, keyword)) from None
             shown = ", ".join(_describe_param(p) for p in params)
             raise self.error(f"bad arguments to {name!r}: {exc}; expected {name}({shown})",
                              node) from None
@@ -444,7 +457,8 @@ class Execution:
             exc.add_note(f"while running {name!r} at {node.span.describe()}")
             return exc
         if isinstance(exc, ArgumentError):
-            return self.error(f"bad argument to {name!r}: {exc}", node)
+            return self.error(f"bad argument to {name!r}: {exc}",
+                              _argument_node(node, exc.argument))
         if isinstance(exc, GuidanceError):
             return self.error(f"{name!r} failed: {exc}", node)
         return self.error(f"{name!r} failed: {type(exc).__name__}: {exc}", node)
@@ -776,7 +790,8 @@ class Execution:
         try:
             await choose(context, tuple(rendered), *settings)
         except ArgumentError as exc:
-            raise self.error(f"bad argument to 'select': {exc}", ins.call) from exc
+            raise self.error(f"bad argument to 'select': {exc}",
+                             _argument_node(ins.call, exc.argument)) from exc
         self.state.pc = ins.end
 
     async def _include_partial(self, ins: ins_.IncludePartial) -> None:
@@ -857,6 +872,15 @@ def _select_block_options(
     seed: int | None = None,
 ) -> tuple[str | None, str | None, bool, bool, float, int | None]:
     return name, logprobs, list_append, hidden, temperature, seed
+
+
+def _argument_node(node: Any, argument: str | None) -> Any:
+    """The keyword `argument` of a call node (so the error points at it), else the node."""
+    if isinstance(node, Call) and argument is not None:
+        for keyword in node.kwargs:
+            if keyword.name == argument:
+                return keyword
+    return node
 
 
 def _callee_name(call: Call) -> str:

@@ -24,11 +24,12 @@ from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution, Shared
+from guidance_engine.runtime.options import OPTIONS, check_llm, check_variables
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
 
-_OPTIONS = ("llm", "silent", "stream", "async_mode", "caching", "await_missing", "log")
+_OPTIONS = OPTIONS
 _TEXT_EVENTS = (ev.TextEvent, ev.GenChunk, ev.TextReset)
 T = TypeVar("T")
 
@@ -56,6 +57,7 @@ class Program:
         if not isinstance(template, str):
             raise TypeError(f"a template must be a string; found {type(template).__name__}")
         self.template = template
+        check_llm(llm)
         self.llm = llm
         self.silent = silent
         self.stream = stream
@@ -63,6 +65,7 @@ class Program:
         self.caching = caching
         self.await_missing = await_missing
         self._compiled = compile_template(template, name=self.name)
+        check_variables(variables, self._compiled, variables)
         self._inputs = dict(variables)  # what the caller passed, for re-runs
         self._state: ExecState | None = None  # None: never run
         self._log: list[ev.Event] | bool = [] if log else False
@@ -215,6 +218,8 @@ class Program:
                 "stream yields (the finished or suspended one) instead"
             )
         options = {key: kwargs.pop(key) for key in _OPTIONS if key in kwargs}
+        check_llm(options.get("llm"))
+        check_variables(kwargs, self._compiled, {**self._inputs, **kwargs})
         return self._derive(options, kwargs)
 
     def _derive(self, options: dict[str, Any], variables: dict[str, Any]) -> Program:
@@ -331,6 +336,7 @@ class Program:
         import guidance_engine  # the module-level default, read at call time
 
         default: LLM | None = getattr(guidance_engine, "llm", None)
+        check_llm(default)
         return default
 
 

@@ -31,3 +31,30 @@ def test_token_logprobs_and_top_alternatives() -> None:
     assert math.isclose(value, math.log(0.2), rel_tol=1e-6)
     assert [t for t, _ in top] == [0, 1]
     assert math.isclose(top[1][1], math.log(0.3), rel_tol=1e-6)
+
+
+def test_processors_penalise_seen_tokens_and_warp_only_when_sampling() -> None:
+    from guidance_engine.llms.sampling import build_processors, choose_processed
+
+    logits = torch.tensor([[2.0, 1.9, 0.0]])
+    none = build_processors({})
+    assert choose_processed(logits, [0], none, 0.0, 1.0, None) == 0
+    # token 0 was already seen: a penalty of 2 halves its positive logit, so 1 wins greedily
+    penalty = build_processors({"repetition_penalty": 2.0})
+    assert choose_processed(logits, [0], penalty, 0.0, 1.0, None) == 1
+    # top_k=1 while sampling keeps only the best token
+    top1 = build_processors({"top_k": 1})
+    draws = {choose_processed(logits, [], top1, 1.0, 1.0, make_generator(s, torch.device("cpu")))
+             for s in range(20)}
+    assert draws == {0}
+
+
+def test_repetition_penalty_changes_the_greedy_output_of_the_real_model(smol_llm: object) -> None:
+    import guidance_engine as guidance
+
+    template = "Repeat after me: the the the the the the{{gen 'x' max_tokens=6 temperature=0}}"
+    plain = guidance(template, llm=smol_llm)()["x"]
+    template = template.replace("temperature=0", "temperature=0 repetition_penalty=3.0")
+    penalised = guidance(template, llm=smol_llm)()["x"]
+    assert "the the" in plain  # greedy decoding continues the repetition
+    assert penalised != plain and "the the" not in penalised

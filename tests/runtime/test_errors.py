@@ -59,11 +59,10 @@ def test_async_callable_raising() -> None:
 
 def test_unknown_keyword() -> None:
     assert message("{{select 'x' bogus=1}}") == (
-        "bad arguments to 'select': got an unexpected keyword argument 'bogus'; expected "
-        "select(name='selected', options=None, logprobs=None, list_append=False, hidden=False, "
-        "temperature=0.0, seed=None) (line 1, column 3)\n"
+        "bad argument to 'select': unknown keyword argument 'bogus'; expected one of: hidden, "
+        "list_append, logprobs, name, options, seed, temperature (line 1, column 14)\n"
         "    {{select 'x' bogus=1}}\n"
-        "      ^"
+        "                 ^"
     )
 
 
@@ -78,8 +77,8 @@ def test_too_many_arguments_to_a_python_function() -> None:
 
 def test_wrong_argument_type() -> None:
     assert message("{{gen 'x' max_tokens='many'}}", Mock()) == (
-        "bad argument to 'gen': max_tokens must be an int or None; found str 'many' "
-        "(line 1, column 3)\n    {{gen 'x' max_tokens='many'}}\n      ^")
+        "bad argument to 'gen': max_tokens must be an int >= 0 or None; found str 'many' "
+        "(line 1, column 11)\n    {{gen 'x' max_tokens='many'}}\n              ^")
 
 
 def test_wrong_argument_type_in_block() -> None:
@@ -218,10 +217,10 @@ def test_error_in_an_each_body_points_at_the_tag_inside_the_loop() -> None:
 def test_error_in_a_geneach_body_points_at_the_tag_inside_the_loop() -> None:
     template = "{{#geneach 'xs' num_iterations=2}}\n- {{gen 'this' max_tokens='a'}}{{/geneach}}"
     assert message(template, Mock("x")) == (
-        "bad argument to 'gen': max_tokens must be an int or None; found str 'a' "
-        "(line 2, column 5)\n"
+        "bad argument to 'gen': max_tokens must be an int >= 0 or None; found str 'a' "
+        "(line 2, column 16)\n"
         "    - {{gen 'this' max_tokens='a'}}{{/geneach}}\n"
-        "        ^"
+        "                   ^"
     )
 
 

@@ -41,7 +41,12 @@ class BreakLoop(ControlFlow):
 
 
 class ArgumentError(Exception):
-    """A command argument has the wrong type or value; the interpreter adds the position."""
+    """A command argument has the wrong type or value; the interpreter adds the position (the
+    keyword's own span when `argument` names a keyword of the call)."""
+
+    def __init__(self, message: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class CommandContext(Protocol):
@@ -115,7 +120,8 @@ def expect(value: Any, types: type | tuple[type, ...], what: str) -> None:
     mistaken_bool = isinstance(value, bool) and bool not in wanted
     if mistaken_bool or not isinstance(value, wanted):
         names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in wanted)
-        raise ArgumentError(f"{what} must be {names}; found {type(value).__name__} {value!r}")
+        raise ArgumentError(f"{what} must be {names}; found {type(value).__name__} {value!r}",
+                            argument=what)
 
 
 def as_strings(value: Any, what: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from guidance_engine.errors import Span
 from guidance_engine.llms.base import LLM, GenRequest, GenResult
+from guidance_engine.runtime.library.arguments import check_keywords, check_values
 from guidance_engine.runtime.library.base import (
     ArgumentError,
     Command,
@@ -21,7 +22,7 @@ from guidance_engine.runtime.library.base import (
     expect,
 )
 from guidance_engine.template.instructions import CallSite, Emit, Instruction
-from guidance_engine.template.nodes import Call, DictExpr, Expr, ListExpr, Literal, Var
+from guidance_engine.template.nodes import Call, DictExpr, Expr, ListExpr, Literal, UnaryOp, Var
 
 _CONSTRAINTS = ("pattern", "json_schema", "grammar")
 
@@ -46,13 +47,19 @@ async def gen(
     grammar: str | None = None,
     seed: int | None = None,
     allow_partial: bool = False,
+    stream: bool | None = None,
     **llm_kwargs: Any,
 ) -> None:
-    """Generate text after the prompt so far, emit it (unless hidden) and save it as `name`."""
+    """Generate text after the prompt so far, emit it (unless hidden) and save it as `name`.
+
+    `stream` is accepted for 0.0.64 programs; streaming is chosen per program (`stream=True` on
+    the call). Other keywords go to the model if it declares them (`LLM.sampling_kwargs`).
+    """
     expect(name, (str, type(None)), "name")
-    expect(n, int, "n")
-    expect(max_tokens, (int, type(None)), "max_tokens")
-    expect(temperature, (int, float), "temperature")
+    check_values("gen", {"n": n, "max_tokens": max_tokens, "temperature": temperature,
+                         "top_p": top_p, "logprobs": logprobs, "seed": seed})
+    check_keywords(llm_kwargs, (), ctx.llm.sampling_kwargs)
+    check_values("gen", llm_kwargs)
     expect(pattern, (str, type(None)), "pattern")
     for flag, what in ((save_stop_text, "save_stop_text"), (save_prompt, "save_prompt")):
         if flag is True and name is None:
@@ -179,7 +186,7 @@ def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | No
     fields: dict[str, Any] = {}
     for kw in call.kwargs:
         if kw.name in _CONSTRAINTS:
-            ok, value = _static_value(kw.value, known)
+            ok, value = static_value(kw.value, known)
             if not ok:
                 return None
             fields[kw.name] = value
@@ -198,17 +205,21 @@ def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | No
         return None  # reported with its position when the gen runs
 
 
-def _static_value(expr: Expr, known: Mapping[str, Any]) -> tuple[bool, Any]:
+def static_value(expr: Expr, known: Mapping[str, Any]) -> tuple[bool, Any]:
     if isinstance(expr, Literal):
         return True, expr.value
+    if isinstance(expr, UnaryOp) and expr.op == "-":
+        ok, value = static_value(expr.operand, known)  # `-1` is a minus applied to 1
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return (True, -value) if ok and number else (False, None)
     if isinstance(expr, Var):
         return (True, known[expr.name]) if expr.name in known else (False, None)
     if isinstance(expr, ListExpr):
-        parts = [_static_value(item, known) for item in expr.items]
+        parts = [static_value(item, known) for item in expr.items]
         return all(ok for ok, _ in parts), [value for _, value in parts]
     if isinstance(expr, DictExpr):
-        keys = [_static_value(k, known) for k, _ in expr.items]
-        values = [_static_value(v, known) for _, v in expr.items]
+        keys = [static_value(k, known) for k, _ in expr.items]
+        values = [static_value(v, known) for _, v in expr.items]
         ok = all(ok for ok, _ in keys + values)
         return ok, {k: v for (_, k), (_, v) in zip(keys, values, strict=True)} if ok else None
     return False, None

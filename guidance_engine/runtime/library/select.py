@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from guidance_engine.llms.base import SelectRequest
+from guidance_engine.runtime.library.arguments import check_values
 from guidance_engine.runtime.library.base import ArgumentError, Command, CommandContext, expect
 
 
@@ -48,11 +49,11 @@ async def choose(
 ) -> str:
     """Ask the model to pick among `options`, save the choice (and scores) and emit it."""
     expect(name, (str, type(None)), "name")
-    expect(logprobs, (str, type(None)), "logprobs")
-    expect(temperature, (int, float), "temperature")
-    expect(seed, (int, type(None)), "seed")
+    check_values("select", {"logprobs": logprobs, "temperature": temperature, "seed": seed})
     if not options:
         raise ArgumentError("select needs at least one option; found none")
+    # A repeated option would take two shares of the probability; the first one is kept.
+    options = tuple(dict.fromkeys(options))
     request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text,
                             temperature=float(temperature), seed=seed)
     result = await ctx.select(request, name)
