@@ -34,7 +34,7 @@ def render_html(view: ProgramView) -> str:
     parts = [f'<div class="guidance-program" data-status="{view.status}">',
              f'<div class="guidance-body" style="{_BODY}">']
     depth = 0
-    for seg in view.segments:
+    for seg in view.shown():
         if seg.kind == "role-open":
             parts.append(_turn_open(seg.role or ""))
             depth += 1
@@ -42,7 +42,7 @@ def render_html(view: ProgramView) -> str:
             if depth:
                 parts.append("</div></div>")
                 depth -= 1
-        elif seg.kind != "role":  # markup: the turn shows the role instead
+        else:
             parts.append(_segment(seg))
     if view.pending:
         tint = _TINTS[(view._serial) % len(_TINTS)]

@@ -60,7 +60,7 @@ def _ipython_available() -> bool:
 def show_live(program: Any, stream: Any) -> Any:
     """Run `stream` (the events of `program`'s run) with a live view; returns the program the
     run ended with. In a kernel an interrupt ends the run and returns the partial program."""
-    view = ProgramView(program.template)
+    view = _started_view(program)
     if not in_kernel():
         result = _consume(view, bridge.iterate(stream), lambda: None)
         print(render_text(view))
@@ -73,6 +73,37 @@ def show_live(program: Any, stream: Any) -> Any:
     if result is not None:
         result._shown_in = _execution_count()  # the cell's own result is not shown again
     return result
+
+
+async def show_live_async(program: Any, stream: Any) -> Any:
+    """`await program(async_mode=True)` in a kernel: the same live view, updated from the
+    kernel's event loop (the cell does not block it, so other cells' output keeps flowing)."""
+    from IPython.display import display
+
+    view = _started_view(program)
+    handle = display(bundle(view), raw=True, display_id=True)
+    last, result = time.monotonic(), None
+    try:
+        async for event in stream:
+            view.feed(event)
+            if isinstance(event, ev.Finished | ev.Interrupted):
+                result = event.program
+            if time.monotonic() - last >= UPDATE_SECONDS:
+                handle.update(bundle(view), raw=True)
+                last = time.monotonic()
+    finally:
+        handle.update(bundle(view), raw=True)
+    if result is not None:
+        result._shown_in = _execution_count()
+    return result
+
+
+def _started_view(program: Any) -> ProgramView:
+    """A view holding what earlier runs of a resumed program produced (their events)."""
+    view = ProgramView(program.template)
+    for event in program._display_events():
+        view.feed(event)
+    return view
 
 
 def _consume(view: ProgramView, events: Iterator[ev.Event], refresh: Any) -> Any:

@@ -32,14 +32,14 @@ def render_text(view: ProgramView) -> str:
     Generated spans are marked `⟦...⟧` so they stand apart from the template's text.
     """
     parts: list[str] = []
-    for seg in view.segments:
+    for seg in view.shown():
         if seg.kind == "role-open":
             parts.append(f"\n[{seg.role}]\n")
         elif seg.kind == "role-close":
             parts.append("\n")
         elif seg.kind in ("gen", "select"):
             parts.append(f"⟦{seg.text}⟧")
-        elif seg.kind != "role":
+        else:
             parts.append(seg.text)
     if view.pending:
         parts.append(f"⟦{view.pending}…")

@@ -145,6 +145,19 @@ class ProgramView:
 
     # ------------------------------------------------------------ reading
 
+    def shown(self) -> list[Segment]:
+        """The segments a renderer shows: role markup and the blank text between two turns
+        (their boxes already separate them) are left out."""
+        out: list[Segment] = []
+        for seg in self.segments:
+            if seg.kind == "role":
+                continue
+            after_turn = bool(out) and out[-1].kind == "role-close"
+            if seg.kind == "text" and after_turn and not seg.text.strip():
+                continue
+            out.append(seg)
+        return out
+
     @property
     def rest(self) -> str:
         """The template not run yet (greyed in the view)."""

@@ -399,13 +399,21 @@ def load_model(
 
 def _load_weights(directory: Path, torch_dtype: Any) -> Any:
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    # A local load takes well under a second; its progress bar would only be a red stderr box
+    # in the first notebook cell.
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         return AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch_dtype)
     except Exception as exc:
         raise ModelLoadError(
             f"could not load model weights from '{directory}': {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _resolve_dtype(dtype: Any) -> Any:

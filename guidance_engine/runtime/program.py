@@ -427,6 +427,11 @@ class AsyncRun(Awaitable[Program]):
         self._program = program
 
     def __await__(self) -> Generator[Any, None, Program]:
+        from guidance_engine.display import jupyter
+
+        if jupyter.should_display(self._program.silent) and jupyter.in_kernel():
+            stream = EventStream(self._program, _event)
+            return jupyter.show_live_async(self._program, stream).__await__()
         return self._program._execute().__await__()
 
     def __aiter__(self) -> AsyncIterator[Program]:

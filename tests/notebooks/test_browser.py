@@ -1,0 +1,115 @@
+"""The program view in a real browser: headless Debian Chromium loads rendered views and we
+check the DOM it built (one element per generated span, role turns, nothing executed from a
+value) and keep a screenshot (light and dark themes) in artifacts/ for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import guidance_engine as guidance
+from guidance_engine.display.html import render_html
+from guidance_engine.llms.mock import Mock
+from guidance_engine.runtime import events as ev
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+EVIL = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium "
+                                "(make test installs it)")
+
+CHAT = """{{#system}}You answer in one word.{{/system}}
+{{#user}}Say something about {{topic}}.{{/user}}
+{{#assistant}}{{gen 'answer'}}{{/assistant}}
+Mood: {{select 'mood' options=['calm', 'glad']}}, then {{gen 'more'}}."""
+
+
+class Dom(HTMLParser):
+    """Elements of the parsed DOM: (tag, attributes), and the document title."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._in_title = tag == "title"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+    def with_class(self, name: str) -> list[dict[str, str]]:
+        return [a for _, a in self.elements if name in a.get("class", "").split()]
+
+
+def interrupted_view() -> str:
+    async def hang() -> None:
+        await asyncio.sleep(3600)
+
+    async def main() -> Any:
+        stream = guidance("Before {{gen 'a'}} {{hang}} after {{gen 'b'}}",
+                          llm=Mock("partial answer")).events(hang=hang)
+        async for event in stream:
+            if isinstance(event, ev.TextEvent) and event.kind == "generated":
+                stream.stop("the stop button")
+            last = event
+        return last.program
+
+    return str(render_html(asyncio.run(main())._view()))
+
+
+def page() -> str:
+    chat = guidance(CHAT, llm=Mock(["A <b>bold</b> idea", "glad", EVIL]))(topic=EVIL)
+    views = render_html(chat._view()) + interrupted_view()
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>guidance view</title>"
+            "</head><body style='margin: 0; font-size: 14px'>"
+            f"<div id='light' style='background: #fff; color: #111; padding: 12px'>{views}</div>"
+            f"<div id='dark' style='background: #1e1e1e; color: #ddd; padding: 12px'>{views}"
+            "</div></body></html>")
+
+
+def chromium(tmp_path: Path, *args: str) -> str:
+    assert CHROMIUM is not None
+    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+                            capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout
+
+
+def test_view_dom_in_headless_chromium(tmp_path: Path) -> None:
+    html_file = tmp_path / "view.html"
+    html_file.write_text(page(), encoding="utf-8")
+    dom = Dom()
+    dom.feed(chromium(tmp_path, "--dump-dom", html_file.as_uri()))
+    # Nothing from a value ran or became markup: no script, no img, title untouched.
+    assert dom.title == "guidance view"
+    assert [t for t, _ in dom.elements if t in ("script", "img", "b")] == []
+    programs = dom.with_class("guidance-program")
+    assert [p["data-status"] for p in programs] == ["done", "interrupted"] * 2
+    # One element per generated span, each naming its variable (per theme copy).
+    gens = dom.with_class("guidance-gen") + dom.with_class("guidance-select")
+    assert sorted(g["data-name"] for g in gens) == sorted(["answer", "mood", "more", "a"] * 2)
+    titles = {g["data-name"]: g["title"] for g in dom.with_class("guidance-select")}
+    assert titles["mood"] == "select 'mood'\n'glad': p=1.000\n'calm': p=0.000"
+    # Role blocks are chat turns.
+    assert [t["data-role"] for t in dom.with_class("guidance-turn")] == [
+        "system", "user", "assistant"] * 2
+    assert len(dom.with_class("guidance-alert")) == 2  # the interrupted view says so
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "program_view.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=900,1000",
+             "--hide-scrollbars", html_file.as_uri())
+    assert shot.stat().st_size > 10_000

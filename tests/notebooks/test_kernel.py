@@ -1,0 +1,85 @@
+"""The live view in a real kernel, as a notebook frontend receives it (jupyter_client).
+
+One real-model test: display updates arrive while the model decodes, `interrupt_kernel` stops
+decoding fast and the kernel stays usable with the partial program. One Mock test: a call as
+the cell's last expression is displayed once (no execute_result), and async_mode displays.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.model
+
+SETUP = """
+import threading, torch
+torch.set_num_threads(1)
+import guidance_engine as guidance
+llm = guidance.llms.Transformers()
+"""
+LONG = """out = guidance("Count from one to two hundred: 1, 2, 3, 4,{{gen 'n' max_tokens=400}}",
+                llm=llm)()"""
+INTERRUPT_BOUND_SECONDS = 1.0
+
+
+def _html(msg: dict[str, Any]) -> str:
+    html: str = msg["content"]["data"].get("text/html", "")
+    return html
+
+
+def test_updates_stream_during_a_real_gen_and_interrupt_stops_it(kernel: Any) -> None:
+    kernel.check(SETUP)
+    streaming: list[float] = []
+    interrupted_at: list[float] = []
+
+    def watch(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "update_display_data" and "guidance-streaming" in _html(msg):
+            streaming.append(time.monotonic())  # a gen's text shown while it still runs
+            if len(streaming) == 3 and not interrupted_at:
+                interrupted_at.append(time.monotonic())
+                kernel.manager.interrupt_kernel()
+
+    cell = kernel.run(LONG, on_message=watch)
+    idle_at = cell.messages[-1][0]
+    # Updates came while the gen was running: it was still running when we interrupted.
+    assert len(streaming) >= 3
+    assert interrupted_at, "no streamed update arrived before the gen finished"
+    elapsed = idle_at - interrupted_at[0]
+    print(f"interrupt -> kernel idle: {elapsed:.3f} s")
+    assert elapsed < INTERRUPT_BOUND_SECONDS
+    # The cell returned the partial program (no traceback) and its view says it was stopped.
+    assert cell.reply["status"] == "ok" and not cell.of_type("error")
+    displays = cell.of_type("display_data", "update_display_data")
+    assert 'data-status="interrupted"' in _html(displays[-1])
+    assert not cell.of_type("execute_result")
+    # The kernel is usable, nothing decodes on, the program says it was interrupted.
+    passes = kernel.check("print(llm.forward_passes)")
+    report = kernel.check(
+        "print(out.interrupted, out.done, repr(out.text[:14]), llm.forward_passes,"
+        " [t.name for t in threading.enumerate() if t.name.startswith('guidance')])")
+    assert report == f"True False 'Count from one' {passes.strip()} []\n"
+    again = kernel.check("print(guidance('Hi{{gen \"x\" max_tokens=3}}', llm=llm, "
+                         "silent=True)().done)")
+    assert again == "True\n"
+
+
+def test_last_expression_call_is_displayed_once_and_async_mode_displays(
+    kernel: Any,
+) -> None:
+    kernel.check("import guidance_engine as guidance\nmock = guidance.llms.Mock('b c')")
+    cell = kernel.run("guidance('a{{gen \"x\"}}', llm=mock)()")
+    assert cell.reply["status"] == "ok"
+    assert len(cell.of_type("display_data")) == 1
+    assert cell.of_type("execute_result") == []
+    final = cell.of_type("display_data", "update_display_data")[-1]
+    assert 'data-status="done"' in _html(final)
+    assert final["content"]["data"]["text/plain"] == "a⟦b c⟧\n--- done ---"
+    # A later cell showing the program does display it.
+    shown = kernel.run("_")
+    assert len(shown.of_type("display_data")) == 1
+    cell = kernel.run("out = await guidance('q{{gen \"y\"}}', llm=mock, async_mode=True)()")
+    assert cell.reply["status"] == "ok"
+    assert 'data-status="done"' in _html(cell.of_type("display_data", "update_display_data")[-1])
