@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-peers clean planner-model planner-model-small bench-llmcompiler
+.PHONY: demo test lint typecheck unit bench bench-peers clean browser planner-model planner-model-small bench-llmcompiler
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -29,8 +29,15 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not model and not gemma"
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest -q -ra
+
+# Headless Debian Chromium for the program-view DOM test (tests/notebooks/test_browser.py);
+# installed from apt only when missing, never downloaded by a test.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_constraints.py --model

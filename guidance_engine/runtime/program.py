@@ -161,7 +161,7 @@ class Program:
             view.status = "waiting"
             view.message = "not run yet"
         elif self.interrupted:
-            view.feed(ev.Interrupted(self, "stopped"))
+            view.feed(ev.Interrupted(self, getattr(self, "_interrupt_reason", "stopped")))
         elif not self._running:
             view.feed(ev.Finished(self))
         return view
@@ -297,7 +297,7 @@ class Program:
             except asyncio.CancelledError:
                 if not control.stopped:
                     raise
-                self.interrupted = True
+                self.interrupted, self._interrupt_reason = True, control.reason
                 yield ev.Interrupted(self, control.reason), None
                 return
             except Exception as exc:

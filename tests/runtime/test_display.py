@@ -104,9 +104,22 @@ def test_live_gen_is_shown_while_it_streams_and_progress_counts_tokens() -> None
     assert view.progress().startswith("2 tokens")
 
 
+def test_hover_title_shows_token_logprobs() -> None:
+    view = ProgramView("{{gen 'a' logprobs=1}}")
+    span = Span(0, 22, 1, 1)
+    for event in [ev.GenStart("a", span),
+                  ev.GenEnd("a", " Paris.", span, ((" Paris", -0.25), (".", -1.5)), 2),
+                  ev.TextEvent(" Paris.", span, "generated", "a")]:
+        view.feed(event)
+    (seg,) = view.segments
+    assert (seg.kind, seg.title) == (
+        "gen", "gen 'a'\nlogprob -1.75 over 2 tokens\n' Paris': -0.25\n'.': -1.50")
+    assert 'title="gen &#x27;a&#x27;\nlogprob -1.75 over 2 tokens' in render_html(view)
+
+
 def test_text_view_marks_generated_spans_and_turns() -> None:
     text = render_text(view_of("{{#user}}Hi{{/user}} {{gen 'a'}}", Mock("yo")))
-    assert text == "[user]\nHi\n ⟦yo⟧\n--- done ---"
+    assert text == "[user]\nHi\n⟦yo⟧\n--- done ---"
 
 
 class FakeHandle:

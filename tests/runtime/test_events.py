@@ -105,8 +105,8 @@ def test_stop_ends_the_run_with_interrupted_and_a_resumable_partial_program() ->
     assert partial.interrupted and not partial.done
     assert (partial.text, partial["x"], str(partial)) == ("a", 1, "a{{hang}}b{{gen 'y'}}")
     assert repr(partial) == "<Program interrupted: \"a{{hang}}b{{gen 'y'}}\">"
-    assert "interrupted (the stop button)" in partial._repr_html_() or (
-        'data-status="interrupted"' in partial._repr_html_())
+    html = partial._repr_html_()
+    assert 'data-status="interrupted"' in html and "interrupted (the stop button)" in html
     resumed = partial(hang=lambda: "!")
     assert (str(resumed), resumed.interrupted) == ("a!bdone", False)
 
