@@ -176,7 +176,7 @@ def test_the_cell_result_is_not_displayed_a_second_time(monkeypatch: pytest.Monk
 def test_silent_false_outside_a_kernel_prints_the_text_view(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert "ipykernel" not in sys.modules
+    assert not jupyter.in_kernel()
     out = guidance("a{{gen 'x'}}", llm=Mock("b"), silent=False)()
     assert str(out) == "ab"
     assert capsys.readouterr().out == "a⟦b⟧\n--- done ---\n"
