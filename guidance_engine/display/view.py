@@ -137,7 +137,7 @@ class ProgramView:
         self.pending, self.pending_name = "", None
         self.ended = time.monotonic()
         if program is not None:
-            self.remainder = "" if program.done else str(program)[len(program.text):]
+            self.remainder = program.remaining_template()
 
     def _move(self, span: Any, end: bool) -> None:
         if span is not None and span.end <= len(self.template):

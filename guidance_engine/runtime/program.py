@@ -28,6 +28,7 @@ from guidance_engine.runtime.options import OPTIONS, check_llm, check_variables
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
+from guidance_engine.template.lexer import escape_text
 
 _OPTIONS = OPTIONS
 _TEXT_EVENTS = (ev.TextEvent, ev.GenChunk, ev.TextReset)
@@ -114,13 +115,23 @@ class Program:
         return self._state is not None and self._state.done
 
     def __str__(self) -> str:
-        """Text so far plus the template not yet executed, verbatim (a never-run program: its
-        template)."""
+        """A finished program: its text. A never-run program: its template. A partial program:
+        template source that continues where it stopped, the text so far with its `{{` and `}}`
+        escaped, so `guidance(str(partial))` never runs model output or values as tags."""
         if self._state is None:
             return self.template
         if self._state.done:
             return self._state.text
-        return self._state.text + self.template[self._resume_offset():]
+        rest = self.remaining_template()
+        return escape_text(self._state.text, followed=bool(rest)) + rest
+
+    def remaining_template(self) -> str:
+        """The part of the template not executed yet ("" once done; all of it before a run)."""
+        if self._state is None:
+            return self.template
+        if self._state.done:
+            return ""
+        return self.template[self._resume_offset():]
 
     def __repr__(self) -> str:
         status = ("never run" if self._state is None else "done" if self._state.done

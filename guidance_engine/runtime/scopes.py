@@ -10,6 +10,9 @@ so a variable named `items` or `keys` never resolves to a dict method::
 
 from __future__ import annotations
 
+import _string
+import functools
+import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -130,14 +133,47 @@ def lookup(
 
 
 def get_attr(obj: Any, name: str) -> Any:
-    """`obj.name`: a mapping key first, then an attribute; raises LookupError when neither."""
+    """`obj.name`: a mapping key first, then an attribute; raises LookupError when neither.
+
+    Names starting with `_` are never attributes, and a string's `format`/`format_map` are the
+    sandboxed ones of `SafeFormatter`, so no template can walk to `__globals__`.
+    """
     if isinstance(obj, Mapping):
         if name in obj:
             return obj[name]
+    elif isinstance(obj, str) and name in ("format", "format_map"):
+        return functools.partial(getattr(_SAFE_FORMATTER, name), obj)
     elif not name.startswith("_") and hasattr(obj, name):
         return getattr(obj, name)
     kind = "key or attribute" if isinstance(obj, Mapping) else "attribute"
     raise LookupError(f"{type(obj).__name__} value has no {kind} {name!r}")
+
+
+class SafeFormatter(string.Formatter):
+    """`str.format` for templates: a replacement field may not read an attribute whose name
+    starts with `_` (`'{0.__class__}'`), as in Jinja's sandbox; items and public attributes work.
+
+    >>> SafeFormatter().format("{0[a]}-{1:>3}", {"a": "x"}, 7)
+    'x-  7'
+    """
+
+    def format_map(self, text: str, mapping: Mapping[str, Any]) -> str:
+        return self.vformat(text, (), mapping)
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        first, rest = _string.formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        for is_attribute, key in rest:
+            if is_attribute and str(key).startswith("_"):
+                raise ValueError(
+                    f"format field {{{field_name}}} reads the attribute {key!r}; templates "
+                    "cannot read attributes whose names start with '_'"
+                )
+            obj = getattr(obj, key) if is_attribute else obj[key]
+        return obj, first
+
+
+_SAFE_FORMATTER = SafeFormatter()
 
 
 def get_item(obj: Any, index: Any) -> Any:

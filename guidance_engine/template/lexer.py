@@ -364,3 +364,41 @@ def tokenize(source: str, name: str | None = None) -> list[Token]:
     ['text', 'open', 'name', 'close']
     """
     return _Lexer(source, name).run()
+
+
+_BRACES_RE = re.compile(r"(\\*)(\{\{|\}\})")
+
+
+def escape_text(text: str, followed: bool = False) -> str:
+    """Template source whose output is exactly `text`, with no tag in it: `{{` and `}}` are
+    escaped, and a backslash right before them (or before the template source that follows,
+    when `followed`) is kept from escaping anything.
+
+    >>> escape_text("say {{set 'x' 1}}")
+    "say \\\\{{set 'x' 1\\\\}}"
+
+    A literal backslash just before a literal `{{` cannot be written with escapes alone
+    (`\\\\{{` is a backslash and then a real tag), so that `{{` is written as the tag
+    `{{'{{'}}`, which outputs it.
+    """
+    out: list[str] = []
+    last = 0
+    for m in _BRACES_RE.finditer(text):
+        slashes, braces = m.group(1), m.group(2)
+        out.append(text[last : m.start()])
+        if braces == "}}" or not slashes:
+            out.append(f"{slashes}\\{braces}")
+        else:
+            out.append(f"{slashes}\\{{{{'{{{{'}}}}")  # `\\{{` is a backslash, then the tag
+        last = m.end()
+    tail = text[last:]
+    if followed and tail.endswith("{"):
+        out.append(_before_tag(tail[:-1]) + "{{'{'}}")  # or it would make `{{{`
+    else:
+        out.append(_before_tag(tail) if followed else tail)
+    return "".join(out)
+
+
+def _before_tag(text: str) -> str:
+    """`text` followed by a tag: one more backslash keeps a trailing run from escaping it."""
+    return text + "\\" if text.endswith("\\") else text
