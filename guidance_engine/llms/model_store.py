@@ -18,6 +18,8 @@ The cache root is `~/.cache/guidance_engine`, or `$GUIDANCE_ENGINE_CACHE` when s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -25,7 +27,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +48,9 @@ _GGUF_MAGIC = b"GGUF"
 _SAMPLE_BLOCKS = 64
 _BLOCK = 64 * 1024
 _LOCK = threading.Lock()
+_HEADER_BYTES = 4 << 20
+_STALE_SECONDS = 3600  # a temporary directory without a live owner this old is abandoned
+_OWNER = "owner.pid"
 
 
 @dataclass(frozen=True)
@@ -143,11 +150,41 @@ def _check_gguf_header(path: Path) -> None:
 
 
 def source_key(path: Path) -> str:
-    """A cache key that changes when the GGUF file is replaced (name, size, mtime)."""
+    """A cache key from the GGUF's content: its name, size and a hash of its first 4 MiB (the
+    header: metadata, tokenizer and tensor table). Copies of one model in different places
+    (every venv installs its own) share one cache entry.
+
+    >>> source_key(default_gguf_path())
+    'SmolLM2-135M-Instruct.Q4_1-...'
+    """
+    h = hashlib.sha256(f"{path.stat().st_size}|{_FORMAT}|".encode())
+    with path.open("rb") as f:
+        h.update(f.read(_HEADER_BYTES))
+    return f"{path.stem}-{h.hexdigest()[:16]}"
+
+
+def legacy_source_key(path: Path) -> str:
+    """The key of earlier versions (absolute path, size and mtime), for migrating old entries."""
     stat = path.stat()
     ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{_FORMAT}"
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return f"{path.stem}-{digest}"
+
+
+def entry_dir(source: Path) -> Path:
+    """The cache entry of a GGUF file, moving an entry made under the old key into place."""
+    root = cache_root()
+    if root.exists() and not root.is_dir():
+        raise ModelLoadError(
+            f"the model cache '{root}' is a file; expected a directory (remove it, or set "
+            f"${CACHE_ENV} to another directory)"
+        )
+    entry = root / source_key(source)
+    legacy = root / legacy_source_key(source)
+    if not entry.exists() and legacy.is_dir():
+        with contextlib.suppress(OSError):  # another process may have moved it first
+            legacy.rename(entry)
+    return entry
 
 
 def _file_digest(path: Path, full: bool) -> str:
@@ -192,18 +229,27 @@ def write_marker(directory: Path, source: Path) -> None:
     (directory / MARKER).write_text(json.dumps(marker, indent=1))
 
 
+_ENTRY_KEYS = {"size": int, "sample_sha256": str, "sha256": str}
+
+
 def _marker_files(directory: Path) -> dict[str, dict[str, Any]] | str:
     """The files a finished conversion recorded, or what is wrong with its marker."""
+    if not directory.is_dir():
+        return f"{directory.name} is not a directory"
     marker_path = directory / MARKER
     if not marker_path.is_file():
         return f"no {MARKER} marker (an interrupted conversion?)"
     try:
         marker = json.loads(marker_path.read_text())
         files: dict[str, dict[str, Any]] = marker["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable {MARKER}: {exc}"
-    if marker.get("format") != _FORMAT:
-        return f"cache format {marker.get('format')} (expected {_FORMAT})"
+        if marker.get("format") != _FORMAT:
+            return f"cache format {marker.get('format')} (expected {_FORMAT})"
+        for name, info in files.items():
+            for key, kind in _ENTRY_KEYS.items():
+                if not isinstance(info.get(key), kind):
+                    return f"{MARKER} entry {name!r} has no valid {key!r}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"unreadable {MARKER}: {type(exc).__name__}: {exc}"
     return files
 
 
@@ -240,15 +286,23 @@ def check_every_byte(directory: Path) -> str | None:
     return None
 
 
+def _remove(path: Path) -> None:
+    """Delete a cache part, whether it is a directory or a stray file in its place."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 def _build_part(final: Path, source: Path, build: Any) -> Path:
     """Run `build(tmpdir)`, mark the result complete and move it to `final` atomically."""
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
+    (tmp / _OWNER).write_text(str(os.getpid()))
     try:
         build(tmp)
+        (tmp / _OWNER).unlink()
         write_marker(tmp, source)
-        if final.exists():
-            shutil.rmtree(final)
+        _remove(final)
         tmp.rename(final)
     finally:
         if tmp.exists():
@@ -257,14 +311,61 @@ def _build_part(final: Path, source: Path, build: Any) -> Path:
 
 
 def _ensure_part(final: Path, source: Path, build: Any, verify: str) -> Path:
-    with _LOCK:
-        if final.exists():
+    with _LOCK, _entry_lock(final.parent):
+        clean_stale_temporaries(final.parent)
+        if final.exists() or final.is_symlink():
             problem = check_complete(final, full=verify == "full")
             if problem is None:
                 return final
             # A partial or corrupt cache is never used: throw it away and convert again.
-            shutil.rmtree(final, ignore_errors=True)
+            _remove(final)
         return _build_part(final, source, build)
+
+
+@contextlib.contextmanager
+def _entry_lock(entry: Path) -> Iterator[None]:
+    """An exclusive lock on one cache entry, across processes (and venvs sharing the cache)."""
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ModelLoadError(
+            f"cannot use the model cache entry '{entry}': {exc} (a file is where a directory "
+            f"should be; remove it, or set ${CACHE_ENV} to another directory)"
+        ) from exc
+    with (entry / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def clean_stale_temporaries(entry: Path) -> list[Path]:
+    """Delete the `*.tmp-*` directories of conversions that died (SIGKILL, power loss): ones
+    whose owner process is gone, or, without an owner file, older than an hour. Call with the
+    entry locked: a live converter holds the lock, so what is left is abandoned."""
+    removed = []
+    for tmp in entry.glob("*.tmp-*"):
+        if tmp.is_dir() and not _owner_alive(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _owner_alive(tmp: Path) -> bool:
+    try:
+        pid = int((tmp / _OWNER).read_text())
+    except (OSError, ValueError):
+        return time.time() - tmp.stat().st_mtime < _STALE_SECONDS
+    if pid == os.getpid():
+        return False  # this process holds the lock, so it is not writing this directory
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +400,7 @@ def tokenizer_dir(source: ModelSource, verify: str = "quick") -> Path:
         )
         tok.save_pretrained(str(tmp))
 
-    final = cache_root() / source_key(source.path) / "tokenizer"
+    final = entry_dir(source.path) / "tokenizer"
     return _ensure_part(final, source.path, build, verify)
 
 
@@ -320,7 +421,7 @@ def model_dir(source: ModelSource, verify: str = "quick") -> Path:
         )
         _save_dequantized(model, tmp)
 
-    final = cache_root() / source_key(source.path) / "model"
+    final = entry_dir(source.path) / "model"
     return _ensure_part(final, source.path, build, verify)
 
 
@@ -428,3 +529,86 @@ def _resolve_dtype(dtype: Any) -> Any:
     if dtype not in names:
         raise ModelLoadError(f"unknown dtype {dtype!r}; expected one of {sorted(names)}")
     return names[dtype]
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing and clearing the cache (the `guidance-engine cache` command)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One directory (or file) in the cache root: a converted model or another cached thing."""
+
+    name: str
+    path: Path
+    size: int  # bytes on disk
+    kind: str  # "model" (a converted GGUF) or "other" (token index, assembled GGUFs, ...)
+    status: str  # "complete", what is wrong with a model entry, or "" for other entries
+    source: str  # the GGUF a model entry was converted from, when its marker says
+
+
+def cache_entries() -> list[CacheEntry]:
+    """Every entry of the cache root, sorted by name (empty when there is no cache yet).
+
+    >>> [e.name for e in cache_entries()]
+    ['SmolLM2-135M-Instruct.Q4_1-...', 'token-index']
+    """
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    return [_describe_entry(path) for path in sorted(root.iterdir())]
+
+
+def _describe_entry(path: Path) -> CacheEntry:
+    size = _disk_size(path)
+    parts = [path / part for part in ("tokenizer", "model")]
+    if not path.is_dir() or not any(p.exists() for p in parts):
+        return CacheEntry(path.name, path, size, "other", "", "")
+    problems = [f"{p.name}: {problem}" for p in parts
+                if (problem := _marker_problem(p)) is not None]
+    stale = sorted(p.name for p in path.glob("*.tmp-*"))
+    if stale:
+        problems.append(f"{len(stale)} unfinished conversion(s)")
+    source = ""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        source = str(json.loads((parts[1] / MARKER).read_text()).get("source", ""))
+    return CacheEntry(path.name, path, size, "model", "; ".join(problems) or "complete", source)
+
+
+def _marker_problem(part: Path) -> str | None:
+    files = _marker_files(part)
+    return files if isinstance(files, str) else None
+
+
+def _disk_size(path: Path) -> int:
+    if not path.is_dir():
+        return path.stat().st_size if path.exists() else 0
+    total = 0
+    for dirpath, _, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += (Path(dirpath) / name).lstat().st_size
+    return total
+
+
+def remove_entry(name: str) -> int:
+    """Delete the cache entry `name` (waiting for a conversion in progress); returns the bytes
+    freed. Raises KeyError when there is no such entry."""
+    root = cache_root()
+    path = root / name
+    if "/" in name or name in ("", ".", "..") or not (path.exists() or path.is_symlink()):
+        raise KeyError(name)
+    size = _disk_size(path)
+    if path.is_dir() and (path / ".lock").exists():
+        with _LOCK, _entry_lock(path):
+            _remove_contents(path)
+        _remove(path)
+    else:
+        _remove(path)
+    return size
+
+
+def _remove_contents(path: Path) -> None:
+    for child in path.iterdir():
+        if child.name != ".lock":
+            _remove(child)

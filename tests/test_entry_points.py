@@ -1,0 +1,44 @@
+"""Every advertised entry point works: each name in `__all__` and `llms.__all__` imports, and the
+`guidance-engine` console script from pyproject.toml runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import guidance_engine as guidance
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", guidance.__all__)
+def test_every_public_name_imports(name: str) -> None:
+    assert hasattr(guidance, name)
+
+
+@pytest.mark.parametrize("name", guidance.llms.__all__)
+def test_every_backend_name_imports(name: str) -> None:
+    if name == "OpenAI" and importlib.util.find_spec("guidance_engine.llms.openai") is None:
+        # Being built (issue 8): this check runs as soon as the module exists.
+        pytest.xfail("guidance_engine.llms.openai has not landed yet")
+    assert getattr(guidance.llms, name) is not None
+
+
+def test_the_console_script_runs() -> None:
+    script = shutil.which("guidance-engine", path=str(Path(sys.executable).parent))
+    assert script is not None, "the guidance-engine script is not installed in this venv"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([script, "--help"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: guidance-engine [-h] COMMAND ...")
+    assert "cache     list or clear the model cache" in result.stdout
+    cache = subprocess.run([script, "cache", "--help"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert cache.returncode == 0 and "clear     delete cache entries" in cache.stdout
