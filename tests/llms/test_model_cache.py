@@ -168,7 +168,8 @@ def test_cache_list_and_clear_from_the_command_line(tmp_path: Path, private_cach
     assert lines[2].split() == ["token-index", "1.0", "MB", "other"]
     missing = cli("cache", "clear", key[:-1], cache=private_cache)
     assert missing.returncode == 1
-    assert missing.stderr == f"guidance-engine: no cache entry {key[:-1]!r}; did you mean {key!r}?\n"
+    assert missing.stderr == (
+        f"guidance-engine: no cache entry {key[:-1]!r}; did you mean {key!r}?\n")
     cleared = cli("cache", "clear", key, cache=private_cache)
     assert cleared.returncode == 0 and not (private_cache / key).exists()
     assert cleared.stdout.startswith(f"removed {key} (0.0 MB)\n")
