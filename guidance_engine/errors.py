@@ -75,6 +75,10 @@ class PositionedError(GuidanceError):
         self.name = name  # template name, when it has one (a file path, a partial's name)
         super().__init__(self._render())
 
+    def located(self, span: Span, source: str | None, name: str | None) -> PositionedError:
+        """The same error placed at `span` of `source` (the interpreter adds positions)."""
+        return type(self)(self.message, span, source, name=name)
+
     def _render(self) -> str:
         if self.span is None:
             return self.message
@@ -117,3 +121,23 @@ class ModelLoadError(ModelError):
 
 class ContextOverflowError(ModelError):
     """The prompt plus requested tokens does not fit in the model's context window."""
+
+
+class ModelAPIError(PositionedError, ModelError):
+    """A model server refused or failed a request: `status` is the HTTP status (None when the
+    connection failed or timed out); the message is the server's own."""
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        source: str | None = None,
+        *,
+        name: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.status = status
+        super().__init__(message, span, source, name=name)
+
+    def located(self, span: Span, source: str | None, name: str | None) -> PositionedError:
+        return ModelAPIError(self.message, span, source, name=name, status=self.status)

@@ -87,6 +87,7 @@ class GenRequest:
     extra: Mapping[str, Any] = field(default_factory=dict)  # backend-specific kwargs
     name: str | None = None  # the variable the gen saves into, for error messages and logs
     segments: tuple[Segment, ...] = ()  # `prompt` with provenance; () means one template run
+    turn_continues: bool = False  # fixed template text follows the gen inside its role block
 
     @property
     def structured(self) -> tuple[Segment, ...]:
@@ -154,11 +155,30 @@ class SelectRequest:
 
 @dataclass(frozen=True)
 class SelectResult:
-    """The chosen option and the normalised log-probability of every option."""
+    """The chosen option and the normalised log-probability of the options.
+
+    `method` says how the choice was made: "exact" (every option scored in full, locally),
+    "logprobs" (scored from a server's top logprobs) or "constraint" (the server generated
+    under a choice constraint). `exact` is False when some probabilities are unknown; such
+    options are missing from `logprobs` rather than given an invented value.
+    """
 
     choice: str
     logprobs: Mapping[str, float]
     stats: GenStats = field(default_factory=GenStats)
+    method: str = "exact"
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the runtime and backends check requests against it."""
+
+    logits: bool = True  # full next-token distributions (local models)
+    top_logprobs: int | None = None  # most alternatives per token (None: unlimited)
+    grammar_dialects: frozenset[str] = frozenset({"llguidance"})  # constraint dialects
+    healing: bool = True  # token healing at the prompt/generation seam
+    max_n: int | None = None  # samples per request (None: any; more run as several requests)
 
 
 # Called with (sample index, text delta) as text is produced and known not to be a stop string.
@@ -185,6 +205,14 @@ class LLM(ABC):
 
     #: Generic role names this backend can render (`system`, `user`, `assistant`, ...).
     chat: bool = True
+    #: What this backend can do (checked before any model call).
+    capabilities: Capabilities = Capabilities()
+    #: Serve repeated deterministic calls from the generation cache (llms/caching.py).
+    caching: bool = False
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What distinguishes this model in generation-cache keys (backend, model, endpoint)."""
+        return {"backend": type(self).__name__, "model": repr(self)}
 
     #: Extra `gen` keywords this backend honours (they arrive in `GenRequest.extra`); any other
     #: unknown keyword is refused before the first model call, with a did-you-mean.

@@ -449,7 +449,7 @@ class Execution:
             return exc
         if isinstance(exc, PositionedError):
             if exc.span is None:
-                return type(exc)(exc.message, node.span, self.source, name=self.name)
+                return exc.located(node.span, self.source, self.name)
             if exc.source != self.source:  # raised in a parsed string or a partial
                 exc.add_note(f"while running {name!r} at {node.span.describe()}")
             return exc

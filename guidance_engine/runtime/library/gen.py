@@ -83,6 +83,7 @@ async def gen(
         token_healing=token_healing,
         extra=dict(llm_kwargs),
         name=name,
+        turn_continues=ctx.site.role is not None and bool(ctx.site.next_text.strip()),
     )
     result = await ctx.gen(request, name, stream=not hidden)
     _save(ctx, name, result, n, list_append, save_stop_text, save_prompt, request.prompt)

@@ -63,7 +63,8 @@ async def choose(
         else:
             ctx.set_variable(name, result.choice)
     if logprobs is not None:
-        ctx.set_variable(logprobs, dict(result.logprobs))
+        # an option the backend could not score is None (missing), never an invented number
+        ctx.set_variable(logprobs, {opt: result.logprobs.get(opt) for opt in options})
     if not hidden:
         ctx.append_text(result.choice, "generated", name=name)
     return result.choice

@@ -1,0 +1,137 @@
+"""Constraints in a server's own dialect, and client-side checking of what a server returned.
+
+A remote server constrains decoding itself when it can; which request fields it takes depends on
+the server. This module is the one place that knows those dialects::
+
+    >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "llamacpp")
+    {'grammar': '%llguidance {}\\nstart: /[0-9]{3}/'}
+    >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "vllm")
+    {'guided_regex': '[0-9]{3}'}
+
+A constraint a server cannot express raises `ConstraintError` naming the server type, before
+any request. Whatever the server did, `matches(spec, text)` checks the returned value with the
+same engine the local backends use (on a byte-level vocabulary, no tokenizer needed).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import llguidance
+
+from guidance_engine.constraints.spec import (
+    ConstraintSpec,
+    engine_grammar,
+    load_grammar,
+    schema_dict,
+)
+from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.errors import ConstraintError
+
+#: Server types and the constraint kinds each one takes natively.
+DIALECTS: dict[str, frozenset[str]] = {
+    "llamacpp": frozenset({"pattern", "json_schema", "grammar", "options"}),
+    "vllm": frozenset({"pattern", "json_schema", "grammar", "options"}),
+    "friendli": frozenset({"pattern", "json_schema"}),
+    "openai": frozenset({"json_schema"}),
+    "azure": frozenset({"json_schema"}),
+}
+
+
+def constraint_kind(spec: ConstraintSpec) -> str | None:
+    """Which constraint `spec` holds: 'pattern', 'json_schema', 'grammar', 'options' or None."""
+    for kind in ("pattern", "json_schema", "grammar", "options"):
+        if getattr(spec, kind) is not None:
+            return kind
+    return None
+
+
+def check_expressible(spec: ConstraintSpec, server: str, chat: bool = True) -> None:
+    """Raise `ConstraintError` when `server` cannot enforce `spec` (no request is made)."""
+    kind = constraint_kind(spec)
+    if kind is None:
+        return
+    if kind not in DIALECTS.get(server, frozenset()):
+        takes = ", ".join(f"{k}=" for k in sorted(DIALECTS.get(server, ()))) or "none"
+        raise ConstraintError(
+            f"{kind}= cannot be sent to an api_type={server!r} server: it enforces only "
+            f"{takes}; use a server with that constraint (llama.cpp or vLLM take pattern=, "
+            f"json_schema= and grammar=) or a local model"
+        )
+    if server in ("openai", "azure", "friendli") and not chat:
+        raise ConstraintError(
+            f"{kind}= on an api_type={server!r} server needs the chat endpoint "
+            f"(response_format); this model runs in completion mode (chat_mode=False)"
+        )
+
+
+def server_constraint(spec: ConstraintSpec, server: str) -> dict[str, Any]:
+    """The request fields that make `server` enforce `spec` ({} when it has no constraint)."""
+    kind = constraint_kind(spec)
+    if kind is None:
+        return {}
+    check_expressible(spec, server)
+    if server == "llamacpp":
+        if kind == "json_schema":
+            return {"json_schema": schema_dict(spec.json_schema)}
+        return {"grammar": "%llguidance {}\n" + _lark(spec)}
+    if server == "vllm":
+        return _vllm(spec, kind)
+    schema = schema_dict(spec.json_schema) if spec.json_schema is not None else None
+    if kind == "pattern":  # friendli
+        return {"response_format": {"type": "regex", "schema": spec.pattern}}
+    return {"response_format": {"type": "json_schema", "json_schema": {
+        "name": str((schema or {}).get("title") or "value"), "schema": schema,
+        "strict": server in ("openai", "azure")}}}
+
+
+def _vllm(spec: ConstraintSpec, kind: str) -> dict[str, Any]:
+    if kind == "pattern":
+        return {"guided_regex": _rust_regex(spec)}
+    if kind == "json_schema":
+        return {"guided_json": schema_dict(spec.json_schema)}
+    if kind == "options":
+        return {"guided_choice": list(spec.options or ())}
+    return {"guided_grammar": _lark(spec), "guided_decoding_backend": "guidance"}
+
+
+def _rust_regex(spec: ConstraintSpec) -> str:
+    """The pattern as the engines read it (`\\d` is [0-9], as for the local backends)."""
+    lark = _lark(spec)
+    return lark[len("start: /"):-1]
+
+
+def _lark(spec: ConstraintSpec) -> str:
+    """A Lark grammar (llguidance dialect) whose `start` rule is the value."""
+    if spec.pattern is not None:
+        return "start: /" + llguidance.regex_to_lark(spec.pattern, "d") + "/"
+    if spec.options is not None:
+        return "start: " + " | ".join(json.dumps(o, ensure_ascii=False) for o in spec.options)
+    if spec.grammar is not None:
+        return load_grammar(spec.grammar)
+    raise AssertionError("json_schema is sent as a schema, not a grammar")
+
+
+def matches(spec: ConstraintSpec, text: str) -> bool:
+    """Whether `text` is a complete value of `spec` (pattern/json_schema/grammar/options).
+
+    >>> digits = ConstraintSpec(pattern=r"\\d+")
+    >>> matches(digits, "123"), matches(digits, "12a")
+    (True, False)
+    """
+    if constraint_kind(spec) is None:
+        return True
+    schema = None
+    if spec.json_schema is not None:
+        # servers format JSON their own way: any whitespace between tokens is accepted here
+        schema = schema_dict(spec.json_schema)
+        schema["x-guidance"] = {"whitespace_flexible": True, "item_separator": ",",
+                                "key_separator": ":", **dict(schema.get("x-guidance") or {})}
+    only = ConstraintSpec(pattern=spec.pattern, json_schema=schema, grammar=spec.grammar,
+                          options=spec.options)
+    matcher = TokenIndex.bytes_level().compile(engine_grammar(only))
+    for byte in text.encode("utf-8"):
+        if not matcher.consume_token(byte):
+            return False
+    return bool(matcher.is_accepting())

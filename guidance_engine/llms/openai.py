@@ -1,0 +1,388 @@
+"""OpenAI-compatible servers: OpenAI, Azure OpenAI, vLLM, Friendli and llama.cpp's server.
+
+Built on the official `openai` client (imported on first use). Argument names are Guidance
+0.0.64's, plus openai>=1's `base_url`::
+
+    llm = guidance.llms.OpenAI("gpt-4o-mini")                      # OPENAI_API_KEY
+    llm = guidance.llms.OpenAI("gpt-4o", api_type="azure", api_base="https://x.openai.azure.com",
+                               api_version="2024-06-01", deployment_id="my-gpt4o")
+    llm = guidance.llms.OpenAI("smollm2", api_type="llamacpp", base_url=server.base_url)
+
+Completion models get the flat prompt; chat models get one message per role block
+(`openai_chat.py`). Streaming, stop strings and `stop_regex` go through `openai_wire.py`;
+`select` scores options from top logprobs or lets the server constrain the choice
+(`openai_select.py`); constraints are sent in the server's dialect (`constraints/dialects.py`)
+and the returned value is always checked here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from guidance_engine.constraints import ConstraintSpec, validate
+from guidance_engine.constraints.dialects import check_expressible, matches, server_constraint
+from guidance_engine.errors import ConstraintError, ModelAPIError, ModelError
+from guidance_engine.llms.base import (
+    LLM,
+    Capabilities,
+    ChunkCallback,
+    FinishReason,
+    GenRequest,
+    GenResult,
+    GenStats,
+    SelectRequest,
+    SelectResult,
+    Session,
+)
+from guidance_engine.llms.openai_chat import ChatPrompt, ChatShapeError, chat_messages
+from guidance_engine.llms.openai_wire import (
+    ChoiceState,
+    RetryPolicy,
+    StreamResult,
+    stream_choices,
+)
+from guidance_engine.llms.stops import StopScanner
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """What differs between OpenAI-style servers."""
+
+    name: str
+    key_env: tuple[str, ...]  # environment variables holding the key, first one preferred
+    key_required: bool
+    default_base: str | None
+    base_env: str | None = None
+    max_stops: int = 4  # stop strings the server accepts
+    top_logprobs: int = 20  # most alternatives the server reports per token
+    native_n: bool = True  # n > 1 in one request
+    prefill: bool = False  # continues a begun assistant message in chat mode
+
+
+PROFILES: dict[str, ServerProfile] = {
+    "openai": ServerProfile("openai", ("OPENAI_API_KEY",), True, None, "OPENAI_BASE_URL"),
+    "azure": ServerProfile("azure", ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"), True, None,
+                           "AZURE_OPENAI_ENDPOINT"),
+    "vllm": ServerProfile("vllm", ("VLLM_API_KEY",), False, None, "VLLM_BASE_URL",
+                          max_stops=64, prefill=True),
+    "friendli": ServerProfile("friendli", ("FRIENDLI_TOKEN",), True,
+                              "https://api.friendli.ai/serverless/v1", max_stops=16),
+    "llamacpp": ServerProfile("llamacpp", ("LLAMA_API_KEY",), False, None, "LLAMA_BASE_URL",
+                              max_stops=64, top_logprobs=50, native_n=False, prefill=True),
+}
+_CHAT_PREFIXES = ("gpt-3.5-turbo", "gpt-4", "gpt-5", "chatgpt", "o1", "o3", "o4")
+_CHATML = ("<|im_start|>{role}\n", "<|im_end|>")
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def default_chat_mode(model: str, server: str) -> bool:
+    """0.0.64's rule for OpenAI model names; other servers: chat when the name says so."""
+    name = model.lower().rsplit("/", 1)[-1]
+    if server in ("openai", "azure"):
+        return name.startswith(_CHAT_PREFIXES) and "instruct" not in name
+    return any(word in name for word in ("chat", "-it", "instruct"))
+
+
+class OpenAI(LLM):
+    """An OpenAI-compatible model server (see the module docstring).
+
+    `api_type` picks the server preset: "openai", "azure", "vllm", "friendli", "llamacpp".
+    `chat_mode=None` decides from the model name. `caching=True` serves repeated
+    deterministic calls (temperature 0 or a seed) from the generation cache. `max_retries`
+    and `timeout` (seconds) apply to every request; `select_method` is "auto", "logprobs" or
+    "constraint". Extra keyword arguments go to the `openai` client.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        api_type: str = "openai",
+        api_version: str | None = None,
+        deployment_id: str | None = None,
+        organization: str | None = None,
+        chat_mode: bool | None = None,
+        caching: bool = True,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        base_url: str | None = None,
+        chat_template: str | None = None,
+        select_method: str = "auto",
+        **client_kwargs: Any,
+    ) -> None:
+        if api_type not in PROFILES:
+            raise ModelError(f"api_type must be one of {', '.join(map(repr, PROFILES))}; "
+                             f"found {api_type!r}")
+        if select_method not in ("auto", "logprobs", "constraint"):
+            raise ModelError("select_method must be 'auto', 'logprobs' or 'constraint'; "
+                             f"found {select_method!r}")
+        self.model = model
+        self.profile = PROFILES[api_type]
+        self.api_type = api_type
+        self.base_url = base_url or api_base or _env((self.profile.base_env or "",)) or \
+            self.profile.default_base
+        self.api_key = api_key or _env(self.profile.key_env)
+        self.api_version = api_version or os.environ.get("OPENAI_API_VERSION")
+        self.deployment_id = deployment_id or model
+        self.organization = organization
+        self.chat_mode = default_chat_mode(model, api_type) if chat_mode is None else chat_mode
+        self.caching = caching
+        self.retry = RetryPolicy(max_retries=max_retries)
+        self.timeout = timeout
+        self.select_method = select_method
+        self.client_kwargs = client_kwargs
+        self._chat_template = chat_template
+        self._markup: Any = None
+        self._clients: dict[bool, Any] = {}
+        self.capabilities = Capabilities(
+            logits=False, top_logprobs=self.profile.top_logprobs, healing=False,
+            max_n=None if self.profile.native_n else 1,
+            grammar_dialects=frozenset({api_type}))
+        self._check_settings()
+
+    def __repr__(self) -> str:
+        return f"OpenAI({self.model!r}, api_type={self.api_type!r}, base_url={self.base_url!r})"
+
+    def _check_settings(self) -> None:
+        """Missing keys or endpoints fail here, before any request."""
+        profile = self.profile
+        if profile.key_required and not self.api_key:
+            raise ModelError(
+                f"api_type={profile.name!r} needs an API key: pass api_key=... or set the "
+                f"{profile.key_env[0]} environment variable"
+            )
+        if self.base_url is None and profile.name != "openai":
+            where = f" or set {profile.base_env}" if profile.base_env else ""
+            raise ModelError(f"api_type={profile.name!r} needs the server's address: pass "
+                             f"base_url='http://host:port/v1'{where}")
+        if profile.name == "azure" and not self.api_version:
+            raise ModelError("api_type='azure' needs api_version='2024-06-01' (or another "
+                             "version), or the OPENAI_API_VERSION environment variable")
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def client(self, asynchronous: bool = True) -> Any:
+        """The `openai` client (AsyncOpenAI / OpenAI, or the Azure ones), made on first use."""
+        if asynchronous not in self._clients:
+            self._clients[asynchronous] = self._make_client(asynchronous)
+        return self._clients[asynchronous]
+
+    def _make_client(self, asynchronous: bool) -> Any:
+        import openai
+
+        common: dict[str, Any] = {"api_key": self.api_key or "no-key", "max_retries": 0,
+                                  "timeout": self.timeout, "organization": self.organization,
+                                  **self.client_kwargs}
+        if self.api_type == "azure":
+            cls: Any = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            return cls(azure_endpoint=self.base_url, azure_deployment=self.deployment_id,
+                       api_version=self.api_version, **common)
+        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        return cls(base_url=self.base_url, **common)
+
+    # -- the LLM contract ----------------------------------------------------------------------
+
+    def session(self) -> Session:
+        return OpenAISession(self)
+
+    def role_start(self, role: str, **kwargs: Any) -> str:
+        if self.chat_mode:
+            return _CHATML[0].format(role=role)
+        return self._role_markup().start(role)
+
+    def role_end(self, role: str) -> str:
+        if self.chat_mode:
+            return _CHATML[1]
+        return str(self._role_markup().end(role))
+
+    def _role_markup(self) -> Any:
+        """Role markup for completion mode: the chat template given, or the server's own."""
+        if self._markup is None:
+            from guidance_engine.llms.chat import RoleMarkup
+
+            template = self._chat_template or self._server_chat_template()
+            if not template:
+                raise ModelError(
+                    f"role blocks on a completion model need its chat template: pass "
+                    f"chat_template=... or chat_mode=True to OpenAI({self.model!r})")
+            self._markup = RoleMarkup.from_template(template)
+        return self._markup
+
+    def _server_chat_template(self) -> str | None:
+        if self.api_type != "llamacpp" or self.base_url is None:
+            return None
+        import json
+        import urllib.request
+
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            with urllib.request.urlopen(f"{root}/props", timeout=self.timeout) as response:
+                return json.loads(response.read()).get("chat_template") or None
+        except OSError as exc:
+            raise ModelAPIError(f"could not read the chat template from {root}/props: {exc}"
+                                ) from exc
+
+    def validate_request(self, request: GenRequest) -> None:
+        """Constraints must be valid and expressible on this server (checked before any call)."""
+        spec = ConstraintSpec.for_request(request)
+        if spec.constrained:
+            validate(spec)
+            check_expressible(spec, self.api_type, self.chat_mode)
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"backend": "OpenAI", "api_type": self.api_type, "model": self.model,
+                "base_url": self.base_url, "deployment": self.deployment_id,
+                "chat": self.chat_mode}
+
+    # -- request building ----------------------------------------------------------------------
+
+    def chat_prompt(self, request: GenRequest | SelectRequest) -> ChatPrompt:
+        return chat_messages(request.structured, allow_prefill=self.profile.prefill)
+
+    def body(self, request: GenRequest | SelectRequest, prefix: str = "") -> dict[str, Any]:
+        """Endpoint-specific fields: `prompt`, or `messages` (+ prefill options)."""
+        if not self.chat_mode:
+            return {"prompt": request.prompt + prefix}
+        chat = self.chat_prompt(request)
+        prefill = chat.prefill + prefix
+        messages = list(chat.messages)
+        if not prefill:
+            return {"messages": messages}
+        if not self.profile.prefill:
+            raise ChatShapeError(
+                f"api_type={self.api_type!r} cannot continue an assistant message already "
+                f"begun, which this needs (after {prefill[-40:]!r})")
+        messages.append({"role": "assistant", "content": prefill})
+        extra = {"continue_final_message": True, "add_generation_prompt": False} \
+            if self.api_type == "vllm" else {}
+        return {"messages": messages, "extra_body": extra}
+
+
+def _sampling(request: GenRequest, seed: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"temperature": request.temperature, "top_p": request.top_p}
+    if request.max_tokens is not None:
+        params["max_tokens"] = request.max_tokens
+    if seed is not None:
+        params["seed"] = seed
+    return params
+
+
+class OpenAISession(Session):
+    """Requests for one program execution (the server keeps its own prompt cache)."""
+
+    def __init__(self, llm: OpenAI) -> None:
+        self.llm = llm
+        self.requests = 0  # HTTP requests made (tests and benchmarks read it)
+
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        llm = self.llm
+        if request.n < 1:
+            raise ModelError(f"gen n= must be at least 1, found {request.n}")
+        spec = ConstraintSpec.for_request(request)
+        llm.validate_request(request)
+        if llm.chat_mode and request.turn_continues:
+            raise ChatShapeError(
+                "on a chat model a gen must end its {{#assistant}} turn: the server writes the "
+                "whole turn, so template text after the gen inside the same block is impossible; "
+                "move that text after {{/assistant}} or use chat_mode=False")
+        body = llm.body(request)  # raises ChatShapeError before any request
+        native = llm.profile.native_n or request.n == 1
+        groups = [list(range(request.n))] if native else [[i] for i in range(request.n)]
+        results = await asyncio.gather(*(
+            self._call(request, body, spec, samples, on_chunk) for samples in groups))
+        choices = [c for r in results for c in r.choices]
+        return _gen_result(request, spec, choices, [r.usage for r in results])
+
+    async def _call(
+        self, request: GenRequest, body: dict[str, Any], spec: ConstraintSpec,
+        samples: list[int], on_chunk: ChunkCallback | None,
+    ) -> StreamResult:
+        llm = self.llm
+        seed = request.seed + samples[0] if request.seed is not None else None
+        params = {"model": llm.model, **body, **_sampling(request, seed), "stream": True,
+                  "stream_options": {"include_usage": True}}
+        if len(samples) > 1:
+            params["n"] = len(samples)
+        server_stops = list(request.stop)
+        if len(server_stops) <= llm.profile.max_stops and not (
+                request.save_stop_text and len(server_stops) > 1):
+            params["stop"] = server_stops or None
+        if request.logprobs is not None:
+            if llm.chat_mode:
+                params.update(logprobs=True, top_logprobs=request.logprobs)
+            else:
+                params["logprobs"] = request.logprobs
+        extra = dict(params.pop("extra_body", None) or {})
+        extra.update(server_constraint(spec, llm.api_type))
+        extra.update(request.extra)
+        if llm.api_type == "llamacpp":
+            extra.setdefault("cache_prompt", True)
+        if "response_format" in extra:
+            params["response_format"] = extra.pop("response_format")
+        if extra:
+            params["extra_body"] = extra
+        prefill = llm.chat_prompt(request).prefill if llm.chat_mode else ""
+        choices = [ChoiceState(s, StopScanner(request.stop, request.stop_regex), prefill)
+                   for s in samples]
+        endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
+
+        def create() -> Any:
+            self.requests += 1
+            return endpoint.create(**{k: v for k, v in params.items() if v is not None})
+
+        result = await stream_choices(create, choices, on_chunk, llm.retry, llm.api_type)
+        if len(server_stops) == 1 and "stop" in params:
+            for choice in result.choices:  # the server cut at its only stop string
+                if choice.finish == "stop" and not choice.scanner.stopped:
+                    choice.scanner.stop_text = server_stops[0]
+        return result
+
+    async def select(self, request: SelectRequest) -> SelectResult:
+        from guidance_engine.llms.openai_select import select
+
+        return await select(self, request)
+
+
+def _gen_result(
+    request: GenRequest, spec: ConstraintSpec, choices: list[ChoiceState],
+    usages: list[dict[str, Any]],
+) -> GenResult:
+    texts, reasons, stops = [], [], []
+    for choice in choices:
+        text = choice.scanner.text
+        reason: FinishReason = "stop" if choice.scanner.stopped or choice.finish == "stop" \
+            else "length"
+        if spec.constrained and not matches(spec, text):
+            if reason == "length" and request.allow_partial:
+                pass
+            else:
+                raise ConstraintError(
+                    f"the server returned a value that does not satisfy {spec.describe()}: "
+                    f"{text[:80]!r}" + (" (cut by max_tokens)" if reason == "length" else
+                                        "; the server ignored the constraint"))
+        texts.append(text)
+        reasons.append(reason)
+        stops.append(choice.scanner.stop_text)
+    logprobs = tuple(tuple(c.logprobs) for c in choices) if request.logprobs is not None \
+        else None
+    return GenResult(tuple(texts), tuple(reasons), tuple(stops), logprobs, usage_stats(usages))
+
+
+def usage_stats(usages: list[dict[str, Any]]) -> GenStats:
+    """GenStats from the servers' `usage` objects (summed over concurrent requests)."""
+    prompt = sum(int(u.get("prompt_tokens") or 0) for u in usages)
+    completion = sum(int(u.get("completion_tokens") or 0) for u in usages)
+    cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                 for u in usages)
+    return GenStats(prompt_tokens=prompt, fed_tokens=prompt - cached, reused_tokens=cached,
+                    sampled_tokens=completion)
+
+
+__all__ = ["PROFILES", "OpenAI", "OpenAISession", "ServerProfile"]

@@ -1,0 +1,179 @@
+"""`select` on an OpenAI-style server: score options from top logprobs, or constrain the choice.
+
+Scoring walks the options as text. At each point (the prompt plus an option prefix already
+scored) one request asks for a single token with its top alternatives; an alternative that is
+the next piece of some option extends that option's path, and one that covers the rest of an
+option completes it. Paths through different tokenizations of the same option add up. An option
+none of whose pieces shows up among the alternatives has no known score: it is reported missing
+and the result is marked inexact. With `select_method="constraint"` (or "auto" when scoring
+left options unknown) the server generates under a choice constraint instead; then the choice
+is the server's and no probabilities are reported::
+
+    {{select 'answer' options=[' yes', ' no']}}   # 1 request when the options differ at once
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from guidance_engine.constraints import ConstraintSpec
+from guidance_engine.constraints.dialects import DIALECTS, matches, server_constraint
+from guidance_engine.errors import ConstraintError, GuidanceError
+from guidance_engine.llms.base import GenRequest, SelectRequest, SelectResult
+from guidance_engine.llms.openai_wire import ChoiceState, stream_choices
+from guidance_engine.llms.stops import StopScanner
+
+if TYPE_CHECKING:
+    from guidance_engine.llms.openai import OpenAISession
+
+_MAX_STEPS = 64  # deepest option path scored (characters are at least one per token)
+
+
+async def select(session: OpenAISession, request: SelectRequest) -> SelectResult:
+    """Choose among `request.options` (see the module docstring)."""
+    options = tuple(dict.fromkeys(request.options))
+    if not options:
+        raise GuidanceError("select needs at least one option; found none")
+    llm = session.llm
+    method = llm.select_method
+    usages: list[dict[str, Any]] = []
+    if method != "constraint":
+        scores = await _score(session, request, options, usages)
+        if len(scores) == len(options) or method == "logprobs" or \
+                "options" not in DIALECTS.get(llm.api_type, frozenset()):
+            return _choose(request, options, scores, usages)
+    return await _constrained(session, request, options, usages)
+
+
+def _choose(
+    request: SelectRequest, options: Sequence[str], scores: dict[str, float],
+    usages: list[dict[str, Any]],
+) -> SelectResult:
+    from guidance_engine.llms.openai import usage_stats
+
+    if not scores:
+        raise GuidanceError(
+            f"select: none of the options {list(options)!r} appears among the server's top "
+            f"logprobs, so none can be scored; use select_method='constraint' on a server with "
+            f"a choice constraint (llama.cpp, vLLM)")
+    total = _logsumexp(list(scores.values()))
+    logprobs = {opt: scores[opt] - total for opt in options if opt in scores}
+    if request.temperature > 0:
+        rng = random.Random(request.seed)
+        weights = [math.exp(lp / request.temperature) for lp in logprobs.values()]
+        choice = rng.choices(list(logprobs), weights=weights)[0]
+    else:
+        choice = max(logprobs, key=lambda opt: logprobs[opt])
+    return SelectResult(choice, logprobs, usage_stats(usages), method="logprobs",
+                        exact=len(logprobs) == len(options))
+
+
+async def _score(
+    session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
+    usages: list[dict[str, Any]],
+) -> dict[str, float]:
+    """Log-probability of each option that could be scored (the text walk)."""
+    done: dict[str, float] = {}
+    frontier: dict[str, float] = {"": 0.0}  # option prefix scored so far -> its logprob
+    for _ in range(_MAX_STEPS):
+        if not frontier:
+            break
+        points = list(frontier.items())
+        tops = await asyncio.gather(*(_next_token(session, request, p, usages)
+                                      for p, _ in points))
+        frontier = {}
+        for (prefix, lp), top in zip(points, tops, strict=True):
+            _extend(prefix, lp, top, options, done, frontier)
+    return done
+
+
+def _extend(
+    prefix: str, lp: float, top: dict[str, float], options: tuple[str, ...],
+    done: dict[str, float], frontier: dict[str, float],
+) -> None:
+    """Fold one point's top tokens into finished options and the next frontier."""
+    live = [o[len(prefix):] for o in options if o.startswith(prefix) and o != prefix]
+    for token, value in top.items():
+        if not token:
+            continue
+        extends = False
+        for rest in live:
+            if token.startswith(rest):  # the token covers the rest of the option
+                option = prefix + rest
+                done[option] = _add(done.get(option), lp + value)
+            elif rest.startswith(token):
+                extends = True
+        if extends:  # one path per (point, token), however many options share it
+            frontier[prefix + token] = _add(frontier.get(prefix + token), lp + value)
+
+
+def _add(a: float | None, b: float) -> float:
+    return b if a is None else _logsumexp([a, b])
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    if top == -math.inf:
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+async def _next_token(
+    session: OpenAISession, request: SelectRequest, prefix: str, usages: list[dict[str, Any]],
+) -> dict[str, float]:
+    """The server's top alternatives for the token after the prompt + `prefix`."""
+    llm = session.llm
+    body = llm.body(request, prefix)
+    params: dict[str, Any] = {"model": llm.model, **body, "max_tokens": 1, "temperature": 0.0,
+                              "stream": True, "stream_options": {"include_usage": True}}
+    if llm.chat_mode:
+        params.update(logprobs=True, top_logprobs=llm.profile.top_logprobs)
+    else:
+        params["logprobs"] = llm.profile.top_logprobs
+    if llm.api_type == "llamacpp":
+        params["extra_body"] = {**params.get("extra_body", {}), "cache_prompt": True}
+    choice = ChoiceState(0, StopScanner())
+    endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
+
+    def create() -> Any:
+        session.requests += 1
+        return endpoint.create(**params)
+
+    result = await stream_choices(create, [choice], None, llm.retry, llm.api_type)
+    usages.append(result.usage)
+    if not choice.logprobs:
+        raise GuidanceError(f"select: the {llm.api_type} server returned no logprobs; use "
+                            f"select_method='constraint'")
+    first = choice.logprobs[0]
+    top = dict(first.top) or {first.token: first.logprob}
+    top.setdefault(first.token, first.logprob)
+    return top
+
+
+async def _constrained(
+    session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
+    usages: list[dict[str, Any]],
+) -> SelectResult:
+    """Let the server generate one of the options under a choice constraint."""
+    from guidance_engine.llms.openai import usage_stats
+
+    llm = session.llm
+    spec = ConstraintSpec(options=options)
+    constraint = server_constraint(spec, llm.api_type)  # refuses servers without one
+    gen = GenRequest(prompt=request.prompt, segments=request.segments,
+                     max_tokens=max(len(o) for o in options) + 1,
+                     temperature=request.temperature, seed=request.seed,
+                     extra={**request.extra, **constraint})
+    result = await session.gen(gen)
+    usages.append({"prompt_tokens": result.stats.prompt_tokens,
+                   "completion_tokens": result.stats.sampled_tokens,
+                   "prompt_tokens_details": {"cached_tokens": result.stats.reused_tokens}})
+    text = result.texts[0]
+    if text not in options or not matches(spec, text):
+        raise ConstraintError(f"the server ignored the choice constraint: it returned {text!r}, "
+                              f"which is none of {list(options)!r}")
+    return SelectResult(text, {}, usage_stats(usages), method="constraint", exact=False)
