@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q -m "not model and not gemma"
+	$(BIN)/pytest -q -m "not model and not gemma and not server"
 
 test: $(STAMP) lint browser
 	$(BIN)/pytest -q -ra

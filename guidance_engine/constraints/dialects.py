@@ -120,8 +120,13 @@ def matches(spec: ConstraintSpec, text: str) -> bool:
     >>> matches(digits, "123"), matches(digits, "12a")
     (True, False)
     """
+    return check_value(spec, text) == "complete"
+
+
+def check_value(spec: ConstraintSpec, text: str) -> str:
+    """"complete" (a whole value), "partial" (the start of one) or "invalid" (not even that)."""
     if constraint_kind(spec) is None:
-        return True
+        return "complete"
     schema = None
     if spec.json_schema is not None:
         # servers format JSON their own way: any whitespace between tokens is accepted here
@@ -133,5 +138,5 @@ def matches(spec: ConstraintSpec, text: str) -> bool:
     matcher = TokenIndex.bytes_level().compile(engine_grammar(only))
     for byte in text.encode("utf-8"):
         if not matcher.consume_token(byte):
-            return False
-    return bool(matcher.is_accepting())
+            return "invalid"
+    return "complete" if matcher.is_accepting() else "partial"

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from guidance_engine.constraints import ConstraintSpec, validate
-from guidance_engine.constraints.dialects import check_expressible, matches, server_constraint
+from guidance_engine.constraints.dialects import (
+    check_expressible,
+    check_value,
+    server_constraint,
+)
 from guidance_engine.errors import ConstraintError, ModelAPIError, ModelError
 from guidance_engine.llms.base import (
     LLM,
@@ -140,7 +145,9 @@ class OpenAI(LLM):
         self.client_kwargs = client_kwargs
         self._chat_template = chat_template
         self._markup: Any = None
-        self._clients: dict[bool, Any] = {}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary())
+        self._sync_client: Any = None
         self.capabilities = Capabilities(
             logits=False, top_logprobs=self.profile.top_logprobs, healing=False,
             max_n=None if self.profile.native_n else 1,
@@ -169,10 +176,19 @@ class OpenAI(LLM):
     # -- clients -------------------------------------------------------------------------------
 
     def client(self, asynchronous: bool = True) -> Any:
-        """The `openai` client (AsyncOpenAI / OpenAI, or the Azure ones), made on first use."""
-        if asynchronous not in self._clients:
-            self._clients[asynchronous] = self._make_client(asynchronous)
-        return self._clients[asynchronous]
+        """The `openai` client (AsyncOpenAI / OpenAI, or the Azure ones), made on first use.
+
+        An async client holds connections bound to one event loop, so there is one per loop
+        (each synchronous program call runs its own loop)."""
+        if not asynchronous:
+            if self._sync_client is None:
+                self._sync_client = self._make_client(False)
+            return self._sync_client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._make_client(True)
+        return client
 
     def _make_client(self, asynchronous: bool) -> Any:
         import openai
@@ -180,6 +196,10 @@ class OpenAI(LLM):
         common: dict[str, Any] = {"api_key": self.api_key or "no-key", "max_retries": 0,
                                   "timeout": self.timeout, "organization": self.organization,
                                   **self.client_kwargs}
+        if asynchronous and "http_client" not in common:
+            # The client's default wrapper closes itself on garbage collection in whatever loop
+            # runs then; ours outlive their loop (one per program call), so use the plain one.
+            common["http_client"] = openai.DefaultAsyncHttpxClient(timeout=self.timeout)
         if self.api_type == "azure":
             cls: Any = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             return cls(azure_endpoint=self.base_url, azure_deployment=self.deployment_id,
@@ -359,20 +379,30 @@ def _gen_result(
         text = choice.scanner.text
         reason: FinishReason = "stop" if choice.scanner.stopped or choice.finish == "stop" \
             else "length"
-        if spec.constrained and not matches(spec, text):
-            if reason == "length" and request.allow_partial:
-                pass
-            else:
-                raise ConstraintError(
-                    f"the server returned a value that does not satisfy {spec.describe()}: "
-                    f"{text[:80]!r}" + (" (cut by max_tokens)" if reason == "length" else
-                                        "; the server ignored the constraint"))
+        if spec.constrained:
+            _check_constrained(request, spec, text, reason)
         texts.append(text)
         reasons.append(reason)
         stops.append(choice.scanner.stop_text)
     logprobs = tuple(tuple(c.logprobs) for c in choices) if request.logprobs is not None \
         else None
     return GenResult(tuple(texts), tuple(reasons), tuple(stops), logprobs, usage_stats(usages))
+
+
+def _check_constrained(
+    request: GenRequest, spec: ConstraintSpec, text: str, reason: FinishReason
+) -> None:
+    """The server's value must satisfy the constraint (the same engine checks it here)."""
+    verdict = check_value(spec, text)
+    if verdict == "complete" or (verdict == "partial" and request.allow_partial):
+        return
+    if verdict == "partial" and reason == "length":
+        from guidance_engine.constraints import incomplete_output_error  # imports torch
+
+        raise incomplete_output_error(spec, text, gen_name=request.name, reason="max_tokens")
+    raise ConstraintError(
+        f"the server returned a value that does not satisfy {spec.describe()}: {text[:80]!r}; "
+        f"the server ignored or does not support the constraint")
 
 
 def usage_stats(usages: list[dict[str, Any]]) -> GenStats:

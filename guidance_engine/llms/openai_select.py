@@ -1,11 +1,11 @@
 """`select` on an OpenAI-style server: score options from top logprobs, or constrain the choice.
 
 Scoring walks the options as text. At each point (the prompt plus an option prefix already
-scored) one request asks for a single token with its top alternatives; an alternative that is
-the next piece of some option extends that option's path, and one that covers the rest of an
-option completes it. Paths through different tokenizations of the same option add up. An option
-none of whose pieces shows up among the alternatives has no known score: it is reported missing
-and the result is marked inexact. With `select_method="constraint"` (or "auto" when scoring
+scored) one request asks for a single token with its top alternatives; the longest alternative
+that is the next piece of an option extends that option's path (options sharing a piece share
+the request), and one that is the rest of an option completes it. An option none of whose
+pieces shows up among the alternatives has no known score: it is reported missing and the
+result is marked inexact. With `select_method="constraint"` (or "auto" when scoring
 left options unknown) the server generates under a choice constraint instead; then the choice
 is the server's and no probabilities are reported::
 
@@ -95,20 +95,27 @@ def _extend(
     prefix: str, lp: float, top: dict[str, float], options: tuple[str, ...],
     done: dict[str, float], frontier: dict[str, float],
 ) -> None:
-    """Fold one point's top tokens into finished options and the next frontier."""
-    live = [o[len(prefix):] for o in options if o.startswith(prefix) and o != prefix]
-    for token, value in top.items():
-        if not token:
+    """Fold one point's top tokens into finished options and the next frontier.
+
+    Each option follows one path, its likely tokenization: the token equal to the rest of the
+    option finishes it (else tokens that cover the rest and go on, summed); otherwise the
+    longest token that starts the rest leads to the next point.
+    """
+    for option in options:
+        if not option.startswith(prefix) or option == prefix:
             continue
-        extends = False
-        for rest in live:
-            if token.startswith(rest):  # the token covers the rest of the option
-                option = prefix + rest
-                done[option] = _add(done.get(option), lp + value)
-            elif rest.startswith(token):
-                extends = True
-        if extends:  # one path per (point, token), however many options share it
-            frontier[prefix + token] = _add(frontier.get(prefix + token), lp + value)
+        rest = option[len(prefix):]
+        if rest in top:
+            done[option] = lp + top[rest]
+            continue
+        covering = [v for t, v in top.items() if t.startswith(rest)]
+        if covering:
+            done[option] = lp + _logsumexp(covering)
+            continue
+        starts = [t for t in top if t and rest.startswith(t)]
+        if starts:
+            token = max(starts, key=len)
+            frontier[prefix + token] = lp + top[token]
 
 
 def _add(a: float | None, b: float) -> float:

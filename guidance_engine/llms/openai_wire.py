@@ -156,9 +156,8 @@ async def _attempt(
                 choice = by_index.get(int(part.get("index") or 0))
                 if choice is not None:
                     _apply(choice, part, on_chunk)
-            if all(c.finish is not None or c.scanner.stopped for c in choices) and (
-                    usage or all(c.scanner.stopped and c.finish is None for c in choices)):
-                break  # every choice is done: no need to read (or generate) the rest
+            # After a client-side stop (stop_regex, a long stop list) the stream is read to
+            # its end anyway: only its last event reports the token usage.
     finally:
         close = getattr(stream, "close", None)
         if close is not None:

@@ -1,0 +1,172 @@
+"""The real llama.cpp server (started once per test session) and a fault-injecting proxy.
+
+`llamacpp_server` runs llama.cpp's C++ server from PyPI `xllamacpp` on 127.0.0.1 with the
+default SmolLM2 GGUF and one thread; it is stopped when the session ends, whatever happened.
+Tests that use it are marked `server`. `proxy` sits between a client and that server: it
+records every request (path, query, headers, JSON body) and plays scripted faults first::
+
+    proxy.fault("status", status=429, headers={"Retry-After": "0"}); proxy.fault("cut", after=3)
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "llamacpp_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server() -> Iterator[Any]:
+    from guidance_engine.llms.llamacpp_server import LlamaCppServer
+
+    server = LlamaCppServer(n_threads=1, n_ctx=4096, n_parallel=2, alias="smollm2")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Fault:
+    """What the proxy does to one request: "status" (answer `status` with `body`), "cut"
+    (forward, then drop the connection after `after` events), "malformed" (replace event
+    `after` with broken JSON), "slow" (wait `delay` seconds first), "strip" (forward without
+    the constraint fields, as a server that ignores them would)."""
+
+    kind: str
+    status: int = 0
+    after: int = 0
+    delay: float = 0.0
+    body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Proxy:
+    """A loopback HTTP proxy to `upstream` (host, port) with scripted faults (see module doc).
+
+    `rewrite` maps an incoming path to the upstream path (Azure's deployment paths)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.requests: list[Recorded] = []
+        self.rewrite: dict[str, str] = {}
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.handle(self, b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                proxy.handle(self, self.rfile.read(length))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fault(self, kind: str, **kwargs: Any) -> None:
+        """Queue a fault for the next request without one (see `Fault`)."""
+        self.faults.append(Fault(kind, **kwargs))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
+        url = urllib.parse.urlsplit(h.path)
+        body = json.loads(raw) if raw else {}
+        self.requests.append(Recorded(h.command, url.path, urllib.parse.parse_qs(url.query),
+                                      {k.lower(): v for k, v in h.headers.items()}, body))
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)
+        if fault is not None and fault.kind == "status":
+            data = json.dumps(fault.body or {"error": {"message": f"injected {fault.status}"}})
+            h.send_response(fault.status)
+            for key, value in {"Content-Type": "application/json", **fault.headers}.items():
+                h.send_header(key, value)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data.encode())
+            return
+        if fault is not None and fault.kind == "strip":
+            raw = json.dumps({k: v for k, v in body.items()
+                              if k not in ("grammar", "json_schema")}).encode()
+        self.forward(h, self.rewrite.get(url.path, url.path), raw, fault)
+
+    def forward(self, h: BaseHTTPRequestHandler, path: str, raw: bytes,
+                fault: Fault | None) -> None:
+        conn = http.client.HTTPConnection(*self.upstream, timeout=120)
+        headers = {"Content-Type": "application/json"}
+        conn.request(h.command, path, body=raw or None, headers=headers)
+        response = conn.getresponse()
+        h.send_response(response.status)
+        h.send_header("Content-Type", response.getheader("Content-Type") or "text/plain")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        events = 0
+        try:
+            while line := response.readline():
+                if line.startswith(b"data: "):
+                    events += 1
+                    if fault is not None and fault.kind == "cut" and events > fault.after:
+                        h.wfile.flush()
+                        h.connection.shutdown(socket.SHUT_RDWR)  # no final chunk: a cut
+                        return
+                    if fault is not None and fault.kind == "malformed" and events == fault.after:
+                        line = b'data: {"choices": [{"text": "oops\n'
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                h.wfile.flush()
+            h.wfile.write(b"0\r\n\r\n")
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def proxy(llamacpp_server: Any) -> Iterator[Proxy]:
+    port = int(llamacpp_server.port)
+    p = Proxy(("127.0.0.1", port))
+    try:
+        yield p
+    finally:
+        p.close()
