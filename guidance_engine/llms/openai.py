@@ -78,6 +78,11 @@ PROFILES: dict[str, ServerProfile] = {
     "llamacpp": ServerProfile("llamacpp", ("LLAMA_API_KEY",), False, None, "LLAMA_BASE_URL",
                               max_stops=64, top_logprobs=50, native_n=False, prefill=True),
 }
+#: gen keywords sent to the server as they are (OpenAI's own, and vLLM / llama.cpp samplers).
+SERVER_SAMPLING_KWARGS = frozenset({
+    "frequency_penalty", "presence_penalty", "logit_bias", "top_k", "min_p",
+    "repetition_penalty", "typical_p",
+})
 _CHAT_PREFIXES = ("gpt-3.5-turbo", "gpt-4", "gpt-5", "chatgpt", "o1", "o3", "o4")
 _CHATML = ("<|im_start|>{role}\n", "<|im_end|>")
 
@@ -152,6 +157,7 @@ class OpenAI(LLM):
             logits=False, top_logprobs=self.profile.top_logprobs, healing=False,
             max_n=None if self.profile.native_n else 1,
             grammar_dialects=frozenset({api_type}))
+        self.sampling_kwargs = SERVER_SAMPLING_KWARGS
         self._check_settings()
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ def test_a_file_that_is_not_a_model_reports_the_server_output(tmp_path: Path) ->
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf file")
     server = LlamaCppServer(model=bad)
-    with pytest.raises(ServerStartError, match="exited with status .* before it was ready"):
+    with pytest.raises(ServerStartError, match=r"exited with status .* before it was ready"):
         server.start()
     assert not server.running
 
