@@ -200,8 +200,19 @@ class Session(ABC):
         """Release per-execution resources (a local backend may keep a cross-run cache)."""
 
 
+class _CacheAccess:
+    """`SomeLLM.cache`: that backend's cached generations (`.clear()`), as in 0.0.64."""
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        from guidance_engine.llms.caching import CacheView
+
+        return CacheView(owner.__name__)
+
+
 class LLM(ABC):
     """A model backend. Subclasses: `Transformers`, `OpenAI`, `Mock`."""
+
+    cache = _CacheAccess()
 
     #: Generic role names this backend can render (`system`, `user`, `assistant`, ...).
     chat: bool = True

@@ -500,7 +500,8 @@ class Transformers(LLM):
     `model` is None (the default model), a model directory, a `.gguf` file, or a loaded model
     object (then pass `tokenizer` too). `acceleration=False` switches off every KV-cache reuse
     (each call prefills its whole prompt); `caching=False` keeps reuse within an execution but
-    not across executions; `prefix_cache_bytes` bounds the cross-run prefix cache;
+    not across executions, and `caching=True` also serves repeated deterministic gens from the
+    generation cache (llms/caching.py); `prefix_cache_bytes` bounds the cross-run prefix cache;
     `fast_forward=False` (or `extra={"fast_forward": False}` on a request) samples tokens a
     constraint forces instead of feeding them in one pass (for benchmarks).
 
@@ -530,6 +531,7 @@ class Transformers(LLM):
         self.acceleration = acceleration
         self.fast_forward = fast_forward
         cross_run = acceleration and caching is not False
+        self.caching = caching is True  # generation cache (llms/caching.py) only when asked
         self.prefix_cache = PrefixCache(prefix_cache_bytes if cross_run else 0)
         self._index: TokenIndex | None = None
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or

@@ -102,6 +102,7 @@ class Shared:
     records: list[ev.Event] | None = None  # the log, when logging
     session: Session | None = None
     names: dict[str, Any] = field(default_factory=builtins)
+    caching: bool | None = None  # the program's caching=; None: the model's own setting
 
     def __post_init__(self) -> None:
         if self.llm is not None:
@@ -114,6 +115,10 @@ class Shared:
     def open_session(self, llm: LLM) -> Session:
         if self.session is None:
             self.session = llm.session()
+            if self.caching if self.caching is not None else llm.caching:
+                from guidance_engine.llms.caching import CachedSession
+
+                self.session = CachedSession(self.session, llm)
         return self.session
 
     def close(self) -> None:

@@ -266,7 +266,7 @@ class Program:
 
     def _execution(self, sink: ev.EventSink) -> Execution:
         assert self._state is not None
-        shared = Shared(self._resolve_llm(), sink=sink)
+        shared = Shared(self._resolve_llm(), sink=sink, caching=self.caching)
         return Execution(self._compiled, self._state, shared, await_missing=self.await_missing,
                          name=self.name)
 

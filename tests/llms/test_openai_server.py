@@ -114,3 +114,19 @@ def test_n_samples_fall_back_to_concurrent_requests_and_seed_repeats(proxy: Any)
     assert len(first) == 3 and first == second  # seeded sampling is reproducible
     assert len(proxy.requests) == 6 and all("n" not in r.body for r in proxy.requests)
     assert sorted(r.body["seed"] for r in proxy.requests[:3]) == [7, 8, 9]
+
+
+def test_a_cached_rerun_makes_no_request(proxy: Any, tmp_path: Any,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from guidance_engine.llms import caching
+
+    monkeypatch.setattr(caching, "DEFAULT", caching.GenerationCache(tmp_path))
+    llm = guidance.llms.OpenAI("smollm2", api_type="llamacpp", base_url=proxy.base_url)
+    program = guidance("Q: 2+2=?\nA:{{gen 'a' max_tokens=4 stop='\\n'}}", llm=llm)
+    first = program()
+    assert len(proxy.requests) == 1
+    chunks = [p.text for p in program(stream=True)]
+    assert len(proxy.requests) == 1 and chunks[-1] == first.text  # no request, same stream
+    assert guidance.llms.OpenAI.cache.clear() == 1
+    program()
+    assert len(proxy.requests) == 2
