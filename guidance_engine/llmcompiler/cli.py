@@ -1,0 +1,155 @@
+"""`guidance-engine llmcompiler run|evaluate`: benchmark runs and their scoring.
+
+    guidance-engine llmcompiler run --benchmark hotpotqa --data ../shared/data/llmcompiler \\
+        --store runs/hotpot.json --N 20 --model_type llamacpp --model_path qwen.gguf --stream
+    guidance-engine llmcompiler run ... --react --store runs/hotpot-react.json
+    guidance-engine llmcompiler evaluate runs/hotpot.json runs/hotpot-react.json
+
+`register(subparsers)` adds the `llmcompiler` command to the main CLI; `main(argv)` runs it alone
+(`python -m guidance_engine.llmcompiler.cli run ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+from guidance_engine.errors import GuidanceError
+from guidance_engine.llmcompiler.benchmarks import BENCHMARKS, Benchmark, load_benchmark
+from guidance_engine.llmcompiler.evaluate import format_comparison, format_summary, summarize
+from guidance_engine.llmcompiler.runner import Agent, Store, read_store, run_benchmark
+from guidance_engine.llmcompiler.tools import Latency
+from guidance_engine.llms.base import LLM
+
+MODEL_TYPES = ("transformers", "openai", "azure", "vllm", "friendli", "llamacpp")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `llmcompiler run` and `llmcompiler evaluate` to an argparse subparsers object."""
+    parser = subparsers.add_parser("llmcompiler", help="LLMCompiler and ReAct benchmark runs",
+                                   description="LLMCompiler and ReAct benchmark runs")
+    add_commands(parser)
+    return parser
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """`run` and `evaluate` under `parser`."""
+    commands = parser.add_subparsers(dest="llmcompiler_command", required=True)
+    _add_run(commands.add_parser("run", help="answer a benchmark's questions into a store file"))
+    evaluate = commands.add_parser("evaluate", help="accuracy, latency and tokens of a run")
+    evaluate.add_argument("store", help="the store file of a run")
+    evaluate.add_argument("baseline", nargs="?", help="a second run to compare against")
+    evaluate.set_defaults(handler=evaluate_command)
+
+
+def _add_run(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--benchmark", choices=BENCHMARKS, required=True)
+    run.add_argument("--data", required=True, help="folder with the benchmark JSON files")
+    run.add_argument("--store", required=True, help="results file (resumed if it exists)")
+    run.add_argument("--logging", action="store_true", help="keep each question's full trace")
+    run.add_argument("--stream", action="store_true", help="dispatch tasks while planning")
+    run.add_argument("--react", action="store_true", help="run the ReAct baseline instead")
+    run.add_argument("--N", type=int, default=None, help="only the first N questions")
+    run.add_argument("--model_type", choices=MODEL_TYPES, default="transformers")
+    run.add_argument("--model_name", default=None, help="model name (server) or path/id (local)")
+    run.add_argument("--model_path", default=None,
+                     help="a GGUF file: with llamacpp, start llama.cpp's server on it")
+    run.add_argument("--api_base", default=None, help="the server's base URL (.../v1)")
+    run.add_argument("--api_key", default=None)
+    run.add_argument("--tool_latency", default="0",
+                     help="simulated tool latency: seconds (0.6) or 'paper' (~0.6 s, stragglers)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the simulated latencies")
+    run.add_argument("--max_replans", type=int, default=2)
+    run.add_argument("--threads", type=int, default=1, help="CPU threads for a local model")
+    run.add_argument("--n_ctx", type=int, default=4096, help="context of a started server")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=run_command)
+
+
+def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
+    """The model named by the arguments; a started llama.cpp server is stopped by `stack`."""
+    if args.model_type == "transformers":
+        import torch
+
+        from guidance_engine.llms.transformers import Transformers
+
+        torch.set_num_threads(args.threads)
+        return Transformers(args.model_path or args.model_name)
+    from guidance_engine.llms.openai import OpenAI
+
+    base_url = args.api_base
+    name = args.model_name
+    if args.model_type == "llamacpp" and args.model_path:
+        from guidance_engine.llms.llamacpp_server import LlamaCppServer
+
+        name = name or "planner"
+        server = LlamaCppServer(model=args.model_path, n_threads=args.threads, n_ctx=args.n_ctx,
+                                alias=name)
+        stack.enter_context(server)
+        base_url = server.base_url
+    if not name:
+        raise GuidanceError(f"--model_type {args.model_type} needs --model_name")
+    # Completion endpoints for self-hosted servers: the templates write several gens and a
+    # select inside one assistant turn, which a chat endpoint cannot continue.
+    chat = {} if args.model_type in ("openai", "azure", "friendli") else {"chat_mode": False}
+    llm: LLM = OpenAI(name, api_key=args.api_key, base_url=base_url, api_type=args.model_type,
+                      **chat)
+    return llm
+
+
+def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
+    from guidance_engine.llmcompiler.agent import LLMCompiler
+    from guidance_engine.llmcompiler.react import ReAct
+
+    tools = bench.tools(llm, Latency.parse(args.tool_latency, seed=args.seed))
+    if args.react:
+        return ReAct(tools, llm=llm, examples=bench.examples("react"))
+    return LLMCompiler(tools, llm=llm, stream=args.stream, max_replans=args.max_replans,
+                       planner_examples=bench.examples("planner"),
+                       joiner_examples=bench.examples("joiner"))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    bench = load_benchmark(args.benchmark, args.data)
+    questions = bench.questions[: args.N] if args.N else bench.questions
+    config = {key: getattr(args, key) for key in (
+        "benchmark", "model_type", "model_name", "model_path", "tool_latency", "seed",
+        "stream", "max_replans")}
+    config["agent"] = "react" if args.react else "llmcompiler"
+    store = Store.open(args.store, config)
+    with contextlib.ExitStack() as stack:
+        llm = make_llm(args, stack)
+        agent = make_agent(args, bench, llm)
+        asyncio.run(run_benchmark(agent, questions, store, keep_trace=args.logging,
+                                  progress=not args.quiet))
+    print(format_summary(summarize(store.results)))
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    run = summarize(read_store(args.store)["results"])
+    if args.baseline is None:
+        print(format_summary(run))
+        return 0
+    baseline = summarize(read_store(args.baseline)["results"])
+    print(format_comparison(run, baseline, (args.store, args.baseline)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="guidance-engine llmcompiler",
+                                     description="LLMCompiler and ReAct benchmark runs")
+    add_commands(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except GuidanceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Running an agent over a benchmark into a store file that is written after every question.
+
+The store is JSON: `{"config": {...}, "results": {id: {question, label, answer, latency, usage,
+replans[, trace]}}}`. A run that finds the store already there keeps its results and answers
+only the questions still missing, so an interrupted run resumes where it stopped::
+
+    store = Store.open("hotpot.json", config={"benchmark": "hotpotqa", "agent": "llmcompiler"})
+    await run_benchmark(agent, bench.questions[:10], store, progress=True)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from guidance_engine.errors import GuidanceError
+from guidance_engine.llmcompiler.benchmarks import Question
+from guidance_engine.llmcompiler.evaluate import is_correct
+from guidance_engine.llmcompiler.trace import AgentResult
+
+# Settings that change what the answers mean: a resumed run must agree on them.
+_IDENTITY = ("benchmark", "agent", "model_type", "model_name", "model_path")
+
+
+class Agent(Protocol):
+    async def arun(self, question: str) -> AgentResult: ...
+
+
+@dataclass
+class Store:
+    """The results file, rewritten atomically after every answered question."""
+
+    path: Path
+    config: dict[str, Any]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def open(path: str | Path, config: dict[str, Any]) -> Store:
+        path = Path(path)
+        if not path.exists():
+            return Store(path, dict(config))
+        data = read_store(path)
+        old = data.get("config", {})
+        for key in _IDENTITY:
+            if key in config and key in old and old[key] != config[key]:
+                raise GuidanceError(
+                    f"{path} holds a run with {key}={old[key]!r}, not {config[key]!r}; "
+                    "use another --store file (or delete it) to start a new run"
+                )
+        return Store(path, {**old, **config}, dict(data.get("results", {})))
+
+    def add(self, question: Question, result: AgentResult, keep_trace: bool) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "question": question.question,
+            "label": question.answer,
+            "answer": result.answer,
+            "correct": is_correct(result.answer, question.answer),
+            "latency": result.trace.latency,
+            "usage": result.trace.usage.as_dict(),
+            "replans": result.trace.replans,
+        }
+        if keep_trace:
+            record["trace"] = result.trace.as_dict()
+        self.results[question.id] = record
+        self.save()
+        return record
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"config": self.config, "results": self.results}, indent=1)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, self.path)  # a crash never leaves a half-written store
+
+
+def read_store(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise GuidanceError(f"cannot read the store file {path}: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise GuidanceError(f"{path} is not a store file: expected {{'config', 'results'}}")
+    return data
+
+
+async def run_benchmark(
+    agent: Agent,
+    questions: Sequence[Question],
+    store: Store,
+    keep_trace: bool = False,
+    progress: bool = True,
+) -> Store:
+    """Answer every question not yet in `store`, saving after each one."""
+    todo = [q for q in questions if q.id not in store.results]
+    bar = _progress(len(questions), len(questions) - len(todo), progress)
+    correct = sum(bool(r.get("correct")) for r in store.results.values())
+    try:
+        for question in todo:
+            result = await agent.arun(question.question)
+            correct += store.add(question, result, keep_trace)["correct"]
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(accuracy=f"{correct / len(store.results):.0%}",
+                                latency=f"{result.trace.latency:.1f}s")
+    finally:
+        if bar is not None:
+            bar.close()
+    return store
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="question", dynamic_ncols=True)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from guidance_engine.llmcompiler.evaluate import (
+    format_comparison,
+    format_summary,
+    is_correct,
+    normalize_answer,
+    summarize,
+)
+
+
+def test_answers_match_after_normalisation_and_numbers_within_ten_percent() -> None:
+    assert normalize_answer("The  Mariana-Trench!") == "marianatrench"
+    assert is_correct("the Mariana Trench.", "Mariana Trench")
+    assert is_correct("Yes", "yes") and not is_correct("no", "yes")
+    assert is_correct("about 120.5 m", "110.12") and not is_correct("122", "110.12")
+    assert is_correct("77,846,500 km2", "77846500")
+    assert not is_correct(None, "4") and not is_correct("4 rivers", "Yangtze River")
+
+
+def record(answer: str | None, label: str, latency: float, tokens: int, replans: int = 0
+           ) -> dict[str, object]:
+    return {"answer": answer, "label": label, "latency": latency, "replans": replans,
+            "usage": {"input_tokens": tokens, "output_tokens": tokens // 10, "model_calls": 3}}
+
+
+def test_summary_and_side_by_side_ratios() -> None:
+    run = summarize({"a": record("4", "4", 1.0, 1000), "b": record("x", "y", 3.0, 3000, 1)})
+    base = summarize({"a": record("4", "4", 4.0, 6000), "b": record("y", "y", 6.0, 6000)})
+    assert (run.n, run.accuracy, run.latency_mean, run.latency_median) == (2, 0.5, 2.0, 2.0)
+    assert (run.latency_std, run.input_tokens, run.replans) == (1.0, 2000, 0.5)
+    assert format_summary(run).splitlines()[1] == "accuracy                  50.0%"
+    table = format_comparison(run, base, ("llmcompiler", "react")).splitlines()
+    assert table[0].split() == ["llmcompiler", "react", "ratio", "(baseline", "/", "run)"]
+    assert table[3].split() == ["latency", "mean", "(s)", "2.00", "5.00", "2.50x"]
+    assert table[6].split() == ["input", "tokens", "/", "question", "2000", "6000", "3.00x"]
