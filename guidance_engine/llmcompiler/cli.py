@@ -63,6 +63,7 @@ def _add_run(run: argparse.ArgumentParser) -> None:
                      help="simulated tool latency: seconds (0.6) or 'paper' (~0.6 s, stragglers)")
     run.add_argument("--seed", type=int, default=0, help="seed of the simulated latencies")
     run.add_argument("--max_replans", type=int, default=2)
+    run.add_argument("--max_iterations", type=int, default=10, help="ReAct's turn limit")
     run.add_argument("--threads", type=int, default=1, help="CPU threads for a local model")
     run.add_argument("--n_ctx", type=int, default=4096, help="context of a started server")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -106,7 +107,8 @@ def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
 
     tools = bench.tools(llm, Latency.parse(args.tool_latency, seed=args.seed))
     if args.react:
-        return ReAct(tools, llm=llm, examples=bench.examples("react"))
+        return ReAct(tools, llm=llm, examples=bench.examples("react"),
+                     max_iterations=args.max_iterations)
     return LLMCompiler(tools, llm=llm, stream=args.stream, max_replans=args.max_replans,
                        planner_examples=bench.examples("planner"),
                        joiner_examples=bench.examples("joiner"))
@@ -117,7 +119,7 @@ def run_command(args: argparse.Namespace) -> int:
     questions = bench.questions[: args.N] if args.N else bench.questions
     config = {key: getattr(args, key) for key in (
         "benchmark", "model_type", "model_name", "model_path", "tool_latency", "seed",
-        "stream", "max_replans")}
+        "stream", "max_replans", "max_iterations")}
     config["agent"] = "react" if args.react else "llmcompiler"
     store = Store.open(args.store, config)
     with contextlib.ExitStack() as stack:
