@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guidance_engine.errors import IncompleteOutputError
 from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
 from guidance_engine.llmcompiler.plan_grammar import plan_grammar
 from guidance_engine.llmcompiler.tools import Tool
@@ -55,13 +56,18 @@ class Planner:
         examples: str = "",
         template: str | Path | None = None,
         max_tasks: int = 10,
-        max_tokens: int = 600,
+        max_tokens: int = 1024,
         temperature: float = 0.0,
         stream: bool = True,
+        seed: int | None = None,
+        max_chars: int = 100,
+        max_list: int = 6,
     ) -> None:
         self.tools = list(tools)
         self.examples = examples
         self.max_tasks = max_tasks
+        self.seed = seed
+        self.limits = {"max_tasks": max_tasks, "max_chars": max_chars, "max_list": max_list}
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.stream = stream
@@ -78,9 +84,10 @@ class Planner:
             "context": context,
             "tools": [tool.description for tool in self.tools],
             "examples": self.examples,
-            "grammar": plan_grammar(self.tools, first_index, self.max_tasks),
+            "grammar": plan_grammar(self.tools, first_index, **self.limits),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
+            "seed": self.seed,
         }
 
     async def plan(
@@ -108,17 +115,13 @@ class Planner:
                 except PlanSyntaxError as error:
                     run.error = str(error)
 
-        if self.stream:
-            out = None
-            async for event in self.program.events(**variables):
-                if isinstance(event, ev.GenChunk) and event.name == "plan" and event.index == 0:
-                    feed(event.text)
-                elif isinstance(event, ev.Finished):
-                    out = event.program
-            assert out is not None, "the events stream ended without Finished"
-        else:
-            out = await self.program(async_mode=True, **variables)
-            feed(str(out["plan"]))
+        try:
+            out = await self._generate(variables, feed)
+        except IncompleteOutputError as error:
+            # max_tokens came before join(): the complete lines already went to the executor.
+            run.error = str(error)
+            run.text, run.end = stream.text, clock()
+            return run
         if run.error is None:
             try:
                 take(stream.close())
@@ -128,3 +131,17 @@ class Planner:
         run.usage.add_log(out.log)
         run.end = clock()
         return run
+
+    async def _generate(self, variables: dict[str, object],
+                        feed: Callable[[str], None]) -> Program:
+        """The executed planner program; the plan text goes to `feed` (live when streaming)."""
+        if not self.stream:
+            out: Program = await self.program(async_mode=True, **variables)
+            feed(str(out["plan"]))
+            return out
+        async for event in self.program.events(**variables):
+            if isinstance(event, ev.GenChunk) and event.name == "plan" and event.index == 0:
+                feed(event.text)
+            elif isinstance(event, ev.Finished):
+                return event.program
+        raise RuntimeError("the planner's event stream ended without Finished")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import guidance_engine as guidance
+from guidance_engine.errors import IncompleteOutputError
 from guidance_engine.llmcompiler import LLMCompiler
 from guidance_engine.llmcompiler.docstore import Doc, Docstore
 from guidance_engine.llmcompiler.math_tool import MathTool
@@ -174,3 +175,38 @@ def test_tool_errors_reach_the_joiner_as_observations() -> None:
     result = LLMCompiler([tool], llm=llm).run("K2?")
     assert result.trace.tasks[0].observation == "Error: ConnectionError: docstore offline"
     assert "Observation: Error: ConnectionError: docstore offline" in llm.calls[-1].prompt
+
+
+class _CutSession(MockSession):
+    """Streams part of a plan, then fails as a backend does when max_tokens cuts a grammar."""
+
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        if not (request.grammar or "").startswith("start: plan_"):
+            return await super().gen(request, on_chunk)
+        assert on_chunk is not None
+        on_chunk(0, '1. search("K2")\n2. search("Mount')
+        raise IncompleteOutputError("gen 'plan' stopped (max_tokens) before its grammar was "
+                                    "complete")
+
+
+class CutPlanner(guidance.llms.Mock):
+    def session(self) -> Session:
+        return _CutSession(self)
+
+
+def test_a_plan_cut_by_max_tokens_keeps_its_complete_tasks() -> None:
+    llm = CutPlanner(JOINER)
+    result = LLMCompiler([search()], llm=llm).run("K2?")
+    plan = result.trace.plans[0]
+    assert plan.error is not None and plan.error.startswith("gen 'plan' stopped (max_tokens)")
+    assert plan.text == '1. search("K2")\n2. search("Mount'
+    assert [t.observation for t in result.trace.tasks] == ["K2 is 8,611 m high."]
+    assert result.answer == "238 m"
+
+
+def test_an_unparseable_line_ends_the_plan_and_is_recorded() -> None:
+    llm = guidance.llms.Mock({"assistant\n": '1. search("K2")\nI think so\n2. join()', **JOINER})
+    result = LLMCompiler([search()], llm=llm).run("K2?")
+    assert result.trace.plans[0].error == ("expected 'N. tool(arguments)', 'Thought: ...' or "
+                                           "'N. join()' (plan line 'I think so', column 1)")
+    assert [t.index for t in result.trace.tasks] == [1]
