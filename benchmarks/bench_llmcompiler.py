@@ -163,9 +163,8 @@ def _tool_span(trace: dict[str, Any]) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from guidance_engine.llms.openai import OpenAI
-
     from guidance_engine.llms.llamacpp_server import LlamaCppServer
+    from guidance_engine.llms.openai import OpenAI
 
     deadline = time.monotonic() + args.minutes * 60
     out = Path(args.out)

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
@@ -42,7 +43,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     evaluate = commands.add_parser("evaluate", help="accuracy, latency and tokens of a run")
     evaluate.add_argument("store", help="the store file of a run")
     evaluate.add_argument("baseline", nargs="?", help="a second run to compare against")
-    evaluate.set_defaults(handler=evaluate_command)
+    evaluate.set_defaults(run=_reporting_errors(evaluate_command))
 
 
 def _add_run(run: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--threads", type=int, default=1, help="CPU threads for a local model")
     run.add_argument("--n_ctx", type=int, default=4096, help="context of a started server")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(run=_reporting_errors(run_command))
 
 
 def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
@@ -95,9 +96,10 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
         raise GuidanceError(f"--model_type {args.model_type} needs --model_name")
     # Completion endpoints for self-hosted servers: the templates write several gens and a
     # select inside one assistant turn, which a chat endpoint cannot continue.
-    chat = {} if args.model_type in ("openai", "azure", "friendli") else {"chat_mode": False}
+    # The generation cache stays off: a cached answer would make latencies meaningless.
+    chat_mode = None if args.model_type in ("openai", "azure", "friendli") else False
     llm: LLM = OpenAI(name, api_key=args.api_key, base_url=base_url, api_type=args.model_type,
-                      **chat)
+                      chat_mode=chat_mode, caching=False)
     return llm
 
 
@@ -141,16 +143,27 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reporting_errors(command: Callable[[argparse.Namespace], int]
+                      ) -> Callable[[argparse.Namespace], int]:
+    """A user error (bad data folder, unreadable store) is one line on stderr and exit 2."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except GuidanceError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m guidance_engine.llmcompiler.cli run ...`: `guidance-engine llmcompiler run`."""
     parser = argparse.ArgumentParser(prog="guidance-engine llmcompiler",
                                      description="LLMCompiler and ReAct benchmark runs")
     add_commands(parser)
     args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except GuidanceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "guidance_engine.llmcompiler.cli", *args],
+    return subprocess.run([sys.executable, "-m", "guidance_engine.cli", "llmcompiler", *args],
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
