@@ -186,7 +186,48 @@ ChunkCallback = Callable[[int, str], None]
 
 
 class Session(ABC):
-    """Token state for one program execution (a KV cache, for local models)."""
+    """Token state for one program execution (a KV cache, for local models).
+
+    It is also 0.0.64's low-level API (see `guidance_engine.llms.classic`): a context manager,
+    and callable with a prompt, returning an OpenAI-style completion dict (an awaitable one
+    when opened with `llm.session(asynchronous=True)`)::
+
+        with llm.session() as s:
+            s("Name:", max_tokens=5)["choices"][0]["text"]
+    """
+
+    asynchronous: bool = False  # set by `llm.session(asynchronous=True)`
+    _loop_thread: Any = None  # the private event loop of a synchronous session's calls
+
+    def __call__(self, prompt: str, **options: Any) -> Any:
+        """`s("prompt", max_tokens=5, stop="\\n", temperature=0.7, n=2, logprobs=3, ...)`."""
+        from guidance_engine.llms.classic import LoopThread, classic_request, classic_result
+
+        request = classic_request(self, prompt, options)
+
+        async def call() -> dict[str, Any]:
+            return classic_result(await self.gen(request))
+
+        if self.asynchronous:
+            return call()
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread()
+        return self._loop_thread.run(call())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+        if self._loop_thread is not None:
+            self._loop_thread.stop()
+            self._loop_thread = None
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
     @abstractmethod
     async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
@@ -230,8 +271,21 @@ class LLM(ABC):
     sampling_kwargs: frozenset[str] = frozenset()
 
     @abstractmethod
-    def session(self) -> Session:
-        """A new session for one program execution."""
+    def session(self, asynchronous: bool = False) -> Session:
+        """A new session for one program execution; `asynchronous` only changes what calling
+        the session directly returns (0.0.64's API: an awaitable instead of the result)."""
+
+    def __call__(self, prompt: str, asynchronous: bool = False, **options: Any) -> Any:
+        """0.0.64's one-off call: `llm("Name:", max_tokens=5)` opens a session, calls it and
+        closes it (with `asynchronous=True`, an awaitable of the result)."""
+        if asynchronous:
+            return self._call_async(prompt, options)
+        with self.session() as session:
+            return session(prompt, **options)
+
+    async def _call_async(self, prompt: str, options: dict[str, Any]) -> Any:
+        async with self.session(asynchronous=True) as session:
+            return await session(prompt, **options)
 
     @abstractmethod
     def role_start(self, role: str, **kwargs: Any) -> str:

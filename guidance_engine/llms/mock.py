@@ -95,8 +95,10 @@ class Mock(LLM):
     def __repr__(self) -> str:
         return f"Mock({self.output!r})"
 
-    def session(self) -> Session:
-        return MockSession(self)
+    def session(self, asynchronous: bool = False) -> Session:
+        session = MockSession(self)
+        session.asynchronous = asynchronous
+        return session
 
     def role_start(self, role: str, **kwargs: Any) -> str:
         return f"<|im_start|>{role}\n"

@@ -545,8 +545,10 @@ class Transformers(LLM):
         self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
         self.fed_tokens = 0  # token positions run through the model (padding included)
 
-    def session(self) -> TransformersSession:
-        return TransformersSession(self)
+    def session(self, asynchronous: bool = False) -> TransformersSession:
+        session = TransformersSession(self)
+        session.asynchronous = asynchronous
+        return session
 
     # -- chat roles ----------------------------------------------------------------------------
 

@@ -694,9 +694,12 @@ class Execution:
                 parts.append(("text", body.text))
             elif key is not None:
                 parts.append(("gen", key or None))
+            elif isinstance(body, ins_.Emit) and body.expr == Var("@index", body.expr.span):
+                parts.append(("index", None))  # the model writes the item's number itself
             else:
-                raise self.error("geneach single_call=True needs a body of fixed text and "
-                                 "{{gen 'this'}} / {{gen 'this.name'}} tags only", body)
+                raise self.error("geneach single_call=True needs a body of fixed text, "
+                                 "{{@index}} and {{gen 'this'}} / {{gen 'this.name'}} tags "
+                                 "only", body)
         llm = self.require_llm(ins.span)
         request = GenRequest(
             prompt=self.state.text,

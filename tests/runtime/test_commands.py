@@ -396,13 +396,24 @@ def test_geneach_single_call_with_fields_and_join() -> None:
     assert str(out) == "Q x A 1; Q y A 2."
 
 
+def test_geneach_single_call_body_may_number_its_items_with_index() -> None:
+    # the 0.0.64 README's pattern: the model writes the whole list, numbers included
+    llm = Mock('\n<item index="0">apple</item>\n<item index="1">pear</item>\n</list>')
+    out = run('<list>{{#geneach "items" single_call=True}}\n<item index="{{@index}}">'
+              '{{gen "this"}}</item>{{/geneach}}\n</list>', llm)
+    assert out["items"] == ["apple", "pear"]
+    assert str(out) == ('<list>\n<item index="0">apple</item>\n<item index="1">pear</item>'
+                        '\n</list>')
+    assert gen_requests(llm)[0].stop == ("\n</list>",)
+
+
 def test_geneach_single_call_rejects_other_tags() -> None:
     try:
         run("{{#geneach 'xs' single_call=True}}{{x}}{{gen 'this'}}{{/geneach}}.", x=1)
     except guidance.TemplateRuntimeError as exc:
         assert str(exc) == (
-            "geneach single_call=True needs a body of fixed text and {{gen 'this'}} / "
-            "{{gen 'this.name'}} tags only (line 1, column 35)\n"
+            "geneach single_call=True needs a body of fixed text, {{@index}} and "
+            "{{gen 'this'}} / {{gen 'this.name'}} tags only (line 1, column 35)\n"
             "    {{#geneach 'xs' single_call=True}}{{x}}{{gen 'this'}}{{/geneach}}.\n"
             "                                      ^")
     else:

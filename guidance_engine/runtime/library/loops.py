@@ -138,8 +138,8 @@ BLOCK_COMMANDS: dict[str, Any] = {
 }
 
 
-# One part of a single_call geneach body: ("text", fixed text) or ("gen", key), where key is
-# None for `{{gen 'this'}}` and "x" for `{{gen 'this.x'}}`.
+# One part of a single_call geneach body: ("text", fixed text), ("index", None) for `{{@index}}`
+# or ("gen", key), where key is None for `{{gen 'this'}}` and "x" for `{{gen 'this.x'}}`.
 BodyPart = tuple[str, str | None]
 
 
@@ -160,6 +160,8 @@ def split_single_call(
     for index, (kind, value) in enumerate(parts):
         if kind == "text":
             pattern += re.escape(value or "")
+        elif kind == "index":
+            pattern += "[0-9]+"  # `{{@index}}`: the item's number, written by the model
         else:
             pattern += f"(?P<g{index}>.*?)"
             keys.append((f"g{index}", value))

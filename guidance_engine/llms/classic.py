@@ -1,0 +1,121 @@
+"""The 0.0.64 low-level model API on top of `Session`: call a session with a prompt, get an
+OpenAI-style completion dict back.
+
+    with llm.session() as s:
+        out = s("Name:", max_tokens=5, stop="\\n")
+    out["choices"][0]["text"]            # ' Bob'
+
+    async with llm.session(asynchronous=True) as s:
+        out = await s("Name:", max_tokens=5)
+
+A synchronous session runs its calls on a private event loop in a helper thread, so it works the
+same in a script and inside Jupyter (where a loop is already running), and the backend's
+session state (KV cache, worker thread) lives on one loop for the session's whole life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from guidance_engine.errors import GuidanceError
+
+if TYPE_CHECKING:
+    from guidance_engine.llms.base import GenRequest, GenResult, Session
+
+_T = TypeVar("_T")
+DEFAULT_MAX_TOKENS = 1000  # 0.0.64's default for a direct call
+# Accepted for 0.0.64 programs and ignored: its disk cache of completions is not part of this
+# engine (local models keep a KV cache instead).
+_IGNORED = frozenset({"cache_seed", "caching"})
+_KNOWN = ("stop", "stop_regex", "temperature", "n", "max_tokens", "logprobs", "top_p", "pattern",
+          "token_healing", "seed", "stream", *sorted(_IGNORED))
+_FINISH = {"stop": "stop", "length": "length", "eos": "stop", "constraint": "stop"}
+
+
+def classic_request(session: Session, prompt: str, options: Mapping[str, Any]) -> GenRequest:
+    """The GenRequest of a 0.0.64 call `session(prompt, **options)`; unknown keywords (other
+    than the model's `sampling_kwargs`) are refused with a did-you-mean."""
+    from guidance_engine.llms.base import GenRequest
+
+    if not isinstance(prompt, str):
+        raise GuidanceError(f"the prompt must be a string; found {type(prompt).__name__}")
+    llm = getattr(session, "llm", None)
+    extra_names = sorted(getattr(llm, "sampling_kwargs", frozenset()))
+    extra = {}
+    for name, value in options.items():
+        if name in extra_names:
+            extra[name] = value
+        elif name not in _KNOWN:
+            close = difflib.get_close_matches(name, [*_KNOWN, *extra_names], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise GuidanceError(f"unknown keyword argument {name!r} to the session call{hint}")
+    if options.get("stream"):
+        raise GuidanceError("stream=True is not supported on a session call; run a program "
+                            "with stream=True to stream")
+    return GenRequest(
+        prompt=prompt,
+        stop=_strings(options.get("stop")),
+        stop_regex=_strings(options.get("stop_regex")),
+        max_tokens=options.get("max_tokens", DEFAULT_MAX_TOKENS),
+        n=options.get("n", 1),
+        temperature=float(options.get("temperature") or 0.0),
+        top_p=float(options.get("top_p", 1.0)),
+        seed=options.get("seed"),
+        logprobs=options.get("logprobs"),
+        pattern=options.get("pattern"),
+        token_healing=options.get("token_healing"),
+        extra=extra,
+    )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def classic_result(result: GenResult) -> dict[str, Any]:
+    """0.0.64's completion shape (OpenAI style): one entry of `choices` per sample."""
+    choices = []
+    for i, text in enumerate(result.texts):
+        logprobs = None
+        if result.logprobs is not None:
+            tokens = result.logprobs[i]
+            logprobs = {
+                "tokens": [t.token for t in tokens],
+                "token_logprobs": [t.logprob for t in tokens],
+                "top_logprobs": [dict(t.top) for t in tokens],
+            }
+        choices.append({
+            "index": i,
+            "text": text,
+            "finish_reason": _FINISH.get(result.finish_reasons[i], result.finish_reasons[i]),
+            "stop_text": result.stop_texts[i] or None,
+            "logprobs": logprobs,
+        })
+    stats = result.stats  # completion tokens include one re-producing a healed prompt end
+    usage = {"prompt_tokens": stats.prompt_tokens,
+             "completion_tokens": stats.sampled_tokens + stats.forced_tokens}
+    return {"choices": choices, "usage": usage}
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; `run(coroutine)` blocks until it is done."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="guidance-session")
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
