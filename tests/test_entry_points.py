@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -25,9 +24,6 @@ def test_every_public_name_imports(name: str) -> None:
 
 @pytest.mark.parametrize("name", guidance.llms.__all__)
 def test_every_backend_name_imports(name: str) -> None:
-    if name == "OpenAI" and importlib.util.find_spec("guidance_engine.llms.openai") is None:
-        # Being built (issue 8): this check runs as soon as the module exists.
-        pytest.xfail("guidance_engine.llms.openai has not landed yet")
     assert getattr(guidance.llms, name) is not None
 
 

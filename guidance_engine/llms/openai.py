@@ -215,8 +215,10 @@ class OpenAI(LLM):
 
     # -- the LLM contract ----------------------------------------------------------------------
 
-    def session(self) -> Session:
-        return OpenAISession(self)
+    def session(self, asynchronous: bool = False) -> Session:
+        session = OpenAISession(self)
+        session.asynchronous = asynchronous
+        return session
 
     def role_start(self, role: str, **kwargs: Any) -> str:
         if self.chat_mode:
