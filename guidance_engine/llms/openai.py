@@ -106,7 +106,9 @@ class OpenAI(LLM):
     `chat_mode=None` decides from the model name. `caching=True` serves repeated
     deterministic calls (temperature 0 or a seed) from the generation cache. `max_retries`
     and `timeout` (seconds) apply to every request; `select_method` is "auto", "logprobs" or
-    "constraint". Extra keyword arguments go to the `openai` client.
+    "constraint". On llama.cpp, `prompt_cache` keeps the server's prompt cache on, and each
+    session (one program run) sticks to one slot, so consecutive requests reuse its prefix.
+    Extra keyword arguments go to the `openai` client.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class OpenAI(LLM):
         base_url: str | None = None,
         chat_template: str | None = None,
         select_method: str = "auto",
+        prompt_cache: bool = True,
         **client_kwargs: Any,
     ) -> None:
         if api_type not in PROFILES:
@@ -147,6 +150,9 @@ class OpenAI(LLM):
         self.retry = RetryPolicy(max_retries=max_retries)
         self.timeout = timeout
         self.select_method = select_method
+        self.prompt_cache = prompt_cache
+        self._slots: int | None = None
+        self._sessions = 0
         self.client_kwargs = client_kwargs
         self._chat_template = chat_template
         self._markup: Any = None
@@ -246,16 +252,29 @@ class OpenAI(LLM):
     def _server_chat_template(self) -> str | None:
         if self.api_type != "llamacpp" or self.base_url is None:
             return None
+        return str(self._props().get("chat_template") or "") or None
+
+    def _props(self) -> dict[str, Any]:
+        """llama.cpp's `/props` (chat template, number of slots)."""
         import json
         import urllib.request
 
-        root = self.base_url.rstrip("/").removesuffix("/v1")
+        root = (self.base_url or "").rstrip("/").removesuffix("/v1")
         try:
             with urllib.request.urlopen(f"{root}/props", timeout=self.timeout) as response:
-                return json.loads(response.read()).get("chat_template") or None
+                return dict(json.loads(response.read()))
         except OSError as exc:
-            raise ModelAPIError(f"could not read the chat template from {root}/props: {exc}"
-                                ) from exc
+            raise ModelAPIError(f"could not read the server's settings from {root}/props: "
+                                f"{exc}") from exc
+
+    def llamacpp_fields(self) -> dict[str, Any]:
+        """Fields for a new llama.cpp session: its prompt cache and slot (round robin)."""
+        if not self.prompt_cache:
+            return {"cache_prompt": False}
+        if self._slots is None:
+            self._slots = max(int(self._props().get("total_slots") or 1), 1)
+        self._sessions += 1
+        return {"cache_prompt": True, "id_slot": (self._sessions - 1) % self._slots}
 
     def validate_request(self, request: GenRequest) -> None:
         """Constraints must be valid and expressible on this server (checked before any call)."""
@@ -308,6 +327,13 @@ class OpenAISession(Session):
     def __init__(self, llm: OpenAI) -> None:
         self.llm = llm
         self.requests = 0  # HTTP requests made (tests and benchmarks read it)
+        self._fields: dict[str, Any] | None = None
+
+    def server_fields(self) -> dict[str, Any]:
+        """Server-specific fields every request of this session carries (llama.cpp: slot)."""
+        if self._fields is None:
+            self._fields = self.llm.llamacpp_fields() if self.llm.api_type == "llamacpp" else {}
+        return self._fields
 
     async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
         llm = self.llm
@@ -350,8 +376,8 @@ class OpenAISession(Session):
         extra = dict(params.pop("extra_body", None) or {})
         extra.update(server_constraint(spec, llm.api_type))
         extra.update(request.extra)
-        if llm.api_type == "llamacpp":
-            extra.setdefault("cache_prompt", True)
+        for key, value in self.server_fields().items():
+            extra.setdefault(key, value)
         if "response_format" in extra:
             params["response_format"] = extra.pop("response_format")
         if extra:

@@ -141,8 +141,8 @@ async def _next_token(
         params.update(logprobs=True, top_logprobs=llm.profile.top_logprobs)
     else:
         params["logprobs"] = llm.profile.top_logprobs
-    if llm.api_type == "llamacpp":
-        params["extra_body"] = {**params.get("extra_body", {}), "cache_prompt": True}
+    if session.server_fields():
+        params["extra_body"] = {**params.get("extra_body", {}), **session.server_fields()}
     choice = ChoiceState(0, StopScanner())
     endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
 

@@ -115,6 +115,9 @@ class Proxy:
     def handle(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
         url = urllib.parse.urlsplit(h.path)
         body = json.loads(raw) if raw else {}
+        if h.command != "POST":  # only API calls are recorded and faulted (not GET /props)
+            self.forward(h, url.path, raw, None)
+            return
         self.requests.append(Recorded(h.command, url.path, urllib.parse.parse_qs(url.query),
                                       {k.lower(): v for k, v in h.headers.items()}, body))
         fault = self.faults.pop(0) if self.faults else None

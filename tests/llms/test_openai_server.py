@@ -43,6 +43,7 @@ def test_completion_gen_streams_with_stops_logprobs_and_usage(proxy: Any) -> Non
     assert (first["prompt"], first["stop"], first["max_tokens"], first["logprobs"]) == (
         "The capital of France is", ["."], 8, 2)
     assert first["stream"] is True and first["cache_prompt"] is True
+    assert proxy.requests[-1].body["id_slot"] == first["id_slot"]  # one session, one slot
     stats = _calls(out)[1].result.stats
     assert stats.prompt_tokens > 10 and stats.sampled_tokens > 0
     assert stats.reused_tokens > 0  # llama.cpp reused the first request's prompt
