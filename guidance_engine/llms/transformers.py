@@ -96,6 +96,7 @@ class _Row:
     prompt_ids: list[int]  # after healing
     heal: bytes  # text backed up by healing; the first tokens must reproduce it
     max_tokens: int
+    healed_id: int | None = None  # the one prompt token healing backed up, if exactly one
     ids: list[int] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)
     text: str = ""  # generated text with the healed prefix removed, stop text cut off
@@ -149,6 +150,9 @@ class _Batch:
     pos: torch.Tensor | None = None
     last_logits: torch.Tensor | None = None  # [V] after the last fed token (batch of one)
     cancel: threading.Event | None = None  # set when the session closes: stop between passes
+    # (token, logits [V] after it): the healed token, fed with the prompt on the chance that the
+    # model re-chooses it; its cache entry is kept or dropped at the first sample.
+    healed: tuple[int, torch.Tensor] | None = None
 
 
 class TransformersSession(Session):
@@ -280,9 +284,10 @@ class TransformersSession(Session):
             )
         prefix = ""
         healing = llm.token_healing if request.token_healing is None else request.token_healing
-        removed = 0
+        removed, healed_id = 0, None
         if healing and ids:
             plan = heal(ids, llm.index)
+            healed_id = ids[plan.keep] if plan.removed == 1 else None
             ids, prefix, removed = ids[: plan.keep], plan.prefix, plan.removed
         spec = ConstraintSpec.for_request(request, prefix)
         # The token(s) that re-produce the healed text are not counted against max_tokens.
@@ -293,7 +298,7 @@ class TransformersSession(Session):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
             rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
-                             spec=spec, matcher=matcher, processors=processors))
+                             healed_id, spec=spec, matcher=matcher, processors=processors))
         return rows
 
     # -- keeping the session cache in step with a token sequence -------------------------------
@@ -326,6 +331,22 @@ class TransformersSession(Session):
         self.tokens = list(target)
         return len(rest), common
 
+    def _sync_healed(self, prompt: list[int], healed: int) -> tuple[int, int, torch.Tensor]:
+        """Make the cache hold `prompt + [healed]`; returns (fed, reused, logits [2, V]).
+
+        The logits follow `prompt` (what the first token is sampled from) and `healed` (what
+        the second is sampled from when the model re-chooses the healed token): one pass
+        serves both, where feeding the healed token after sampling it would cost another.
+        """
+        target = [*prompt, healed]
+        common = min(self._reuse(target), len(prompt) - 1)  # both logits come from this pass
+        if common < self.kv.length:
+            self.kv.crop(common)
+        rest = target[common:]
+        logits = self.llm.extend(self.kv, rest, keep=2)
+        self.tokens, self.last_logits = target, logits[-1]
+        return len(rest), common, logits
+
     def _restore_from_prefix_cache(self, target: list[int]) -> None:
         hit = self.llm.prefix_cache.lookup(target)
         if hit is not None:
@@ -341,12 +362,21 @@ class TransformersSession(Session):
         passes_before = llm.forward_passes
         if len(rows) == 1:
             row = rows[0]
-            fed, reused = self._sync(row.prompt_ids, need_logits=True)
-            assert self.last_logits is not None
-            batch = _Batch(self.kv, rows, cancel=self._cancel)
+            healed: tuple[int, torch.Tensor] | None = None
+            if row.healed_id is not None:
+                fed, reused, logits = self._sync_healed(row.prompt_ids, row.healed_id)
+                healed, first = (row.healed_id, logits[1]), logits[:1]
+            else:
+                fed, reused = self._sync(row.prompt_ids, need_logits=True)
+                assert self.last_logits is not None
+                first = self.last_logits.unsqueeze(0)
+            # After the sync: restoring from the prefix cache replaces `self.kv`.
+            batch = _Batch(self.kv, rows, cancel=self._cancel, healed=healed)
             try:
-                llm.decode(batch, self.last_logits.unsqueeze(0))
+                llm.decode(batch, first)
             finally:
+                if batch.healed is not None:  # stopped before the first sample
+                    self.kv.crop(len(row.prompt_ids))
                 # Tokens committed in the last step were never fed: the cache ends at `row.fed`
                 # (also when decoding stopped early).
                 self.tokens = row.prompt_ids + row.ids[: row.fed]
@@ -660,8 +690,10 @@ class Transformers(LLM):
         ids: torch.Tensor,
         attn: torch.Tensor | None = None,
         pos: torch.Tensor | None = None,
+        keep: int = 1,
     ) -> torch.Tensor:
-        """Run `ids` [B, S] on top of `kv`; the next-token logits [B, V] after the last one."""
+        """Run `ids` [B, S] on top of `kv`; the next-token logits [B, V] after the last one
+        (with `keep` > 1: [B, keep, V] after each of the last `keep`)."""
         kwargs: dict[str, Any] = {}
         if attn is not None:
             kwargs["attention_mask"] = attn.to(self.device)
@@ -670,16 +702,18 @@ class Transformers(LLM):
         start = time.perf_counter()
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(self.device), cache=kv.cache,
-                             use_cache=True, logits_to_keep=1, **kwargs)
-        logits = out.logits[:, -1, :].float()
+                             use_cache=True, logits_to_keep=keep, **kwargs)
+        logits = out.logits[:, -1, :].float() if keep == 1 else out.logits[:, -keep:, :].float()
         self.forward_seconds += time.perf_counter() - start
         self.forward_passes += 1
         self.fed_tokens += int(ids.numel())
         return logits
 
-    def extend(self, kv: KVCache, ids: Sequence[int]) -> torch.Tensor:
-        """Extend a batch-1 cache by `ids` in one prefill; the logits [1, V] after the last."""
-        return self.forward(kv, torch.tensor([list(ids)], dtype=torch.long))
+    def extend(self, kv: KVCache, ids: Sequence[int], keep: int = 1) -> torch.Tensor:
+        """Extend a batch-1 cache by `ids` in one prefill; the logits [keep, V] after the last
+        `keep` of them."""
+        tensor = torch.tensor([list(ids)], dtype=torch.long)
+        return self.forward(kv, tensor) if keep == 1 else self.forward(kv, tensor, keep=keep)[0]
 
     def score_trie(
         self, kv: KVCache, seqs: list[list[int]], start: int, root: int
@@ -732,11 +766,31 @@ class Transformers(LLM):
             tokens = self._sample_step(live, masked, generator)
             # Fast-forward feeds several tokens at once: only on the session's own cache.
             forced = self._commit_step(live, tokens, masked, batch.attn is None)
+            feeds = [[tokens[i], *forced[i]] for i in range(len(live))]
+            if batch.healed is not None:
+                feeds[0], logits = self._settle_healed(batch, live[0], feeds[0], logits)
             keep = [i for i, row in enumerate(live) if row.finish is None]
             if not keep:
                 batch.last_logits = logits[0] if len(batch.rows) == 1 else None
                 return
-            logits = self._extend_step(batch, keep, [[tokens[i], *forced[i]] for i in keep])
+            if batch.attn is None and not feeds[0]:
+                continue  # the healed token was re-chosen: the logits after it are at hand
+            logits = self._extend_step(batch, keep, [feeds[i] for i in keep])
+
+    @staticmethod
+    def _settle_healed(
+        batch: _Batch, row: _Row, feed: list[int], logits: torch.Tensor
+    ) -> tuple[list[int], torch.Tensor]:
+        """After the first sample: keep the healed token's cache entry if it was re-chosen
+        (then it needs no feeding and the next logits are known), else drop it."""
+        assert batch.healed is not None
+        token, after = batch.healed
+        batch.healed = None
+        if feed[0] == token:
+            row.fed += 1
+            return feed[1:], after.unsqueeze(0)
+        batch.kv.crop(batch.kv.length - 1)
+        return feed, logits
 
     def _mask_step(self, rows: list[_Row], logits: torch.Tensor) -> torch.Tensor:
         """Logits [B, V] with the tokens each row may not take set to -inf."""
