@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +138,13 @@ def _peer(model: Any, tok: Any, section: str) -> tuple[Any, Any]:
         return {f: lm[f] for f in FIELDS}
 
     def run_rpg() -> dict[str, Any]:
-        lm = lm0 + RPG_HEAD + gen("name", stop='"') + '",\n    "age": '
-        lm += gen("age", regex="[0-9]+", stop=",") + ',\n    "armor": "'
+        # max_tokens: without it 0.3.1 ran for minutes on this template (no output in 5 min)
+        lm = lm0 + RPG_HEAD + gen("name", stop='"', max_tokens=50) + '",\n    "age": '
+        lm += gen("age", regex="[0-9]+", stop=",", max_tokens=10) + ',\n    "armor": "'
         lm += select(["leather", "chainmail", "plate"], name="armor") + '",\n    "items": ['
         for i in range(3):
             lm += ('"' if i == 0 else ', "') + gen("items", stop='"', list_append=True,
-                                                   temperature=0.0) + '"'
+                                                   temperature=0.0, max_tokens=50) + '"'
         lm += "]\n}```"
         return {"name": lm["name"], "age": lm["age"], "armor": lm["armor"],
                 "items": list(lm["items"])}
@@ -193,27 +195,41 @@ def worker(args: argparse.Namespace) -> None:
 # -- driver side (our venv) ------------------------------------------------------------------------
 
 
-def _spawn(python: str, stack: str, section: str, paths: tuple[str, str], threads: int,
-           extra_env: dict[str, str] | None = None, logits_out: str = "") -> dict[str, Any]:
-    cmd = [python, __file__, "--worker", stack, "--section", section, "--model-dir", paths[0],
-           "--tokenizer-dir", paths[1], "--threads", str(threads), "--logits-out", logits_out]
-    env = dict(os.environ, **(extra_env or {}))
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) if stack != PEER else ""
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+@dataclass(frozen=True)
+class Stack:
+    """One column of the comparison: which interpreter runs which worker, on which code."""
+
+    label: str
+    python: str
+    worker: str  # OURS or PEER
+    root: str = ""  # PYTHONPATH for our worker (a checkout of this repository)
+    empty_cache: bool = False  # point GUIDANCE_ENGINE_CACHE at an empty directory
+
+
+def _spawn(stack: Stack, section: str, paths: tuple[str, str], threads: int,
+           logits_out: str = "") -> dict[str, Any]:
+    cmd = [stack.python, __file__, "--worker", stack.worker, "--section", section,
+           "--model-dir", paths[0], "--tokenizer-dir", paths[1], "--threads", str(threads),
+           "--logits-out", logits_out]
+    with tempfile.TemporaryDirectory() as empty:
+        env = dict(os.environ, PYTHONPATH=stack.root)
+        if stack.empty_cache:  # a token-index store nobody has written to yet
+            env["GUIDANCE_ENGINE_CACHE"] = empty
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise SystemExit(f"{stack} worker failed ({section}):\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{stack.label} worker failed ({section}):\n{proc.stderr[-3000:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def check_logits(peer_python: str, paths: tuple[str, str], threads: int) -> float:
+def check_logits(stacks: list[Stack], paths: tuple[str, str], threads: int) -> float:
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
         outs = {}
-        for stack, python in ((OURS, sys.executable), (PEER, peer_python)):
-            target = os.path.join(tmp, f"{stack}.npy")
-            _spawn(python, stack, "logits", paths, threads, logits_out=target)
-            outs[stack] = np.load(target)
+        for stack in (stacks[0], stacks[-1]):  # ours and the peer
+            target = os.path.join(tmp, f"{stack.worker}.npy")
+            _spawn(stack, "logits", paths, threads, logits_out=target)
+            outs[stack.worker] = np.load(target)
     diff = float(np.abs(outs[OURS] - outs[PEER]).max())
     same_top = int(outs[OURS].argmax()) == int(outs[PEER].argmax())
     print(f"logits after the {len(PREAMBLE)}-character preamble: max |ours - peer| = {diff:.2e}, "
@@ -234,22 +250,16 @@ def _row(stack: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "fed_list2": last["run2_fed"]}
 
 
-def bench_section(section: str, peer_python: str, paths: tuple[str, str], threads: int,
+def bench_section(section: str, stacks: list[Stack], paths: tuple[str, str], threads: int,
                   rounds: int) -> None:
-    runs: dict[str, list[dict[str, Any]]] = {OURS: [], PEER: [], COLD: []}
+    runs: dict[str, list[dict[str, Any]]] = {stack.label: [] for stack in stacks}
     loads = []
     for r in range(rounds):
-        order = [OURS, PEER] if r % 2 == 0 else [PEER, OURS]
-        for stack in [*order, COLD]:
+        # Interleaved: each round starts with a different stack.
+        for stack in stacks[r % len(stacks):] + stacks[: r % len(stacks)]:
             loads.append(os.getloadavg()[0])
-            if stack == COLD:  # a token-index store nobody has written to yet
-                with tempfile.TemporaryDirectory() as empty:
-                    runs[COLD].append(_spawn(sys.executable, OURS, section, paths, threads,
-                                             {"GUIDANCE_ENGINE_CACHE": empty}))
-            else:
-                python = peer_python if stack == PEER else sys.executable
-                runs[stack].append(_spawn(python, stack, section, paths, threads))
-    rows = [_row(stack, runs[stack]) for stack in (OURS, COLD, PEER)]
+            runs[stack.label].append(_spawn(stack, section, paths, threads))
+    rows = [_row(stack.label, runs[stack.label]) for stack in stacks]
     _print_section(section, rows, loads, rounds, threads)
 
 
@@ -281,6 +291,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sections", nargs="+", default=["preamble", "rpg"],
                         choices=["preamble", "rpg"])
+    parser.add_argument("--baseline-root", default="",
+                        help="another checkout of this repository to add as a row (before/after)")
     parser.add_argument("--worker", choices=[OURS, PEER], help=argparse.SUPPRESS)
     parser.add_argument("--section", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -298,9 +310,16 @@ def main() -> None:
     source = resolve_source(None)
     paths = (str(model_dir(source)), str(tokenizer_dir(source)))
     print(f"SmolLM2-135M-Instruct fp32 from {paths[0]}; {os.cpu_count()} CPUs")
-    check_logits(args.peer_python, paths, args.threads)
+    root = str(Path(__file__).resolve().parents[1])
+    stacks = [Stack(OURS, sys.executable, OURS, root),
+              Stack(COLD, sys.executable, OURS, root, empty_cache=True)]
+    if args.baseline_root:
+        label = f"ours at {Path(args.baseline_root).name}"
+        stacks.append(Stack(label, sys.executable, OURS, str(Path(args.baseline_root).resolve())))
+    stacks.append(Stack(PEER, args.peer_python, PEER))
+    check_logits(stacks, paths, args.threads)
     for section in args.sections:
-        bench_section(section, args.peer_python, paths, args.threads, args.rounds)
+        bench_section(section, stacks, paths, args.threads, args.rounds)
 
 
 if __name__ == "__main__":
