@@ -3,10 +3,12 @@
 This package is the only place that imports the engine (llguidance). Everything else talks to
 this small interface:
 
-`TokenIndex.for_tokenizer(hf_tokenizer) -> TokenIndex`
-    Built once per tokenizer and memoised (~0.3 s for SmolLM2's 49k vocab). Knows each token's
-    bytes, which are special, `eos_id` / `eos_ids`, `vocab_size` (may be smaller than the
-    model's logits width: ids past it are never allowed). Compiled grammars are cached on it.
+`TokenIndex.for_tokenizer(hf_tokenizer, store=None) -> TokenIndex`
+    Memoised per tokenizer. Its table (token bytes, special flags, `eos_id` / `eos_ids`,
+    `vocab_size`, which may be smaller than the model's logits width: ids past it are never
+    allowed) is loaded from `store` when there (~30 ms), else built (~0.3 s for SmolLM2's 49k
+    vocab) and saved. The engine's tokenizer is built on first use by a constraint. Compiled
+    grammars are cached on it.
 
 `ConstraintSpec(pattern=None, json_schema=None, grammar=None, options=None, stop=(),
 stop_regex=(), healing_prefix="")` (frozen dataclass)
