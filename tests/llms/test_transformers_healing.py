@@ -23,7 +23,8 @@ def gen(session: TransformersSession, prompt: str, **kwargs: Any) -> GenResult:
 
 
 def test_a_re_chosen_healed_token_is_not_fed_again(smol_llm: Transformers) -> None:
-    session = smol_llm.session()
+    # a backend of its own: an empty cross-run prefix cache, whatever ran before
+    session = Transformers(smol_llm.model, smol_llm.tokenizer).session()
     result = gen(session, FACTS + "Age: ")
     # ' ' (backed up) is re-chosen, then '2', '2', '\n': 4 samples, 3 passes (the last sample
     # is never fed). Without the shared pass it took 4.
@@ -35,7 +36,7 @@ def test_a_re_chosen_healed_token_is_not_fed_again(smol_llm: Transformers) -> No
 
 
 def test_a_longer_first_token_drops_the_backed_up_token(smol_llm: Transformers) -> None:
-    session = smol_llm.session()
+    session = Transformers(smol_llm.model, smol_llm.tokenizer).session()
     result = gen(session, FACTS + "Name: ")
     # ' Mara' replaces the backed-up ' ': its cache entry is dropped, nothing is re-fed.
     assert result.texts == ("Mara Quill",)
