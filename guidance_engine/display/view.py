@@ -127,7 +127,9 @@ class ProgramView:
             self.message = f"waiting for {program.waiting_for!r}"
 
     def _interrupted(self, event: ev.Interrupted) -> None:
-        self._end("interrupted", f"interrupted ({event.reason})", event.program)
+        span = event.program.stopped_at() if event.program is not None else None
+        where = f" at {span.describe()}" if span is not None else ""
+        self._end("interrupted", f"interrupted ({event.reason}){where}", event.program)
 
     def _failed(self, event: ev.Failed) -> None:
         self._end("error", f"{type(event.error).__name__}: {event.error}", event.program)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
-from guidance_engine.errors import GuidanceError
+from guidance_engine.errors import GuidanceError, Span
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
@@ -138,7 +138,13 @@ class Program:
                   else "interrupted" if self.interrupted
                   else f"waiting for {self._state.waiting_for!r}" if self._state.waiting_for
                   else "running")
-        return f"<Program {status}: {str(self)[:60]!r}>"
+        shown = str(self)
+        if len(shown) <= 60 and "\n" not in shown:
+            return f"<Program {status}: {shown!r}>"
+        # Long or multi-line: the readable text view (turns, generated spans, what is left).
+        from guidance_engine.display.text import render_text
+
+        return f"<Program {status}>\n{render_text(self._view())}"
 
     def _repr_html_(self) -> str:
         from guidance_engine.display.html import render_html
@@ -188,6 +194,13 @@ class Program:
         if self._state.pc >= len(instructions):
             return len(self.template)
         return instructions[self._state.pc].span.start
+
+    def stopped_at(self) -> Span | None:
+        """The span of the tag a partial (suspended or interrupted) program resumes at."""
+        if self._state is None or self._state.done:
+            return None
+        instructions = self._compiled.instructions
+        return instructions[self._state.pc].span if self._state.pc < len(instructions) else None
 
     def partial_parts(self) -> tuple[CompiledTemplate, dict[str, Any]]:
         """What `{{>program}}` needs: the compiled template and its default variables."""

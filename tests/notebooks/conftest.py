@@ -41,7 +41,7 @@ class Kernel:
     def __init__(self) -> None:
         from jupyter_client.manager import KernelManager
 
-        self.manager = KernelManager(kernel_name="python3")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc")
         self.manager.start_kernel(env=KERNEL_ENV)
         self.client = self.manager.client()
         self.client.start_channels()

@@ -54,6 +54,9 @@ def test_updates_stream_during_a_real_gen_and_interrupt_stops_it(kernel: Any) ->
     assert cell.reply["status"] == "ok" and not cell.of_type("error")
     displays = cell.of_type("display_data", "update_display_data")
     assert 'data-status="interrupted"' in _html(displays[-1])
+    assert "interrupted (KeyboardInterrupt) at line 1, column 43" in _html(displays[-1])
+    sent = sum(len(_html(m)) for m in displays)
+    print(f"{len(displays)} display messages, {sent} bytes of HTML")
     assert not cell.of_type("execute_result")
     # The kernel is usable, nothing decodes on, the program says it was interrupted.
     passes = kernel.check("print(llm.forward_passes)")

@@ -117,3 +117,17 @@ def test_calling_a_streamed_snapshot_is_refused() -> None:
     assert str(info.value) == (
         "this program is a snapshot taken while streaming; call the last program the stream "
         "yields (the finished or suspended one) instead")
+
+
+def test_log_of_a_program_without_model_calls_records_its_text() -> None:
+    out = guidance("Hi {{name}}{{#if yes}}!{{/if}}", log=True)(name="Bo", yes=True)
+    assert isinstance(out.log, list)
+    assert [(type(e).__name__, getattr(e, "text", None)) for e in out.log] == [
+        ("TextEvent", "Hi "), ("TextEvent", "Bo"), ("TextEvent", "!")]
+
+
+def test_repr_of_a_long_program_is_its_text_view() -> None:
+    out = guidance("{{#user}}Tell me a story.{{/user}}{{#assistant}}{{gen 'story'}}{{/assistant}}",
+                   llm=Mock("Once upon a time there was a small model."))()
+    assert repr(out) == ("<Program done>\n[user]\nTell me a story.\n\n[assistant]\n"
+                         "⟦Once upon a time there was a small model.⟧\n--- done ---")
