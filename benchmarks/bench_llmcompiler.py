@@ -67,15 +67,26 @@ def agents(name: str, llm: LLM, latency: Latency) -> dict[str, Any]:
 
 
 async def compare(llm: LLM, out: Path, n: int, deadline: float, subsets: list[str]) -> bool:
-    """Answer questions until done or out of time; True when every store is complete."""
+    """Answer questions until done or out of time; True when every store is complete.
+
+    Before a subset is measured, each agent answers one question from outside the measured set
+    (untimed), so that neither meets a cold server prompt cache. The agents then take turns
+    going first, question by question, so that neither always runs on the other's warm cache.
+    """
     complete = True
     for name in subsets:
         made = agents(name, llm, Latency.paper(seed=0))
-        questions = load_benchmark(name, DATA).questions[:n]
+        every = load_benchmark(name, DATA).questions
+        questions = every[:n]
         stores = {kind: Store.open(out / f"{name}-{kind}.json",
                                    {"benchmark": name, "agent": kind}) for kind in made}
-        for question in questions:
-            for kind, agent in made.items():
+        if any(len(s.results) < len(questions) for s in stores.values()):
+            for agent in made.values():
+                await agent.arun(every[-1].question)  # warm-up, not recorded
+        for i, question in enumerate(questions):
+            order = list(made.items())
+            order = order[i % len(order):] + order[:i % len(order)]
+            for kind, agent in order:
                 if question.id in stores[kind].results:
                     continue
                 if time.monotonic() > deadline:
@@ -189,8 +200,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--out", default="runs/bench_llmcompiler")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--parallel", type=int, default=2, help="server slots")
-    parser.add_argument("--n_ctx", type=int, default=8192)
+    parser.add_argument("--parallel", type=int, default=4, help="server slots")
+    parser.add_argument("--n_ctx", type=int, default=16384, help="shared by the slots")
     parser.add_argument("--report", action="store_true", help="only print the report")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")

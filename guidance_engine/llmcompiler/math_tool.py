@@ -32,6 +32,13 @@ MATH_DESCRIPTION = (
     "context the results of earlier actions ($N) that hold the numbers it needs. One problem per "
     "call: use several math actions for several computations."
 )
+# ReAct cannot name earlier results, so its math action takes the problem only and reads the
+# numbers from the observations so far (see `ReAct(context_tools=...)`).
+MATH_REACT_DESCRIPTION = (
+    'math(problem: str) -> float: computes the answer to one arithmetic problem written in plain '
+    "words (e.g. \"the height of Everest / the height of K2\"), taking the numbers from the "
+    "observations so far. One problem per call: use several math actions for several computations."
+)
 
 
 def evaluate_expression(expression: str) -> str:

@@ -2,8 +2,9 @@
 
 Same tools, model and docstore as `LLMCompiler`, so the comparison is like for like. Each turn
 re-runs the ReAct template with the scratchpad so far; the action is a gen held to one call of a
-known tool with constant arguments, or `Finish(answer)`. A `math` call that names no context gets
-the observations so far (a ReAct agent cannot write `$N`)::
+known tool with constant arguments, or `Finish(answer)`. A ReAct agent cannot write `$N`, so a
+tool named in `context_tools` (by default `math`) is offered without its optional arguments and
+gets the observations so far as its context: it cannot compute from facts it has not looked up::
 
     agent = ReAct([search_tool, math_tool], llm=llm, examples=EXAMPLES)
     result = await agent.arun("Which is longer, the Nile or the Amazon?")
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from guidance_engine.llmcompiler.joiner import strip_action
+from guidance_engine.llmcompiler.math_tool import MATH_REACT_DESCRIPTION
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
 from guidance_engine.llmcompiler.plan_grammar import call_grammar
 from guidance_engine.llmcompiler.tools import Tool
@@ -26,6 +29,7 @@ from guidance_engine.runtime.program import Program, load
 
 PROMPTS = Path(__file__).parent / "prompts"
 FINISH = "Finish("
+CONTEXT_TOOLS = {"math": MATH_REACT_DESCRIPTION}
 
 
 class ReAct:
@@ -39,12 +43,16 @@ class ReAct:
         max_iterations: int = 10,
         task_timeout: float | None = None,
         template: str | Path | None = None,
+        context_tools: Mapping[str, str] = CONTEXT_TOOLS,
     ) -> None:
         self.tools = {tool.name: tool for tool in tools}
+        self.context_tools = {name: shown for name, shown in context_tools.items()
+                              if name in self.tools}
         self.examples = examples
         self.max_iterations = max_iterations
         self.task_timeout = task_timeout
-        self.grammar = call_grammar(tools)
+        self.shown = [self._offered(tool) for tool in tools]
+        self.grammar = call_grammar(self.shown)
         self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
                                      silent=True, log=True)
 
@@ -70,7 +78,7 @@ class ReAct:
             start = clock()
             out = await self.program(
                 question=question, scratchpad=scratchpad, examples=self.examples,
-                tools=[tool.description for tool in self.tools.values()], grammar=self.grammar,
+                tools=[tool.description for tool in self.shown], grammar=self.grammar,
                 async_mode=True,
             )
             trace.usage.add_log(out.log)
@@ -84,6 +92,13 @@ class ReAct:
             scratchpad += f"Thought: {thought}\nAction: {action}\nObservation: {observation}\n"
         return None
 
+    def _offered(self, tool: Tool) -> Tool:
+        """The tool as ReAct sees it: a context tool loses its optional arguments."""
+        if tool.name not in self.context_tools:
+            return tool
+        required = tuple(arg for arg in tool.args if arg.required)
+        return replace(tool, args=required, description=self.context_tools[tool.name])
+
     async def _act(self, action: str, observations: list[str]) -> str:
         try:
             task = parse_line(f"1. {action}")
@@ -93,7 +108,7 @@ class ReAct:
             return f"Error: {action!r} is not a call of one of {', '.join(self.tools)}"
         tool = self.tools[task.tool]
         args = [list(arg) if isinstance(arg, tuple) else arg for arg in task.args]
-        if tool.name == "math" and len(args) == 1:
+        if tool.name in self.context_tools:
             args.append(list(observations))
         try:
             result = await asyncio.wait_for(tool.call(args), self.task_timeout)

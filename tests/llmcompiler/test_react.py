@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import guidance_engine as guidance
+from guidance_engine.constraints import ConstraintSpec, Matcher, TokenIndex
 from guidance_engine.llmcompiler.docstore import Doc, Docstore
 from guidance_engine.llmcompiler.math_tool import MathTool
 from guidance_engine.llmcompiler.react import ReAct
@@ -8,6 +9,16 @@ from guidance_engine.llmcompiler.tools import Arg, Tool
 
 STORE = Docstore([Doc("Mount Everest", (), "Mount Everest is 8,849 m high."),
                   Doc("K2", (), "K2 is 8,611 m high.")])
+
+
+def accepts(agent: ReAct, action: str) -> bool:
+    """Whether `agent`'s action grammar lets `action` through (byte-level vocabulary)."""
+    matcher = Matcher(ConstraintSpec(grammar=agent.grammar), TokenIndex.bytes_level())
+    for byte in action.encode():
+        if byte not in matcher.allowed_tokens():
+            return False
+        matcher.consume(byte)
+    return matcher.is_accepting()
 
 
 def tools(llm: guidance.llms.Mock) -> list[Tool]:
@@ -41,3 +52,21 @@ def test_react_gives_up_after_max_iterations() -> None:
     result = ReAct(tools(llm), llm=llm, max_iterations=3).run("?")
     assert result.answer is None and len(result.trace.steps) == 3
     assert result.trace.steps[0].observation.startswith("Could not find [Nowhere]. Similar:")
+
+
+def test_react_math_takes_the_problem_only_and_reads_the_observations() -> None:
+    llm = guidance.llms.Mock({"Thought:": "x", "Action:": "Finish(x)"})
+    agent = ReAct(tools(llm), llm=llm)
+    assert accepts(agent, 'math("Everest minus K2")')
+    # a context list would let the model invent facts it never looked up
+    assert not accepts(agent, 'math("Everest minus K2", ["Everest is 9 km"])')
+    assert accepts(agent, 'search("K2")') and accepts(agent, "Finish(K2)")
+    shown = [tool.description for tool in agent.shown]
+    assert shown[1].startswith("math(problem: str) -> float") and "observations" in shown[1]
+    assert "context" not in shown[1]
+
+
+def test_react_without_context_tools_offers_the_full_signature() -> None:
+    llm = guidance.llms.Mock({"Thought:": "x", "Action:": "Finish(x)"})
+    agent = ReAct(tools(llm), llm=llm, context_tools={})
+    assert accepts(agent, 'math("Everest minus K2", ["Everest is 9 km"])')
