@@ -44,12 +44,14 @@ class ReAct:
         task_timeout: float | None = None,
         template: str | Path | None = None,
         context_tools: Mapping[str, str] = CONTEXT_TOOLS,
+        action_tokens: int = 120,
     ) -> None:
         self.tools = {tool.name: tool for tool in tools}
         self.context_tools = {name: shown for name, shown in context_tools.items()
                               if name in self.tools}
         self.examples = examples
         self.max_iterations = max_iterations
+        self.action_tokens = action_tokens  # a longer action is cut and becomes an error
         self.task_timeout = task_timeout
         self.shown = [self._offered(tool) for tool in tools]
         self.grammar = call_grammar(self.shown)
@@ -79,7 +81,7 @@ class ReAct:
             out = await self.program(
                 question=question, scratchpad=scratchpad, examples=self.examples,
                 tools=[tool.description for tool in self.shown], grammar=self.grammar,
-                async_mode=True,
+                action_tokens=self.action_tokens, async_mode=True,
             )
             trace.usage.add_log(out.log)
             thought, action = str(out["thought"]).strip(), str(out["action"]).strip()

@@ -160,6 +160,8 @@ class MockSession(Session):
         for index in range(request.n):
             raw, reason = self.llm.next_output(request.prompt)
             text, stop_text, reason = _apply_limits(raw, reason, request)
+            if reason == "length":
+                _check_not_cut(request, text)
             await _stream(text, index, on_chunk)
             texts.append(text)
             stops.append(stop_text)
@@ -202,6 +204,20 @@ def _apply_limits(
         if len(words) > request.max_tokens:
             return "".join(words[: request.max_tokens]), "", "length"
     return text, stop_text, reason
+
+
+def _check_not_cut(request: GenRequest, text: str) -> None:
+    """As on a real backend: a constrained value cut by max_tokens before it is complete is an
+    IncompleteOutputError unless `allow_partial=True` (the Mock enforces nothing else)."""
+    if request.allow_partial or (request.pattern is None and request.json_schema is None
+                                 and request.grammar is None):
+        return
+    from guidance_engine.constraints import ConstraintSpec, incomplete_output_error
+    from guidance_engine.constraints.dialects import check_value
+
+    spec = ConstraintSpec.for_request(request)
+    if check_value(spec, text) == "partial":
+        raise incomplete_output_error(spec, text, gen_name=request.name, reason="max_tokens")
 
 
 async def _stream(text: str, index: int, on_chunk: ChunkCallback | None) -> None:

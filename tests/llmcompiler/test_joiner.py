@@ -45,3 +45,12 @@ def test_history_lists_task_lines_with_observations_plan_after_plan() -> None:
 def test_strip_action_removes_only_the_closing_parenthesis() -> None:
     assert strip_action("f(x))") == "f(x)"
     assert strip_action("42") == "42"  # a backend that ended before the `)`
+
+
+def test_an_answer_cut_at_max_tokens_is_kept_not_a_crash() -> None:
+    # the Mock counts max_tokens (80 for the argument) in words; no closing parenthesis comes
+    rambling = " ".join(f"word{i}" for i in range(100))
+    llm = guidance.llms.Mock({"Thought:": "Long.", "Action:": "Finish", "Finish(": rambling})
+    thought, action, argument = decide(llm)
+    assert (thought, action) == ("Long.", "Finish")
+    assert argument == " ".join(f"word{i}" for i in range(80))

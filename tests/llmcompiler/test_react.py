@@ -70,3 +70,13 @@ def test_react_without_context_tools_offers_the_full_signature() -> None:
     llm = guidance.llms.Mock({"Thought:": "x", "Action:": "Finish(x)"})
     agent = ReAct(tools(llm), llm=llm, context_tools={})
     assert accepts(agent, 'math("Everest minus K2", ["Everest is 9 km"])')
+
+
+def test_an_action_cut_at_max_tokens_is_an_error_observation_not_a_crash() -> None:
+    # the Mock counts max_tokens in words
+    rambling = 'math("the size = 5,500,000 * 0.65 = 3,575,000 km2 = 3,575,000 km2'
+    llm = guidance.llms.Mock({"Thought:": ["a", "b"], "Action:": [rambling, "Finish(x)"]})
+    result = ReAct(tools(llm), llm=llm, action_tokens=6).run("?")
+    assert result.answer == "x"
+    cut = result.trace.steps[0]
+    assert cut.action.startswith('math("the size') and cut.observation.startswith("Error: ")
