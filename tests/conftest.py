@@ -1,17 +1,20 @@
-"""Shared fixtures: the real default model (marked `model`) and Gemma3 (marked `gemma`).
+"""Shared fixtures: the real default model (marked `model`), Gemma3 (marked `gemma`) and the
+llama.cpp server (marked `server`).
 
-Models load once per test session. A test that uses `smol_llm` or `gemma_llm` is marked
-automatically, so `pytest -m "not model and not gemma"` skips every real-model test. The
-tokenizer fixtures load no weights and are unmarked (they take a second or two the first time).
+Models load once per test session. A test that uses `smol_llm`, `gemma_llm` or
+`llamacpp_server` is marked automatically, so `pytest -m "not model and not gemma and not
+server"` skips every real-model test. The tokenizer fixtures load no weights and are unmarked
+(they take a second or two the first time).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-_MARKS = {"smol_llm": "model", "gemma_llm": "gemma"}
+_MARKS = {"smol_llm": "model", "gemma_llm": "gemma", "llamacpp_server": "server"}
 
 
 def _one_thread() -> None:
@@ -63,3 +66,17 @@ def gemma_llm() -> Any:
 
     _one_thread()
     return Transformers(gemma_gguf_path())
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server() -> Iterator[Any]:
+    """llama.cpp's C++ server (PyPI `xllamacpp`) on 127.0.0.1 with the default SmolLM2 GGUF and
+    one thread, shared by the whole session and stopped at its end, whatever happened."""
+    from guidance_engine.llms.llamacpp_server import LlamaCppServer
+
+    server = LlamaCppServer(n_threads=1, n_ctx=4096, n_parallel=2, alias="smollm2")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

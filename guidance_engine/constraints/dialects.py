@@ -39,6 +39,19 @@ DIALECTS: dict[str, frozenset[str]] = {
 }
 
 
+def enforced_kinds(dialects: frozenset[str]) -> frozenset[str]:
+    """The constraint kinds a backend with these grammar dialects enforces while decoding.
+
+    The engine's own dialect (`"llguidance"`, local models) enforces every kind::
+
+        >>> sorted(enforced_kinds(frozenset({"openai"})))
+        ['json_schema']
+    """
+    if "llguidance" in dialects:
+        return frozenset({"pattern", "json_schema", "grammar", "options"})
+    return frozenset().union(*(DIALECTS.get(d, frozenset()) for d in dialects))
+
+
 def constraint_kind(spec: ConstraintSpec) -> str | None:
     """Which constraint `spec` holds: 'pattern', 'json_schema', 'grammar', 'options' or None."""
     for kind in ("pattern", "json_schema", "grammar", "options"):

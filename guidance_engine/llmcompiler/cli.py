@@ -60,6 +60,9 @@ def _add_run(run: argparse.ArgumentParser) -> None:
                      help="a GGUF file: with llamacpp, start llama.cpp's server on it")
     run.add_argument("--api_base", default=None, help="the server's base URL (.../v1)")
     run.add_argument("--api_key", default=None)
+    run.add_argument("--chat", action="store_true",
+                     help="use the chat endpoint (llamacpp, vllm: completions by default; "
+                          "openai, azure, friendli: decided by the model name)")
     run.add_argument("--tool_latency", default="0",
                      help="simulated tool latency: seconds (0.6) or 'paper' (~0.6 s, stragglers)")
     run.add_argument("--seed", type=int, default=0, help="seed of the simulated latencies")
@@ -74,6 +77,9 @@ def _add_run(run: argparse.ArgumentParser) -> None:
 def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
     """The model named by the arguments; a started llama.cpp server is stopped by `stack`."""
     if args.model_type == "transformers":
+        if args.chat:
+            raise GuidanceError("--chat needs a server (--model_type openai, azure, vllm, "
+                                "friendli or llamacpp); a transformers model has no endpoint")
         import torch
 
         from guidance_engine.llms.transformers import Transformers
@@ -94,10 +100,11 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
         base_url = server.base_url
     if not name:
         raise GuidanceError(f"--model_type {args.model_type} needs --model_name")
-    # Completion endpoints for self-hosted servers: the templates write several gens and a
-    # select inside one assistant turn, which a chat endpoint cannot continue.
+    # The agents run on either endpoint (the joiner and ReAct write one gen per turn on a chat
+    # model). Self-hosted servers default to completions, which the benchmarks were run with.
     # The generation cache stays off: a cached answer would make latencies meaningless.
-    chat_mode = None if args.model_type in ("openai", "azure", "friendli") else False
+    chat_mode = True if args.chat else (
+        None if args.model_type in ("openai", "azure", "friendli") else False)
     llm: LLM = OpenAI(name, api_key=args.api_key, base_url=base_url, api_type=args.model_type,
                       chat_mode=chat_mode, caching=False)
     return llm
@@ -121,7 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
     questions = bench.questions[: args.N] if args.N else bench.questions
     config = {key: getattr(args, key) for key in (
         "benchmark", "model_type", "model_name", "model_path", "tool_latency", "seed",
-        "stream", "max_replans", "max_iterations")}
+        "stream", "max_replans", "max_iterations", "chat")}
     config["agent"] = "react" if args.react else "llmcompiler"
     store = Store.open(args.store, config)
     with contextlib.ExitStack() as stack:

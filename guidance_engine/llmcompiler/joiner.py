@@ -1,15 +1,19 @@
 """The joiner: reads plans and observations, then chooses `Finish(answer)` or `Replan(reason)`.
 
-The action is a `select` over the allowed actions (only `Finish` once no replan is left) and its
-argument is a `gen` held to `[^\\n]*[)]` and ended by a newline; the final `)` is the action's
-closing parenthesis and is removed, so answers that contain `)` or quotes come through intact::
+On a completion model the action is a `select` over the allowed actions (only `Finish` once no
+replan is left) and its argument is a `gen` held to `[^\\n]*[)]` and ended by a newline; the
+final `)` is the action's closing parenthesis and is removed, so answers that contain `)` or
+quotes come through intact. On a chat model (`turns.chat_turns`) the whole turn is one gen held
+by `joiner_grammar` to the same shape, and `parse_decision` reads it the same way::
 
-    >>> format_history([([Task(1, "search", ("x",), 'search("x")')], {1: "It is 5 m."})])
+    >>> from guidance_engine.llmcompiler.plan import Task
+    >>> format_history([([Task(1, "search", ("x",), '1. search("x")')], {1: "It is 5 m."})])
     '1. search("x")\\nObservation: It is 5 m.'
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +21,25 @@ from pathlib import Path
 
 from guidance_engine.llmcompiler.plan import PlanItem, Thought
 from guidance_engine.llmcompiler.trace import TokenUsage
+from guidance_engine.llmcompiler.turns import (
+    TurnFormatError,
+    chat_turns,
+    enforced_grammar,
+    parse_turn,
+    shorten,
+    turn_grammar,
+    turn_tokens,
+)
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime.program import Program, load
 
 PROMPTS = Path(__file__).parent / "prompts"
 FINISH = "Finish"
 REPLAN = "Replan"
+#: Longest answer or reason the chat turn grammar allows.
+ARGUMENT_CHARS = 200
+_FRAME = 8  # tokens of "Finish(" and ")": with them any answer the grammar allows fits
+_DECISION = re.compile(r"(?P<action>Finish|Replan)\((?P<argument>[^\n]*)")
 
 
 @dataclass
@@ -56,22 +73,68 @@ def strip_action(argument: str) -> str:
     return text[:-1].rstrip() if text.endswith(")") else text
 
 
+def joiner_grammar(can_replan: bool) -> str:
+    """Lark text for a whole joiner turn: a thought, then `Finish(...)` (or `Replan(...)`).
+
+        >>> print(joiner_grammar(False).splitlines()[-1])
+        FINISH: /Finish\\([^\\n]{0,200}\\)/
+    """
+    actions = [FINISH, REPLAN] if can_replan else [FINISH]
+    rules = [f"{a.upper()}: /{a}\\([^\\n]{{0,{ARGUMENT_CHARS}}}\\)/" for a in actions]
+    return turn_grammar(" | ".join(a.upper() for a in actions), rules)
+
+
+def parse_decision(text: str, can_replan: bool) -> tuple[str, str, str]:
+    """(thought, action, argument) of a whole joiner turn; `TurnFormatError` if malformed.
+
+    As in the completion path, only the final `)` is removed, and an answer cut at max_tokens
+    before its `)` is kept as it is.
+
+        >>> parse_decision('Thought: Found it.\\nAction: Finish(The "Big" One (north))', True)
+        ('Found it.', 'Finish', 'The "Big" One (north)')
+    """
+    expected = "Finish(<answer>) or Replan(<reason>)" if can_replan else \
+        "Finish(<answer>) (no replan is left)"
+    turn = parse_turn(text, "the joiner", expected)
+    match = _DECISION.fullmatch(turn.action)
+    if match is None or (match["action"] == REPLAN and not can_replan):
+        raise TurnFormatError(f"the joiner's action must be {expected}; found "
+                              f"{shorten(turn.action)!r}")
+    return turn.thought, match["action"], strip_action(match["argument"])
+
+
 class Joiner:
-    """Runs the joiner template; `await joiner.decide(question, history, can_replan)`."""
+    """Runs the joiner template; `await joiner.decide(question, history, can_replan)`.
+
+    `template` is the completion-model template, `chat_template` the one for chat models (its
+    assistant turn is one gen named `turn`, constrained by the `grammar` variable).
+    """
 
     def __init__(self, llm: LLM | None = None, examples: str = "",
-                 template: str | Path | None = None) -> None:
+                 template: str | Path | None = None,
+                 chat_template: str | Path | None = None) -> None:
+        self.llm = llm
         self.examples = examples
         self.program: Program = load(str(template or PROMPTS / "joiner.handlebars"), llm=llm,
                                      silent=True, log=True)
+        self.chat_program: Program = load(str(chat_template or PROMPTS / "joiner_chat.handlebars"),
+                                          llm=llm, silent=True, log=True)
 
     async def decide(self, question: str, history: str, can_replan: bool,
                      clock: Callable[[], float] = time.perf_counter) -> Decision:
         start = clock()
-        actions = [FINISH, REPLAN] if can_replan else [FINISH]
-        out = await self.program(question=question, context=history, examples=self.examples,
-                                 actions=actions, async_mode=True)
-        decision = Decision(str(out["thought"]).strip(), str(out["action"]),
-                            strip_action(str(out["argument"])), start=start, end=clock())
+        variables = {"question": question, "context": history, "examples": self.examples}
+        if chat_turns(self.llm):
+            grammar = enforced_grammar(self.llm, joiner_grammar(can_replan))
+            out = await self.chat_program(**variables, grammar=grammar,
+                                          max_tokens=turn_tokens(ARGUMENT_CHARS + _FRAME),
+                                          async_mode=True)
+            thought, action, argument = parse_decision(str(out["turn"]), can_replan)
+        else:
+            actions = [FINISH, REPLAN] if can_replan else [FINISH]
+            out = await self.program(**variables, actions=actions, async_mode=True)
+            thought, action = str(out["thought"]).strip(), str(out["action"])
+            argument = strip_action(str(out["argument"]))
+        decision = Decision(thought, action, argument, start=start, end=clock())
         decision.usage.add_log(out.log)
         return decision

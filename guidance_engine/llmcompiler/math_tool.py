@@ -1,7 +1,8 @@
 """The `math(problem, context)` tool: the model writes an expression, numexpr evaluates it.
 
 The expression is a `gen` constrained by the shipped `arithmetic` grammar (numbers, `+ - * /`,
-unary minus, parentheses), so it is always well formed; `numexpr` computes it in a worker thread
+unary minus, parentheses), so it is always well formed (on a server that enforces no grammar,
+such as OpenAI, a malformed one becomes the tool's error); `numexpr` computes it in a worker thread
 (Python's `eval` is never used)::
 
     >>> evaluate_expression("(8848 * 0.9) / 5895")
@@ -20,6 +21,7 @@ from typing import Any
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
 from guidance_engine.llmcompiler.trace import current_usage
+from guidance_engine.llmcompiler.turns import enforced_grammar
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime.program import Program, load
 
@@ -83,6 +85,7 @@ class MathTool:
         if isinstance(context, str):
             context = [context]
         out = await self.program(problem=str(problem), context=[str(c) for c in context],
+                                 grammar=enforced_grammar(self.llm, "arithmetic"),
                                  async_mode=True)
         usage = current_usage()
         if usage is not None:

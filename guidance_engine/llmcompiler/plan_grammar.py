@@ -111,11 +111,15 @@ def call_grammar(tools: Sequence[Tool], finish: str = "Finish", max_chars: int =
         >>> "Finish(" in call_grammar([Tool("search", "", (Arg("q"),), print)])
         True
     """
-    lines = ["start: call_1 | finish",
-             f"finish: /{finish}\\([^\\n]{{0,{max_chars}}}\\)/",
+    return "\n".join(["start: call_1 | finish", *call_rules(tools, finish, max_chars)]) + "\n"
+
+
+def call_rules(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 200) -> list[str]:
+    """The rules behind `call_1 | finish` (ReAct's action), without a `start` rule."""
+    lines = [f"finish: /{finish}\\([^\\n]{{0,{max_chars}}}\\)/",
              f"NUMBER: {_NUMBER}",
              f"STR_1: {_string_terminal(None, max_chars)}",
              "text_1: STR_1", "number_1: NUMBER", "item_1: STR_1 | NUMBER",
              'list_1: "[" (item_1 (", " item_1){0,5})? "]"']
     lines.append("call_1: " + " | ".join(_call_rule(tool, 1) for tool in tools))
-    return "\n".join(lines) + "\n"
+    return lines

@@ -4,7 +4,8 @@ The planner program runs through `Program.events`; every `GenChunk` of the `plan
 `PlanStream`, and each task is handed to `deliver` the moment its line is complete, so the task
 fetching unit can start it while the model is still writing the next line. With `stream=False`
 the whole plan is generated first and then delivered at once (the baseline for measuring what
-streaming buys)::
+streaming buys). A server that enforces no grammar (OpenAI, Azure) gets the plan gen
+unconstrained; a line that does not parse is then recorded as the run's error::
 
     planner = Planner(tools, llm=llm, examples=EXAMPLES)
     run = await planner.plan("How tall is ...?", deliver=unit.submit_item)
@@ -23,6 +24,7 @@ from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxErr
 from guidance_engine.llmcompiler.plan_grammar import plan_grammar
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import TokenUsage
+from guidance_engine.llmcompiler.turns import enforced_grammar
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.program import Program, load
@@ -63,6 +65,7 @@ class Planner:
         max_chars: int = 100,
         max_list: int = 6,
     ) -> None:
+        self.llm = llm
         self.tools = list(tools)
         self.examples = examples
         self.max_tasks = max_tasks
@@ -84,7 +87,8 @@ class Planner:
             "context": context,
             "tools": [tool.description for tool in self.tools],
             "examples": self.examples,
-            "grammar": plan_grammar(self.tools, first_index, **self.limits),
+            "grammar": enforced_grammar(self.llm,
+                                        plan_grammar(self.tools, first_index, **self.limits)),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "seed": self.seed,

@@ -4,7 +4,12 @@ Same tools, model and docstore as `LLMCompiler`, so the comparison is like for l
 re-runs the ReAct template with the scratchpad so far; the action is a gen held to one call of a
 known tool with constant arguments, or `Finish(answer)`. A ReAct agent cannot write `$N`, so a
 tool named in `context_tools` (by default `math`) is offered without its optional arguments and
-gets the observations so far as its context: it cannot compute from facts it has not looked up::
+gets the observations so far as its context: it cannot compute from facts it has not looked up.
+
+On a chat model (`turns.chat_turns`) the scratchpad goes into the user's message after the
+question (a transcript like the examples'; as separate assistant/user messages SmolLM2 repeated
+its first call instead of finishing), and the new turn is one gen held to
+`Thought: <line>\nAction: <call or Finish(...)>`, parsed by `turns.parse_turn`::
 
     agent = ReAct([search_tool, math_tool], llm=llm, examples=EXAMPLES)
     result = await agent.arun("Which is longer, the Nile or the Amazon?")
@@ -21,9 +26,24 @@ from pathlib import Path
 from guidance_engine.llmcompiler.joiner import strip_action
 from guidance_engine.llmcompiler.math_tool import MATH_REACT_DESCRIPTION
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
-from guidance_engine.llmcompiler.plan_grammar import call_grammar
+from guidance_engine.llmcompiler.plan_grammar import call_grammar, call_rules
 from guidance_engine.llmcompiler.tools import Tool
-from guidance_engine.llmcompiler.trace import AgentResult, ReactStep, Trace, reset_usage, use_usage
+from guidance_engine.llmcompiler.trace import (
+    AgentResult,
+    ReactStep,
+    Trace,
+    TokenUsage,
+    reset_usage,
+    use_usage,
+)
+from guidance_engine.llmcompiler.turns import (
+    Turn,
+    chat_turns,
+    enforced_grammar,
+    parse_turn,
+    turn_grammar,
+    turn_tokens,
+)
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime.program import Program, load
 
@@ -45,7 +65,9 @@ class ReAct:
         template: str | Path | None = None,
         context_tools: Mapping[str, str] = CONTEXT_TOOLS,
         action_tokens: int = 120,
+        chat_template: str | Path | None = None,
     ) -> None:
+        self.llm = llm
         self.tools = {tool.name: tool for tool in tools}
         self.context_tools = {name: shown for name, shown in context_tools.items()
                               if name in self.tools}
@@ -55,8 +77,11 @@ class ReAct:
         self.task_timeout = task_timeout
         self.shown = [self._offered(tool) for tool in tools]
         self.grammar = call_grammar(self.shown)
+        self.turn_grammar = turn_grammar("call_1 | finish", call_rules(self.shown))
         self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
                                      silent=True, log=True)
+        self.chat_program: Program = load(str(chat_template or PROMPTS / "react_chat.handlebars"),
+                                          llm=llm, silent=True, log=True)
 
     def run(self, question: str) -> AgentResult:
         return asyncio.run(self.arun(question))
@@ -74,24 +99,16 @@ class ReAct:
 
     async def _loop(self, question: str, trace: Trace,
                     clock: Callable[[], float]) -> str | None:
-        scratchpad = ""
         observations: list[str] = []
         for _ in range(self.max_iterations):
             start = clock()
-            out = await self.program(
-                question=question, scratchpad=scratchpad, examples=self.examples,
-                tools=[tool.description for tool in self.shown], grammar=self.grammar,
-                action_tokens=self.action_tokens, async_mode=True,
-            )
-            trace.usage.add_log(out.log)
-            thought, action = str(out["thought"]).strip(), str(out["action"]).strip()
-            if action.startswith(FINISH):
-                trace.steps.append(ReactStep(thought, action, "", start, clock()))
-                return strip_action(action[len(FINISH):])
-            observation = await self._act(action, observations)
+            turn = await self._turn(question, trace.steps, trace.usage)
+            if turn.action.startswith(FINISH):
+                trace.steps.append(ReactStep(turn.thought, turn.action, "", start, clock()))
+                return strip_action(turn.action[len(FINISH):])
+            observation = await self._act(turn.action, observations)
             observations.append(observation)
-            trace.steps.append(ReactStep(thought, action, observation, start, clock()))
-            scratchpad += f"Thought: {thought}\nAction: {action}\nObservation: {observation}\n"
+            trace.steps.append(ReactStep(turn.thought, turn.action, observation, start, clock()))
         return None
 
     def _offered(self, tool: Tool) -> Tool:
@@ -100,6 +117,27 @@ class ReAct:
             return tool
         required = tuple(arg for arg in tool.args if arg.required)
         return replace(tool, args=required, description=self.context_tools[tool.name])
+
+    async def _turn(self, question: str, steps: Sequence[ReactStep],
+                    usage: TokenUsage) -> Turn:
+        """The model's next thought and action, through the template its endpoint can run."""
+        variables = {"question": question, "examples": self.examples,
+                     "tools": [tool.description for tool in self.shown]}
+        if chat_turns(self.llm):
+            out = await self.chat_program(
+                **variables, max_tokens=turn_tokens(self.action_tokens), async_mode=True,
+                steps=[{"thought": s.thought, "action": s.action, "observation": s.observation}
+                       for s in steps],
+                grammar=enforced_grammar(self.llm, self.turn_grammar))
+            usage.add_log(out.log)
+            expected = f"a call of {', '.join(self.tools)} or Finish(<answer>)"
+            return parse_turn(str(out["turn"]), "ReAct", expected)
+        scratchpad = "".join(f"Thought: {s.thought}\nAction: {s.action}\n"
+                             f"Observation: {s.observation}\n" for s in steps)
+        out = await self.program(**variables, scratchpad=scratchpad, grammar=self.grammar,
+                                 action_tokens=self.action_tokens, async_mode=True)
+        usage.add_log(out.log)
+        return Turn(str(out["thought"]).strip(), str(out["action"]).strip())
 
     async def _act(self, action: str, observations: list[str]) -> str:
         try:

@@ -1,9 +1,8 @@
-"""The real llama.cpp server (started once per test session) and a fault-injecting proxy.
+"""A fault-injecting proxy in front of the real llama.cpp server (`llamacpp_server`, from
+tests/conftest.py, started once per test session).
 
-`llamacpp_server` runs llama.cpp's C++ server from PyPI `xllamacpp` on 127.0.0.1 with the
-default SmolLM2 GGUF and one thread; it is stopped when the session ends, whatever happened.
-Tests that use it are marked `server`. `proxy` sits between a client and that server: it
-records every request (path, query, headers, JSON body) and plays scripted faults first::
+`proxy` sits between a client and that server: it records every request (path, query, headers,
+JSON body) and plays scripted faults first::
 
     proxy.fault("status", status=429, headers={"Retry-After": "0"}); proxy.fault("cut", after=3)
 """
@@ -22,24 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "llamacpp_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.server)
-
-
-@pytest.fixture(scope="session")
-def llamacpp_server() -> Iterator[Any]:
-    from guidance_engine.llms.llamacpp_server import LlamaCppServer
-
-    server = LlamaCppServer(n_threads=1, n_ctx=4096, n_parallel=2, alias="smollm2")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass
