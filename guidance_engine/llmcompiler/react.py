@@ -31,8 +31,8 @@ from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import (
     AgentResult,
     ReactStep,
-    Trace,
     TokenUsage,
+    Trace,
     reset_usage,
     use_usage,
 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,7 @@ import guidance_engine as guidance
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler import LLMCompiler
 from guidance_engine.llmcompiler.benchmarks import load_benchmark
+from guidance_engine.llmcompiler.cli import add_commands, make_llm
 from guidance_engine.llmcompiler.runner import Store, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +86,25 @@ def test_run_rejects_a_missing_data_folder(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == (f"error: benchmark 'movie': {tmp_path}/movie_recommendations.json "
                              "does not exist (check --data)\n")
+
+
+def llm_for(*args: str) -> Any:
+    parser = argparse.ArgumentParser()
+    add_commands(parser)
+    parsed = parser.parse_args(["run", "--benchmark", "movie", "--data", "d", "--store", "s",
+                                *args])
+    with contextlib.ExitStack() as stack:
+        return make_llm(parsed, stack)
+
+
+def test_chat_follows_the_model_or_chat_and_self_hosted_servers_default_to_completions() -> None:
+    local = ("--model_name", "smollm2", "--api_base", "http://127.0.0.1:9/v1")
+    assert llm_for("--model_type", "llamacpp", *local).chat_mode is False
+    assert llm_for("--model_type", "llamacpp", "--chat", *local).chat_mode is True
+    assert llm_for("--model_type", "vllm", "--chat", *local).chat_mode is True
+    hosted = ("--api_key", "k", "--model_type", "openai", "--model_name")
+    assert llm_for(*hosted, "gpt-4o-mini").chat_mode is True
+    assert llm_for(*hosted, "gpt-3.5-turbo-instruct").chat_mode is False
+    with pytest.raises(GuidanceError) as error:
+        llm_for("--chat")
+    assert str(error.value).startswith("--chat needs a server (--model_type openai, azure,")

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pytest
+
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec, Matcher, TokenIndex
+from guidance_engine.constraints.dialects import matches
 from guidance_engine.llmcompiler.docstore import Doc, Docstore
 from guidance_engine.llmcompiler.math_tool import MathTool
 from guidance_engine.llmcompiler.react import ReAct
 from guidance_engine.llmcompiler.tools import Arg, Tool
+from guidance_engine.llmcompiler.turns import TurnFormatError
 
 STORE = Docstore([Doc("Mount Everest", (), "Mount Everest is 8,849 m high."),
                   Doc("K2", (), "K2 is 8,611 m high.")])
@@ -80,3 +84,52 @@ def test_an_action_cut_at_max_tokens_is_an_error_observation_not_a_crash() -> No
     assert result.answer == "x"
     cut = result.trace.steps[0]
     assert cut.action.startswith('math("the size') and cut.observation.startswith("Error: ")
+
+
+class ChatMock(guidance.llms.Mock):
+    """A Mock that stands for a chat endpoint: each ReAct turn is one gen."""
+
+    chat_mode = True
+
+
+def test_on_a_chat_model_each_turn_is_one_gen_after_a_transcript_of_the_steps() -> None:
+    llm = ChatMock({"assistant\n": [
+        'Thought: I need Everest.\nAction: search("Mount Everest")\n',
+        'Thought: I need K2.\nAction: search("K2")',
+        'Thought: I compute.\nAction: math("Everest minus K2")',
+        "8849 - 8611",  # the math tool's own gen
+        "Thought: Done.\nAction: Finish(238 m (781 ft))"]})
+    agent = ReAct(tools(llm), llm=llm)
+    result = agent.run("How much taller is Everest than K2?")
+    assert result.answer == "238 m (781 ft)"
+    steps = result.trace.steps
+    assert [(s.thought, s.observation) for s in steps] == [
+        ("I need Everest.", "Mount Everest is 8,849 m high."),
+        ("I need K2.", "K2 is 8,611 m high."), ("I compute.", "238"), ("Done.", "")]
+    turns = [c for c in llm.calls if getattr(c, "grammar", None) == agent.turn_grammar]
+    assert len(turns) == 4 and result.trace.usage.model_calls == 5
+    assert turns[-1].prompt.endswith(
+        "<|im_start|>user\nQuestion: How much taller is Everest than K2?\n"
+        'Thought: I need Everest.\nAction: search("Mount Everest")\n'
+        "Observation: Mount Everest is 8,849 m high.\n"
+        'Thought: I need K2.\nAction: search("K2")\nObservation: K2 is 8,611 m high.\n'
+        'Thought: I compute.\nAction: math("Everest minus K2")\nObservation: 238<|im_end|>\n'
+        "<|im_start|>assistant\n")
+
+
+def test_the_chat_turn_grammar_takes_the_same_actions_as_the_completion_one() -> None:
+    agent = ReAct(tools(ChatMock()), llm=ChatMock())
+    spec = ConstraintSpec(grammar=agent.turn_grammar)
+    assert matches(spec, 'Thought: x\nAction: math("Everest minus K2")\n')
+    assert matches(spec, "Thought: x\nAction: Finish(K2 (8,611 m))")
+    assert not matches(spec, 'Thought: x\nAction: math("Everest minus K2", ["9 km"])')
+    assert not matches(spec, 'Thought: x\nAction: fly("K2")')
+
+
+def test_on_a_chat_model_a_malformed_turn_is_an_error_naming_the_tools() -> None:
+    llm = ChatMock("K2 is shorter.")
+    with pytest.raises(TurnFormatError) as error:
+        ReAct(tools(llm), llm=llm).run("?")
+    assert str(error.value) == ("ReAct's turn must be 'Thought: <one line>' then 'Action: a call "
+                                "of search, math or Finish(<answer>)' on the next line; found "
+                                "'K2 is shorter.'")
