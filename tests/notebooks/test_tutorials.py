@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_the_tutorial_set_is_there() -> None:
     names = [path.stem for path in NOTEBOOKS]
-    for topic in ("intro", "chat", "token_healing", "constraints", "kv_reuse"):
+    for topic in ("intro", "chat", "token_healing", "constraints", "kv_reuse", "llmcompiler"):
         assert any(topic in name for name in names), topic
 
 
