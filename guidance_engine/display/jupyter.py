@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from guidance_engine.display.html import render_html
@@ -69,7 +69,8 @@ def show_live(program: Any, stream: Any) -> Any:
 
     handle = display(bundle(view), raw=True, display_id=True)
     result = _consume(view, bridge.iterate(stream, interrupt="finish"),
-                      lambda: handle.update(bundle(view), raw=True))
+                      lambda: handle.update(bundle(view), raw=True),
+                      on_interrupt=lambda: stream.stop("KeyboardInterrupt"))
     if result is not None:
         result._shown_in = _execution_count()  # the cell's own result is not shown again
     return result
@@ -106,22 +107,45 @@ def _started_view(program: Any) -> ProgramView:
     return view
 
 
-def _consume(view: ProgramView, events: Iterator[ev.Event], refresh: Any) -> Any:
-    """Feed every event to `view`, refreshing at most every UPDATE_SECONDS and at the end."""
+def _consume(
+    view: ProgramView, events: Iterator[ev.Event], refresh: Callable[[], None],
+    on_interrupt: Callable[[], None] | None = None,
+) -> Any:
+    """Feed every event to `view`, refreshing at most every UPDATE_SECONDS and at the end.
+
+    With `on_interrupt`, a KeyboardInterrupt that lands while an event is being shown (not
+    while waiting for one, which `bridge.iterate` handles) calls it instead of escaping, and the
+    run's remaining events, down to `Interrupted` with the partial program, are still shown.
+    """
     last = time.monotonic()  # the caller has just shown the first state
     result = None
     try:
         for event in events:
-            view.feed(event)
-            if isinstance(event, ev.Finished | ev.Interrupted):
-                result = event.program
-            now = time.monotonic()
-            if now - last >= UPDATE_SECONDS:
-                refresh()
-                last = now
+            try:
+                view.feed(event)
+                if isinstance(event, ev.Finished | ev.Interrupted):
+                    result = event.program
+                now = time.monotonic()
+                if now - last >= UPDATE_SECONDS:
+                    refresh()
+                    last = now
+            except KeyboardInterrupt:
+                if on_interrupt is None:
+                    raise
+                on_interrupt()
     finally:
-        refresh()  # the last state is always sent (also when the run failed)
+        _refresh_once_more(refresh, on_interrupt is not None)
     return result
+
+
+def _refresh_once_more(refresh: Callable[[], None], absorb_interrupt: bool) -> None:
+    """The last state is always sent (also when the run failed or was interrupted)."""
+    try:
+        refresh()
+    except KeyboardInterrupt:
+        if not absorb_interrupt:
+            raise
+        refresh()
 
 
 def display_program(program: Any) -> None:

@@ -56,17 +56,19 @@ def iterate(
     interrupted = False
     try:
         while True:
+            # A signal can land anywhere in this frame but the `yield`: all of it is covered.
             try:
                 kind, value = _get(items)
+                if kind == "end":
+                    break
+                deliver = kind == "item" and not (interrupted and interrupt == "raise")
             except KeyboardInterrupt:
                 interrupted = True
                 stream.stop("KeyboardInterrupt")
                 continue
-            if kind == "end":
-                break
             if kind == "error":
                 raise value
-            if not (interrupted and interrupt == "raise"):
+            if deliver:
                 yield value
     finally:
         stream.stop("the stream was closed")  # no-op when the run has ended
