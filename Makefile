@@ -73,7 +73,7 @@ endef
 
 # LLMCompiler vs ReAct through the llama.cpp server (needs `make planner-model`).
 bench-llmcompiler: $(STAMP) $(PLANNER_15B)
-	$(BIN)/python benchmarks/bench_llmcompiler.py --model_path $(PLANNER_15B)
+	$(BIN)/python benchmarks/bench_llmcompiler.py --model_path $(PLANNER_15B) --N 15 --minutes 60
 
 # guidance 0.3.1 side by side (benchmarks/bench_peers.py): a venv of its own under build/ so its
 # pinned llguidance never meets ours. transformers is the version our venv has (5.x): the peer

@@ -17,7 +17,7 @@ can be split into short holds of the heavy lock), and the report is printed from
     make planner-model
     flock /tmp/heavy.lock .venv/bin/python benchmarks/bench_llmcompiler.py \\
         --model_path ~/.cache/guidance_engine/planner/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \\
-        --N 4 --minutes 9          # repeat until it prints the report
+        --N 15 --minutes 45        # repeat until it prints the report
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", required=True)
-    parser.add_argument("--N", type=int, default=4, help="questions per subset")
+    parser.add_argument("--N", type=int, default=15, help="questions per subset")
     parser.add_argument("--subsets", nargs="+", default=list(BENCHMARKS), choices=BENCHMARKS)
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--out", default="runs/bench_llmcompiler")
