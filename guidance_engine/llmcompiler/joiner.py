@@ -106,19 +106,16 @@ def parse_decision(text: str, can_replan: bool) -> tuple[str, str, str]:
 class Joiner:
     """Runs the joiner template; `await joiner.decide(question, history, can_replan)`.
 
-    `template` is the completion-model template, `chat_template` the one for chat models (its
-    assistant turn is one gen named `turn`, constrained by the `grammar` variable).
+    One template serves both paths: with `chat` set, its assistant turn is one gen named `turn`,
+    constrained by the `grammar` variable; otherwise a thought gen, a select and an argument gen.
     """
 
     def __init__(self, llm: LLM | None = None, examples: str = "",
-                 template: str | Path | None = None,
-                 chat_template: str | Path | None = None) -> None:
+                 template: str | Path | None = None) -> None:
         self.llm = llm
         self.examples = examples
         self.program: Program = load(str(template or PROMPTS / "joiner.handlebars"), llm=llm,
                                      silent=True, log=True)
-        self.chat_program: Program = load(str(chat_template or PROMPTS / "joiner_chat.handlebars"),
-                                          llm=llm, silent=True, log=True)
 
     async def decide(self, question: str, history: str, can_replan: bool,
                      clock: Callable[[], float] = time.perf_counter) -> Decision:
@@ -126,13 +123,13 @@ class Joiner:
         variables = {"question": question, "context": history, "examples": self.examples}
         if chat_turns(self.llm):
             grammar = enforced_grammar(self.llm, joiner_grammar(can_replan))
-            out = await self.chat_program(**variables, grammar=grammar,
-                                          max_tokens=turn_tokens(ARGUMENT_CHARS + _FRAME),
-                                          async_mode=True)
+            out = await self.program(**variables, chat=True, grammar=grammar,
+                                     max_tokens=turn_tokens(ARGUMENT_CHARS + _FRAME),
+                                     async_mode=True)
             thought, action, argument = parse_decision(str(out["turn"]), can_replan)
         else:
             actions = [FINISH, REPLAN] if can_replan else [FINISH]
-            out = await self.program(**variables, actions=actions, async_mode=True)
+            out = await self.program(**variables, chat=False, actions=actions, async_mode=True)
             thought, action = str(out["thought"]).strip(), str(out["action"])
             argument = strip_action(str(out["argument"]))
         decision = Decision(thought, action, argument, start=start, end=clock())

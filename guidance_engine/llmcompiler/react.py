@@ -65,7 +65,6 @@ class ReAct:
         template: str | Path | None = None,
         context_tools: Mapping[str, str] = CONTEXT_TOOLS,
         action_tokens: int = 120,
-        chat_template: str | Path | None = None,
     ) -> None:
         self.llm = llm
         self.tools = {tool.name: tool for tool in tools}
@@ -80,8 +79,6 @@ class ReAct:
         self.turn_grammar = turn_grammar("call_1 | finish", call_rules(self.shown))
         self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
                                      silent=True, log=True)
-        self.chat_program: Program = load(str(chat_template or PROMPTS / "react_chat.handlebars"),
-                                          llm=llm, silent=True, log=True)
 
     def run(self, question: str) -> AgentResult:
         return asyncio.run(self.arun(question))
@@ -124,18 +121,19 @@ class ReAct:
         variables = {"question": question, "examples": self.examples,
                      "tools": [tool.description for tool in self.shown]}
         if chat_turns(self.llm):
-            out = await self.chat_program(
-                **variables, max_tokens=turn_tokens(self.action_tokens), async_mode=True,
+            out = await self.program(
+                **variables, chat=True, max_tokens=turn_tokens(self.action_tokens),
                 steps=[{"thought": s.thought, "action": s.action, "observation": s.observation}
                        for s in steps],
-                grammar=enforced_grammar(self.llm, self.turn_grammar))
+                grammar=enforced_grammar(self.llm, self.turn_grammar), async_mode=True)
             usage.add_log(out.log)
             expected = f"a call of {', '.join(self.tools)} or Finish(<answer>)"
             return parse_turn(str(out["turn"]), "ReAct", expected)
         scratchpad = "".join(f"Thought: {s.thought}\nAction: {s.action}\n"
                              f"Observation: {s.observation}\n" for s in steps)
-        out = await self.program(**variables, scratchpad=scratchpad, grammar=self.grammar,
-                                 action_tokens=self.action_tokens, async_mode=True)
+        out = await self.program(**variables, chat=False, steps=[], scratchpad=scratchpad,
+                                 grammar=self.grammar, action_tokens=self.action_tokens,
+                                 async_mode=True)
         usage.add_log(out.log)
         return Turn(str(out["thought"]).strip(), str(out["action"]).strip())
 
