@@ -3,7 +3,8 @@
 Its whole state is data (`ExecState`: a program counter, a frame stack, the text so far and the
 variables), so an execution suspended by `{{await}}` (even inside a loop) is resumed by running
 a copy of that state again. Produced text and values are only ever data: nothing here compiles
-a string (the `parse` command is the one way in, and it asks the compiler explicitly)::
+a string (the `parse` command is the one way in, and it asks the compiler explicitly). The
+`each` / `geneach` loop instructions are run by `loops.py`::
 
     state = ExecState(Variables({"adult": True}))
     await Execution(compile_template("Hi{{#if adult}}!{{/if}}"), state, Shared(llm)).run()
@@ -16,6 +17,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -49,19 +51,12 @@ from guidance_engine.runtime.library.base import (
     ControlFlow,
     Suspend,
 )
-from guidance_engine.runtime.library.gen import infer_stop, static_constraints
-from guidance_engine.runtime.library.loops import (
-    BLOCK_COMMANDS,
-    BlockOptions,
-    BodyPart,
-    GeneachOptions,
-    each_options,
-    geneach_options,
-    split_single_call,
-)
+from guidance_engine.runtime.library.gen import static_constraints
+from guidance_engine.runtime.library.loops import BLOCK_COMMANDS, BlockOptions
 from guidance_engine.runtime.library.select import choose
 from guidance_engine.runtime.library.static import argument_errors
-from guidance_engine.runtime.prompt import Run, add_run, cut_runs, runs_after, segments
+from guidance_engine.runtime.loops import break_loop, loop_end, loop_start
+from guidance_engine.runtime.prompt import Run, add_run, cut_runs, segments
 from guidance_engine.runtime.scopes import (
     MISSING,
     BlockFrame,
@@ -71,10 +66,10 @@ from guidance_engine.runtime.scopes import (
     lookup,
     set_path,
 )
-from guidance_engine.runtime.sites import loop_hidden, running_site
+from guidance_engine.runtime.sites import running_site
 from guidance_engine.template import instructions as ins_
-from guidance_engine.template.instructions import CallSite, CompiledTemplate, Instruction
-from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Literal, Var
+from guidance_engine.template.instructions import CallSite, CompiledTemplate
+from guidance_engine.template.nodes import Call, Expr, GetAttr, GetItem, Var
 
 # Each level of partials (and `{{parse}}`) costs a few Python frames; this bound keeps a
 # self-including partial a positioned error, far from Python's recursion limit.
@@ -217,15 +212,15 @@ class Execution:
         self.emit_text = emit_text  # False for forks whose text the parent merges itself
         self.pending = ""  # streamed text of the gen in progress (sample 0)
         self.mark = 0  # text length when the current instruction started
-        self._site = CallSite()
+        self.site = CallSite()  # the running tag's site (text after it, role), for commands
         self._handlers: dict[type, Callable[[Any], Any]] = {
             ins_.Text: self._text,
             ins_.Emit: self._emit,
             ins_.Jump: self._jump,
             ins_.JumpIfFalse: self._jump_if,
             ins_.JumpIfTrue: self._jump_if,
-            ins_.LoopStart: self._loop_start,
-            ins_.LoopEnd: self._loop_end,
+            ins_.LoopStart: partial(loop_start, self),
+            ins_.LoopEnd: partial(loop_end, self),
             ins_.EnterBlock: self._enter_block,
             ins_.ExitBlock: self._exit_block,
             ins_.SelectBlock: self._select_block,
@@ -263,7 +258,7 @@ class Execution:
                 self.truncate(mark, instruction.span)
                 raise
             except BreakLoop:
-                self._break(instruction)
+                break_loop(self, instruction)
 
     def validate_constraints(self) -> None:
         """Check every pattern/schema/grammar known before the run (literals, or variables passed
@@ -302,7 +297,7 @@ class Execution:
             self.state.text += text
             self.send(ev.TextEvent(text, span, kind, name))
 
-    def _append_runs(self, text: str, runs: list[Run], span: Span | None) -> None:
+    def append_runs(self, text: str, runs: list[Run], span: Span | None) -> None:
         """Append `text` whose provenance is `runs` (offsets relative to its start)."""
         bounds = [run.start for run in runs[1:]] + [len(text)]
         for run, end in zip(runs, bounds, strict=True):
@@ -349,14 +344,14 @@ class Execution:
             for part in path:
                 container = get_attr(container, part)
             set_path(container, last, value)
-        elif head == "this" and self._innermost_loop() is not None:
+        elif head == "this" and self.innermost_loop() is not None:
             self._assign_this(value)
         else:
             self.state.variables.set(name, value)
         self.send(ev.Captured(name, value))
 
     def _assign_this(self, value: Any) -> None:
-        frame = self._innermost_loop()
+        frame = self.innermost_loop()
         assert frame is not None
         frame.scope["this"] = value
         if frame.geneach is not None:
@@ -365,7 +360,7 @@ class Execution:
                 items[frame.list_index] = value
                 self.state.variables.set(frame.geneach.list_name, items)
 
-    def _innermost_loop(self) -> LoopFrame | None:
+    def innermost_loop(self) -> LoopFrame | None:
         for frame in reversed(self.state.frames):
             if isinstance(frame, LoopFrame):
                 return frame
@@ -401,7 +396,7 @@ class Execution:
         """Call a command or Python callable; failures become positioned errors (chained)."""
         if isinstance(func, Command):
             target: Callable[..., Any] = func.func
-            full_args = [CallContext(self, node.span, self._site), *args]
+            full_args = [CallContext(self, node.span, self.site), *args]
         elif callable(func):
             target, full_args = func, list(args)
         else:
@@ -525,8 +520,8 @@ class Execution:
         self.state.pc += 1
 
     async def _emit(self, ins: ins_.Emit) -> None:
-        self._site = running_site(ins.site, self.instructions, self.state.pc + 1,
-                                  self.state.frames)
+        self.site = running_site(ins.site, self.instructions, self.state.pc + 1,
+                                 self.state.frames)
         value = await evaluate(ins.expr, self)
         if isinstance(ins.expr, Var) and (isinstance(value, Command) or callable(value)):
             # A bare name naming a command or function is a call without arguments: {{break}}.
@@ -539,219 +534,17 @@ class Execution:
         self.state.pc = ins.target
 
     async def _jump_if(self, ins: ins_.JumpIfFalse | ins_.JumpIfTrue) -> None:
-        self._site = CallSite()
+        self.site = CallSite()
         value = bool(await evaluate(ins.cond, self))
         jump = value if isinstance(ins, ins_.JumpIfTrue) else not value
         self.state.pc = ins.target if jump else self.state.pc + 1
 
-    async def _block_arguments(self, call: Call, name: str, func: Callable[..., Any]) -> Any:
+    async def block_arguments(self, call: Call, name: str, func: Callable[..., Any]) -> Any:
         args = [await evaluate(arg, self) for arg in call.args]
         kwargs = {kw.name: await evaluate(kw.value, self) for kw in call.kwargs}
         return await self.invoke(name, func, args, kwargs, call)
 
-    # ------------------------------------------------------------ loops
-
-    async def _loop_start(self, ins: ins_.LoopStart) -> None:
-        self._site = ins.site
-        frame = LoopFrame(self.state.pc, len(self.state.text))
-        if ins.kind == "each":
-            frame.each = await self._block_arguments(ins.call, "each", each_options)
-            frame.position = frame.each.start_index - 1
-            if frame.each.parallel:
-                await self._parallel_each(ins, frame)
-                return
-            more = self._each_advance(frame)
-        else:
-            options: GeneachOptions = await self._block_arguments(ins.call, "geneach",
-                                                                  geneach_options)
-            frame.geneach = options
-            if options.list_name not in self.state.variables:
-                self.state.variables.set(options.list_name, [])
-            if options.single_call:
-                await self._single_call(ins, options)
-                return
-            more = await self._geneach_more(frame, ins)
-        self.state.frames.append(frame)
-        if more:
-            if frame.geneach is not None:
-                self._geneach_begin(frame)
-            self.state.pc += 1
-        else:
-            self.state.frames.pop()
-            self.state.pc = ins.else_start if ins.else_start is not None else ins.exit
-
-    async def _loop_end(self, ins: ins_.LoopEnd) -> None:
-        frame = self.state.frames[-1]
-        assert isinstance(frame, LoopFrame) and frame.start == ins.start, "unbalanced loop frames"
-        start = self.instructions[ins.start]
-        assert isinstance(start, ins_.LoopStart)
-        if loop_hidden(frame):
-            # every hidden iteration sees the context before the loop, as parallel ones do
-            self.truncate(frame.text_start, ins.span)
-        if frame.each is not None:
-            more = self._each_advance(frame)
-        else:
-            more = await self._geneach_more(frame, start)
-        if not more:
-            self._end_loop(frame)
-            self.state.pc = ins.exit
-            return
-        if frame.geneach is not None:
-            self.append_text(frame.geneach.join, ins.span)
-            self._geneach_begin(frame)
-        self.state.pc = ins.start + 1
-
-    def _end_loop(self, frame: LoopFrame) -> None:
-        while self.state.frames and self.state.frames[-1] is not frame:
-            self.state.frames.pop()
-        self.state.frames.pop()
-        if loop_hidden(frame):
-            self.truncate(frame.text_start)
-
-    def _break(self, ins: Instruction) -> None:
-        frame = self._innermost_loop()
-        if frame is None:
-            raise BreakLoop()  # an enclosing execution (partial, parse) may own the loop
-        self._end_loop(frame)
-        start = self.instructions[frame.start]
-        assert isinstance(start, ins_.LoopStart)
-        self.state.pc = start.exit
-
-    def _each_advance(self, frame: LoopFrame) -> bool:
-        """Move to the next item; False when there is none."""
-        options = frame.each
-        assert options is not None
-        frame.position += 1
-        if frame.position >= len(options.items):
-            return False
-        key, value = options.items[frame.position]
-        frame.scope = {
-            "this": value,
-            "@index": frame.position,
-            "@first": frame.count == 0,
-            "@last": frame.position == len(options.items) - 1,
-            options.item_name: value,
-        }
-        if options.is_mapping:
-            frame.scope["@key"] = key
-        frame.count += 1
-        return True
-
-    def _geneach_begin(self, frame: LoopFrame) -> None:
-        """Start an iteration: a fresh `this` item, appended to the list variable at once."""
-        assert frame.geneach is not None
-        item: dict[str, Any] = {}
-        name = frame.geneach.list_name
-        self.state.variables.append(name, item)
-        frame.list_index = len(self.state.variables.get(name)) - 1
-        frame.scope = {"this": item, "@index": frame.count, "@first": frame.count == 0}
-        frame.count += 1
-
-    async def _geneach_more(self, frame: LoopFrame, ins: ins_.LoopStart) -> bool:
-        """Whether geneach runs another iteration (asking the model when it must decide)."""
-        options = frame.geneach
-        assert options is not None
-        done = frame.count
-        if options.num_iterations is not None:
-            return done < options.num_iterations
-        if done >= options.max_iterations:
-            return False
-        # As in 0.0.64, the first item is always generated: the model is asked whether the list
-        # ends only after an item, where the stop text can actually follow.
-        if options.stop == () or done < max(options.min_iterations, 1):
-            return True
-        return await self._model_continues(frame, ins, options)
-
-    async def _model_continues(
-        self, frame: LoopFrame, ins: ins_.LoopStart, options: GeneachOptions
-    ) -> bool:
-        llm = self.require_llm(ins.span)
-        stops = options.stop if options.stop is not None else infer_stop(ins.site, llm)
-        if not stops:
-            raise self.error(
-                "geneach cannot tell when the list ends: no stop= given and no text follows "
-                "the block; pass stop='...', num_iterations=N or stop=False", ins.call)
-        body = self.instructions[frame.start + 1]
-        opening = (options.join if frame.count else "") + (
-            body.text if isinstance(body, ins_.Text) else "")
-        prompt = self.state.text
-        if opening and opening not in stops:
-            # exact: does the next item's opening text beat every way of ending the list?
-            request = SelectRequest(prompt=prompt, options=(opening, *dict.fromkeys(stops)))
-            return (await self.model_select(request, ins.span)).choice == opening
-        # No fixed opening text to compare with: peek a few tokens and see whether a stop string
-        # comes first (0.0.64's test; +2 tokens of slack for whitespace before it).
-        probe = GenRequest(prompt=prompt, stop=stops, max_tokens=max(map(len, stops)) + 2)
-        result = await self.model_gen(probe, None, False, ins.span)
-        return not (result.finish_reasons[0] == "stop" and result.stop_texts[0] in stops)
-
-    async def _single_call(self, ins: ins_.LoopStart, options: GeneachOptions) -> None:
-        """geneach single_call=True: one generation for the whole list, split by the body."""
-        parts: list[BodyPart] = []
-        for body in self.instructions[self.state.pc + 1 : ins.end]:
-            key = _this_gen_key(body)
-            if isinstance(body, ins_.Text):
-                parts.append(("text", body.text))
-            elif key is not None:
-                parts.append(("gen", key or None))
-            elif isinstance(body, ins_.Emit) and body.expr == Var("@index", body.expr.span):
-                parts.append(("index", None))  # the model writes the item's number itself
-            else:
-                raise self.error("geneach single_call=True needs a body of fixed text, "
-                                 "{{@index}} and {{gen 'this'}} / {{gen 'this.name'}} tags "
-                                 "only", body)
-        llm = self.require_llm(ins.span)
-        request = GenRequest(
-            prompt=self.state.text,
-            stop=options.stop if options.stop is not None else infer_stop(ins.site, llm),
-            max_tokens=options.single_call_max_tokens,
-            temperature=options.single_call_temperature,
-            top_p=options.single_call_top_p,
-        )
-        text = (await self.model_gen(request, options.list_name, not options.hidden,
-                                     ins.span)).texts[0]
-        limit = options.num_iterations if options.num_iterations is not None else (
-            options.max_iterations)
-        items, end = split_single_call(text, parts, options.join, limit)
-        if len(items) == limit:
-            text = text[:end]  # the list is full: what the model wrote after it is dropped
-        self.state.variables.set(options.list_name,
-                                 [*self.state.variables.get(options.list_name), *items])
-        self.send(ev.Captured(options.list_name, self.state.variables.get(options.list_name)))
-        if not options.hidden:
-            self.append_text(text, ins.span, "generated", name=options.list_name)
-        self.state.pc = ins.exit
-
-    async def _parallel_each(self, ins: ins_.LoopStart, frame: LoopFrame) -> None:
-        """Run every iteration concurrently, each on its own copy of the context."""
-        forks: list[Execution] = []
-        while self._each_advance(frame):
-            frames = [*self.state.frames, replace(frame, scope=dict(frame.scope))]
-            state = ExecState(self.state.variables.fork(), self.state.pc + 1, self.state.text,
-                              frames, runs=list(self.state.runs))
-            forks.append(self._child(state, emit_text=False))
-        await asyncio.gather(*(fork._run_iteration(ins.end) for fork in forks))
-        base = len(self.state.text)
-        for fork in forks:
-            assert fork.state.variables.journal is not None
-            self.state.variables.replay(fork.state.variables.journal)
-            if frame.each is not None and not frame.each.hidden:
-                self._append_runs(fork.state.text[base:], runs_after(fork.state.runs, base),
-                                  ins.span)
-        if not forks and ins.else_start is not None:
-            self.state.pc = ins.else_start
-        else:
-            self.state.pc = ins.exit
-
-    async def _run_iteration(self, end: int) -> None:
-        try:
-            await self.run_range(end)
-        except Suspend as signal:
-            raise self.error(f"cannot await {signal.name!r} inside each parallel=True: the "
-                             "iterations run concurrently", self.instructions[self.state.pc]
-                             ) from None
-
-    # ------------------------------------------------------------ blocks
+    # ------------------------------------------------------------ blocks (loops: loops.py)
 
     async def _enter_block(self, ins: ins_.EnterBlock) -> None:
         name = _callee_name(ins.call)
@@ -761,8 +554,8 @@ class Execution:
                                       "select"]))
             raise self.error(f"unknown block command {name!r}; expected one of: {known}",
                              ins.call)
-        self._site = CallSite()
-        options: BlockOptions = await self._block_arguments(ins.call, name, factory)
+        self.site = CallSite()
+        options: BlockOptions = await self.block_arguments(ins.call, name, factory)
         self.state.frames.append(BlockFrame(self.state.pc, len(self.state.text), options))
         if options.role is not None:
             markup = self.require_llm(ins.span).role_start(options.role, **options.role_kwargs)
@@ -786,12 +579,12 @@ class Execution:
 
     async def _select_block(self, ins: ins_.SelectBlock) -> None:
         """Render each option's text (no model calls), then let the model choose one."""
-        self._site = ins.site
-        settings = await self._block_arguments(ins.call, "select", _select_block_options)
+        self.site = ins.site
+        settings = await self.block_arguments(ins.call, "select", _select_block_options)
         rendered: list[str] = []
         for start, end in pairwise([*ins.option_starts, ins.end]):
             state = ExecState(self.state.variables, pc=start, frames=list(self.state.frames))
-            fork = self._child(state, emit_text=False)
+            fork = self.child(state, emit_text=False)
             await fork.run_range(end)
             rendered.append(fork.state.text)
         context = CallContext(self, ins.span, ins.site)
@@ -803,7 +596,7 @@ class Execution:
         self.state.pc = ins.end
 
     async def _include_partial(self, ins: ins_.IncludePartial) -> None:
-        self._site = CallSite()
+        self.site = CallSite()
         program = await evaluate(ins.call.func, self)
         parts = getattr(program, "partial_parts", None)
         if parts is None:
@@ -849,26 +642,12 @@ class Execution:
         await child.run_range(len(template.instructions))
         self.state.text, self.state.runs = child.state.text, child.state.runs
 
-    def _child(self, state: ExecState, emit_text: bool) -> Execution:
+    def child(self, state: ExecState, emit_text: bool) -> Execution:
         return Execution(
             CompiledTemplate(self.instructions, self.source), state, self.shared,
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
             emit_text=emit_text, includes=self.includes,
         )
-
-
-def _this_gen_key(instruction: Instruction) -> str | None:
-    """For `{{gen 'this'}}` "", for `{{gen 'this.x'}}` "x", for anything else None."""
-    if not isinstance(instruction, ins_.Emit) or not isinstance(instruction.expr, Call):
-        return None
-    call = instruction.expr
-    if not (isinstance(call.func, Var) and call.func.name == "gen" and call.args):
-        return None
-    name = call.args[0]
-    if not isinstance(name, Literal) or not isinstance(name.value, str):
-        return None
-    head, _, key = name.value.partition(".")
-    return key if head == "this" else None
 
 
 def _select_block_options(
