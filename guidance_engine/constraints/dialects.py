@@ -153,3 +153,16 @@ def check_value(spec: ConstraintSpec, text: str) -> str:
         if not matcher.consume_token(byte):
             return "invalid"
     return "complete" if matcher.is_accepting() else "partial"
+
+
+def check_cut_value(
+    spec: ConstraintSpec, text: str, gen_name: str | None, allow_partial: bool
+) -> str:
+    """`check_value` for a value that max_tokens ended: one cut before it was complete is an
+    `IncompleteOutputError` unless the gen allows partial values (every backend's rule)."""
+    verdict = check_value(spec, text)
+    if verdict == "partial" and not allow_partial:
+        from guidance_engine.constraints import incomplete_output_error  # imports torch
+
+        raise incomplete_output_error(spec, text, gen_name=gen_name, reason="max_tokens")
+    return verdict

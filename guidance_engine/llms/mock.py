@@ -212,12 +212,10 @@ def _check_not_cut(request: GenRequest, text: str) -> None:
     if request.allow_partial or (request.pattern is None and request.json_schema is None
                                  and request.grammar is None):
         return
-    from guidance_engine.constraints import ConstraintSpec, incomplete_output_error
-    from guidance_engine.constraints.dialects import check_value
+    from guidance_engine.constraints import ConstraintSpec
+    from guidance_engine.constraints.dialects import check_cut_value
 
-    spec = ConstraintSpec.for_request(request)
-    if check_value(spec, text) == "partial":
-        raise incomplete_output_error(spec, text, gen_name=request.name, reason="max_tokens")
+    check_cut_value(ConstraintSpec.for_request(request), text, request.name, allow_partial=False)
 
 
 async def _stream(text: str, index: int, on_chunk: ChunkCallback | None) -> None:

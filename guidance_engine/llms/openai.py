@@ -25,6 +25,7 @@ from typing import Any
 
 from guidance_engine.constraints import ConstraintSpec, validate
 from guidance_engine.constraints.dialects import (
+    check_cut_value,
     check_expressible,
     check_value,
     server_constraint,
@@ -427,13 +428,10 @@ def _check_constrained(
     request: GenRequest, spec: ConstraintSpec, text: str, reason: FinishReason
 ) -> None:
     """The server's value must satisfy the constraint (the same engine checks it here)."""
-    verdict = check_value(spec, text)
+    verdict = (check_cut_value(spec, text, request.name, request.allow_partial)
+               if reason == "length" else check_value(spec, text))
     if verdict == "complete" or (verdict == "partial" and request.allow_partial):
         return
-    if verdict == "partial" and reason == "length":
-        from guidance_engine.constraints import incomplete_output_error  # imports torch
-
-        raise incomplete_output_error(spec, text, gen_name=request.name, reason="max_tokens")
     raise ConstraintError(
         f"the server returned a value that does not satisfy {spec.describe()}: {text[:80]!r}; "
         f"the server ignored or does not support the constraint")

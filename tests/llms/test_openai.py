@@ -9,8 +9,13 @@ import pytest
 
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec
-from guidance_engine.constraints.dialects import check_value, server_constraint
-from guidance_engine.errors import ConstraintError, ModelError, TemplateRuntimeError
+from guidance_engine.constraints.dialects import check_cut_value, check_value, server_constraint
+from guidance_engine.errors import (
+    ConstraintError,
+    IncompleteOutputError,
+    ModelError,
+    TemplateRuntimeError,
+)
 from guidance_engine.llms.llamacpp_server import free_port
 
 _NOWHERE = f"http://127.0.0.1:{free_port()}/v1"
@@ -112,3 +117,13 @@ def test_dialects() -> None:
     spec = ConstraintSpec(json_schema=schema)
     assert [check_value(spec, t) for t in ['{"a": 1}', '{ "a":1}', '{"a": ', '{"a": "x"}']] == [
         "complete", "complete", "partial", "invalid"]
+
+
+def test_a_value_cut_by_max_tokens_is_incomplete_unless_partial_values_are_allowed() -> None:
+    spec = ConstraintSpec(pattern=r"\d{3}-\d{4}")
+    assert check_cut_value(spec, "555-1234", "phone", allow_partial=False) == "complete"
+    assert check_cut_value(spec, "555-1", "phone", allow_partial=True) == "partial"
+    assert check_cut_value(spec, "55x", "phone", allow_partial=False) == "invalid"
+    with pytest.raises(IncompleteOutputError) as info:
+        check_cut_value(spec, "555-1", "phone", allow_partial=False)
+    assert "'phone'" in str(info.value) and "555-1" in str(info.value)
