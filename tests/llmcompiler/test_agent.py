@@ -116,13 +116,33 @@ def test_without_streaming_tasks_start_after_the_plan_is_complete() -> None:
 
 
 def test_k_independent_tasks_of_latency_l_overlap() -> None:
-    k = 5
+    """Each call waits (10 s at most) until all k calls have started, so the overlap holds by
+    construction; an executor that runs one call at a time fails with a timeout observation."""
+    k, latency = 5, 0.05
     plan = "\n".join(f'{i}. search("K2")' for i in range(1, k + 1)) + f"\n{k + 1}. join()"
+    started: list[str] = []
+    everyone = asyncio.Event()
+
+    async def meet(entity: str) -> str:
+        started.append(entity)
+        if len(started) == k:
+            everyone.set()
+        try:
+            await asyncio.wait_for(everyone.wait(), 10)
+        finally:
+            everyone.set()  # after a timeout the calls still waiting give up at once
+        return STORE.search(entity)
+
+    tool = Tool("search", "search(entity: str) -> str", (Arg("entity"),), meet,
+                Latency.fixed(latency))
     llm = guidance.llms.Mock({"assistant\n": plan, **JOINER})
-    trace = LLMCompiler([search(Latency.fixed(0.05))], llm=llm).run("K2?").trace
-    starts = [t.start for t in trace.tasks]
-    ends = [t.end for t in trace.tasks]
-    assert len(starts) == k and max(starts) < min(ends)  # type: ignore[type-var]
+    trace = LLMCompiler([tool], llm=llm).run("K2?").trace
+    assert [t.observation for t in trace.tasks] == ["K2 is 8,611 m high."] * k
+    starts = [t.start for t in trace.tasks if t.start is not None]
+    ends = [t.end for t in trace.tasks if t.end is not None]
+    assert len(starts) == len(ends) == k and max(starts) < min(ends)
+    # The latency was waited (it overlaps the call, so each task took at least that long).
+    assert min(end - start for start, end in zip(starts, ends, strict=True)) >= latency - 1e-3
 
 
 def test_replan_runs_with_the_earlier_plan_observations_and_reason() -> None:

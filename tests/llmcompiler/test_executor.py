@@ -65,14 +65,16 @@ def test_failures_timeouts_and_unknown_tools_are_observations_not_crashes() -> N
         raise ValueError(f"no page for {x}")
 
     async def hang(x: str) -> str:
-        await asyncio.sleep(3600)
+        await asyncio.sleep(30)  # far beyond the timeout; if it is ignored, "y" comes back
         return x
 
+    # The timeout applies to every tool, including `boom` in its worker thread: 1 s leaves a
+    # slow thread start room to raise its ValueError first.
     tools = [Tool.from_function(boom, "boom"), Tool.from_function(hang, "hang"), echo_tool()]
     records = run(['1. boom("x")', '2. hang("y")', '3. nope("z")', '4. echo("$1")',
-                   '5. echo("fine")'], tools, timeout=0.01)
+                   '5. echo("fine")'], tools, timeout=1.0)
     assert records[1].observation == "Error: ValueError: no page for x"
-    assert records[2].observation == "Error: hang timed out after 0.01 s"
+    assert records[2].observation == "Error: hang timed out after 1.0 s"
     assert records[3].observation == "Error: unknown tool 'nope'; the tools are boom, hang, echo"
     assert records[4].observation == "Error: not run because task 1 failed"
     assert (records[5].observation, records[5].error) == ("fine", False)
