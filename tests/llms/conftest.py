@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -27,8 +28,9 @@ import pytest
 class Fault:
     """What the proxy does to one request: "status" (answer `status` with `body`), "cut"
     (forward, then drop the connection after `after` events), "malformed" (replace event
-    `after` with broken JSON), "slow" (wait `delay` seconds first), "strip" (forward without
-    the constraint fields, as a server that ignores them would)."""
+    `after` with broken JSON), "slow" (wait `delay` seconds first; a client that hangs up
+    meanwhile, as one that timed out does, is not forwarded), "strip" (forward without the
+    constraint fields, as a server that ignores them would)."""
 
     kind: str
     status: int = 0
@@ -57,6 +59,7 @@ class Proxy:
         self.faults: list[Fault] = []
         self.requests: list[Recorded] = []
         self.rewrite: dict[str, str] = {}
+        self.closed = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,6 +93,7 @@ class Proxy:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
+        self.closed.set()  # a "slow" request still waiting gives up without forwarding
         self.server.shutdown()
         self.server.server_close()
 
@@ -102,8 +106,8 @@ class Proxy:
         self.requests.append(Recorded(h.command, url.path, urllib.parse.parse_qs(url.query),
                                       {k.lower(): v for k, v in h.headers.items()}, body))
         fault = self.faults.pop(0) if self.faults else None
-        if fault is not None and fault.kind == "slow":
-            time.sleep(fault.delay)
+        if fault is not None and fault.kind == "slow" and not self.wait_for_client(h, fault):
+            return  # the client gave up (a timeout): the server never sees this request
         if fault is not None and fault.kind == "status":
             data = json.dumps(fault.body or {"error": {"message": f"injected {fault.status}"}})
             h.send_response(fault.status)
@@ -117,6 +121,25 @@ class Proxy:
             raw = json.dumps({k: v for k, v in body.items()
                               if k not in ("grammar", "json_schema")}).encode()
         self.forward(h, self.rewrite.get(url.path, url.path), raw, fault)
+
+    def wait_for_client(self, h: BaseHTTPRequestHandler, fault: Fault) -> bool:
+        """Wait `fault.delay` seconds; False as soon as the client hangs up or the proxy closes
+        (an abandoned request must not reach the one-slot server during a later request)."""
+        deadline = time.monotonic() + fault.delay
+        while (left := deadline - time.monotonic()) > 0:
+            if self.closed.is_set():
+                return False
+            readable, _, _ = select.select([h.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if h.connection.recv(1, socket.MSG_PEEK) == b"":
+                        h.close_connection = True
+                        return False
+                except OSError:
+                    h.close_connection = True
+                    return False
+                time.sleep(min(left, 0.05))  # unexpected bytes: keep waiting, do not spin
+        return not self.closed.is_set()
 
     def forward(self, h: BaseHTTPRequestHandler, path: str, raw: bytes,
                 fault: Fault | None) -> None:
