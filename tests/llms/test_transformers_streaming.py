@@ -11,11 +11,14 @@ import signal
 import threading
 import time
 import warnings
+from typing import Any
 
 import pytest
+import torch
 
 import guidance_engine as guidance
 from guidance_engine.llms.transformers import Transformers
+from guidance_engine.llms.transformers_session import TransformersSession
 from guidance_engine.runtime.events import GenChunk, GenEnd
 
 PROMPT = "Count from one to two hundred: 1, 2, 3, 4,"
@@ -71,9 +74,32 @@ def test_chunks_arrive_while_the_model_decodes_and_no_deprecation_warning(
     assert [r.getMessage() for r in records if "past_key_values" in r.getMessage()] == []
 
 
-def test_closing_the_stream_stops_decoding_within_one_pass(smol_llm: Transformers) -> None:
+def test_closing_the_stream_stops_decoding_within_one_pass(
+    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the consumer has noted the count, the next pass to complete is held until the close
+    has reached the session (its cancel flag is set): what is counted is the worker's reaction
+    to the flag, not how fast the event loop passes the close on. A worker that decodes on past
+    the flag, or a close that never sets it (held 10 s at most, once), fails by hundreds."""
     reference = guidance(PROMPT + "{{gen 'n' max_tokens=10}}", llm=smol_llm)()["n"]
     program = guidance(PROMPT + "{{gen 'n' max_tokens=300}}", llm=smol_llm)
+    sessions: list[TransformersSession] = []
+    stopping = threading.Event()  # the consumer has noted the count
+    held: list[bool] = []
+    real_session, real_forward = smol_llm.session, smol_llm.forward
+
+    def session(asynchronous: bool = False) -> TransformersSession:
+        sessions.append(real_session(asynchronous))
+        return sessions[-1]
+
+    def forward(*args: Any, **kwargs: Any) -> torch.Tensor:
+        logits = real_forward(*args, **kwargs)
+        if stopping.is_set() and not held:
+            held.append(sessions[-1]._cancel.wait(10))  # private: the flag close() sets
+        return logits
+
+    monkeypatch.setattr(smol_llm, "session", session)
+    monkeypatch.setattr(smol_llm, "forward", forward)
 
     async def main() -> tuple[int, int]:
         stream = program.events()
@@ -83,10 +109,13 @@ def test_closing_the_stream_stops_decoding_within_one_pass(smol_llm: Transformer
             if chunks == 3:
                 break
         at_stop = smol_llm.forward_passes
+        stopping.set()
         await stream.aclose()  # returns once the worker has stopped and been joined
         return at_stop, smol_llm.forward_passes
 
     at_stop, after = asyncio.run(main())
+    monkeypatch.undo()
+    assert held in ([], [True])  # a held pass saw the flag set by the close
     assert after - at_stop <= 1  # at most the pass that was running when we stopped
     assert model_threads() == []
     # The session's cache (kept for the next run) is consistent: same greedy answer again.
