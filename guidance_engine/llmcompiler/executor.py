@@ -121,11 +121,13 @@ class TaskFetchingUnit:
         self._finish(record, future, outcome)
 
     async def _call(self, tool: Tool, args: list[Any]) -> Outcome:
+        deadline = asyncio.timeout(self.timeout)
         try:
-            value = await asyncio.wait_for(tool.call(args), self.timeout)
-        except TimeoutError:
-            return Outcome(None, f"Error: {tool.name} timed out after {self.timeout} s", True)
+            async with deadline:
+                value = await tool.call(args)
         except Exception as error:  # any tool failure is an observation, never a crash
+            if isinstance(error, TimeoutError) and deadline.expired():
+                return Outcome(None, f"Error: {tool.name} timed out after {self.timeout} s", True)
             return Outcome(None, f"Error: {type(error).__name__}: {error}", error=True)
         return Outcome(value, str(value))
 

@@ -80,6 +80,17 @@ def test_failures_timeouts_and_unknown_tools_are_observations_not_crashes() -> N
     assert (records[5].observation, records[5].error) == ("fine", False)
 
 
+def test_a_tool_that_raises_timeout_error_itself_is_not_reported_as_our_timeout() -> None:
+    async def slow_api(x: str) -> str:
+        raise TimeoutError(f"the API did not answer for {x}")
+
+    tools = [Tool.from_function(slow_api, "slow_api")]
+    for timeout in (None, 5.0):
+        records = run(['1. slow_api("Everest")'], tools, timeout=timeout)
+        assert records[1].observation == "Error: TimeoutError: the API did not answer for Everest"
+        assert records[1].error
+
+
 def test_duplicate_task_numbers_are_reported() -> None:
     records = run(['1. echo("a")', '1. echo("b")'], [echo_tool()])
     assert records[1].observation == "Error: task number 1 is used twice"
