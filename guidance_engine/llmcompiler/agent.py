@@ -22,6 +22,13 @@ from guidance_engine.llmcompiler.executor import TaskFetchingUnit
 from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_history
 from guidance_engine.llmcompiler.plan import PlanItem, Task
 from guidance_engine.llmcompiler.planner import Planner
+from guidance_engine.llmcompiler.settings import (
+    check_count,
+    check_limit,
+    check_question,
+    check_text,
+    tool_table,
+)
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import (
     AgentResult,
@@ -52,7 +59,14 @@ class LLMCompiler:
         planner_template: str | Path | None = None,
         joiner_template: str | Path | None = None,
     ) -> None:
-        self.tools = {tool.name: tool for tool in tools}
+        self.tools = tool_table("LLMCompiler", tools)
+        check_count("LLMCompiler", "max_replans", max_replans, least=0)
+        check_count("LLMCompiler", "max_tasks", max_tasks, least=1)
+        check_limit("LLMCompiler", "max_concurrency", max_concurrency, whole=True)
+        check_limit("LLMCompiler", "task_timeout", task_timeout)
+        check_text("LLMCompiler", "planner_examples", planner_examples)
+        check_text("LLMCompiler", "joiner_examples", joiner_examples)
+        tools = list(self.tools.values())
         self.max_replans = max_replans
         self.max_concurrency = max_concurrency
         self.task_timeout = task_timeout
@@ -65,6 +79,7 @@ class LLMCompiler:
         return asyncio.run(self.arun(question))
 
     async def arun(self, question: str) -> AgentResult:
+        check_question("LLMCompiler", question)
         trace = Trace(question)
         origin = time.perf_counter()
 

@@ -11,7 +11,6 @@ own planner, joiner and ReAct examples (template files under `prompts/<benchmark
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.docstore import Docstore
+from guidance_engine.llmcompiler.jsonfile import read_json, records
 from guidance_engine.llmcompiler.math_tool import MathTool
 from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
 from guidance_engine.llms.base import LLM
@@ -104,8 +104,14 @@ def load_benchmark(name: str, data_dir: str | Path) -> Benchmark:
     for path in (questions_file, docs_file):
         if not path.is_file():
             raise GuidanceError(f"benchmark {name!r}: {path} does not exist (check --data)")
-    with open(questions_file, encoding="utf-8") as handle:
-        records = json.load(handle)
-    questions = tuple(Question(str(r["id"]), str(r["question"]), str(r["answer"]))
-                      for r in records)
+    data = records(read_json(questions_file, f"the {name} questions"), questions_file,
+                   ("id", "question", "answer"))
+    questions = tuple(Question(str(r["id"]), str(r["question"]), str(r["answer"])) for r in data)
+    seen: dict[str, int] = {}
+    for position, question in enumerate(questions):
+        if question.id in seen:
+            # The store keys answers by id: a repeated id would overwrite an earlier answer.
+            raise GuidanceError(f"{questions_file}: records {seen[question.id]} and {position} "
+                                f"have the same id {question.id!r}; expected unique ids")
+        seen[question.id] = position
     return Benchmark(name, questions, docs_file)

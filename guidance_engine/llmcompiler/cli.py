@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -53,7 +54,7 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--logging", action="store_true", help="keep each question's full trace")
     run.add_argument("--stream", action="store_true", help="dispatch tasks while planning")
     run.add_argument("--react", action="store_true", help="run the ReAct baseline instead")
-    run.add_argument("--N", type=int, default=None, help="only the first N questions")
+    run.add_argument("--N", type=_count(1), default=None, help="only the first N questions")
     run.add_argument("--model_type", choices=MODEL_TYPES, default="transformers")
     run.add_argument("--model_name", default=None, help="model name (server) or path/id (local)")
     run.add_argument("--model_path", default=None,
@@ -63,15 +64,39 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--chat", action="store_true",
                      help="use the chat endpoint (llamacpp, vllm: completions by default; "
                           "openai, azure, friendli: decided by the model name)")
-    run.add_argument("--tool_latency", default="0",
+    run.add_argument("--tool_latency", default="0", type=_latency,
                      help="simulated tool latency: seconds (0.6) or 'paper' (~0.6 s, stragglers)")
     run.add_argument("--seed", type=int, default=0, help="seed of the simulated latencies")
-    run.add_argument("--max_replans", type=int, default=2)
-    run.add_argument("--max_iterations", type=int, default=10, help="ReAct's turn limit")
-    run.add_argument("--threads", type=int, default=1, help="CPU threads for a local model")
-    run.add_argument("--n_ctx", type=int, default=4096, help="context of a started server")
+    run.add_argument("--max_replans", type=_count(0), default=2)
+    run.add_argument("--max_iterations", type=_count(1), default=10, help="ReAct's turn limit")
+    run.add_argument("--threads", type=_count(1), default=1, help="CPU threads for a local model")
+    run.add_argument("--n_ctx", type=_count(1), default=4096, help="context of a started server")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(run=_reporting_errors(run_command))
+
+
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `least` (argparse names the option)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {least}; found {text!r}")
+        return value
+
+    return parse
+
+
+def _latency(text: str) -> str:
+    """An argparse type: the `--tool_latency` text, once `Latency.parse` understands it."""
+    try:
+        Latency.parse(text)
+    except GuidanceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
@@ -88,6 +113,7 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
         return Transformers(args.model_path or args.model_name)
     from guidance_engine.llms.openai import OpenAI
 
+    _check_server_options(args)
     base_url = args.api_base
     name = args.model_name
     if args.model_type == "llamacpp" and args.model_path:
@@ -110,6 +136,45 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
     return llm
 
 
+def _check_server_options(args: argparse.Namespace) -> None:
+    """A server model's missing key or address, named by the CLI's options (before any call)."""
+    from guidance_engine.llms.openai import PROFILES
+
+    kind = args.model_type
+    profile = PROFILES[kind]
+    if profile.key_required and not args.api_key and not _env(*profile.key_env):
+        raise GuidanceError(f"--model_type {kind} needs --api_key (or the {profile.key_env[0]} "
+                            "environment variable)")
+    if args.api_base is not None and not args.api_base.startswith(("http://", "https://")):
+        raise GuidanceError(f"--api_base {args.api_base!r} is not a URL; expected "
+                            "http://host:port/v1")
+    if kind == "llamacpp" and args.model_path:
+        return
+    if args.api_base or kind == "openai" or profile.default_base or _env(profile.base_env or ""):
+        return
+    if kind == "llamacpp":
+        raise GuidanceError("--model_type llamacpp needs --model_path X.gguf (a server is started "
+                            "on it) or --api_base URL (a running server)")
+    raise GuidanceError(f"--model_type {kind} needs --api_base, the server's address "
+                        "(http://host:port/v1)")
+
+
+def _env(*names: str) -> bool:
+    return any(os.environ.get(name) for name in names if name)
+
+
+def check_endpoint(args: argparse.Namespace, llm: LLM) -> None:
+    """The agents' templates have role blocks: on a completions endpoint they need the model's
+    chat template, which the CLI can only get from llama.cpp's server."""
+    if getattr(llm, "chat_mode", True) or args.model_type in ("transformers", "llamacpp"):
+        return
+    raise GuidanceError(
+        f"--model_type {args.model_type} on the completions endpoint cannot format the agents' "
+        f"chat turns for {args.model_name!r} (only llama.cpp's server reports its chat "
+        "template); pass --chat to use the chat endpoint"
+    )
+
+
 def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
     from guidance_engine.llmcompiler.agent import LLMCompiler
     from guidance_engine.llmcompiler.react import ReAct
@@ -125,29 +190,48 @@ def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
 
 def run_command(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark, args.data)
+    bench.docstore  # noqa: B018 - a malformed docstore is reported before any model loads
     questions = bench.questions[: args.N] if args.N else bench.questions
     config = {key: getattr(args, key) for key in (
         "benchmark", "model_type", "model_name", "model_path", "tool_latency", "seed",
         "stream", "max_replans", "max_iterations", "chat")}
     config["agent"] = "react" if args.react else "llmcompiler"
     store = Store.open(args.store, config)
-    with contextlib.ExitStack() as stack:
-        llm = make_llm(args, stack)
-        agent = make_agent(args, bench, llm)
-        asyncio.run(run_benchmark(agent, questions, store, keep_trace=args.logging,
-                                  progress=not args.quiet))
+    try:
+        with contextlib.ExitStack() as stack:
+            llm = make_llm(args, stack)
+            check_endpoint(args, llm)
+            agent = make_agent(args, bench, llm)
+            asyncio.run(run_benchmark(agent, questions, store, keep_trace=args.logging,
+                                      progress=not args.quiet))
+    except KeyboardInterrupt:
+        print(f"interrupted: {len(store.results)} answer(s) are saved in {store.path}; run the "
+              "same command again to answer the rest", file=sys.stderr)
+        return 130
     print(format_summary(summarize(store.results)))
     return 0
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    run = summarize(read_store(args.store)["results"])
+    run = read_store(args.store)
+    _check_answered(run, args.store)
     if args.baseline is None:
-        print(format_summary(run))
+        print(format_summary(summarize(run["results"])))
         return 0
-    baseline = summarize(read_store(args.baseline)["results"])
-    print(format_comparison(run, baseline, (args.store, args.baseline)))
+    baseline = read_store(args.baseline)
+    _check_answered(baseline, args.baseline)
+    mine, theirs = (data.get("config", {}).get("benchmark") for data in (run, baseline))
+    if mine and theirs and mine != theirs:
+        raise GuidanceError(f"{args.store} is a {mine} run but the baseline {args.baseline} is "
+                            f"a {theirs} run; expected two runs of one benchmark")
+    print(format_comparison(summarize(run["results"]), summarize(baseline["results"]),
+                            (args.store, args.baseline)))
     return 0
+
+
+def _check_answered(data: dict[str, Any], path: str) -> None:
+    if not data["results"]:
+        raise GuidanceError(f"{path} holds no answered questions; nothing to evaluate")
 
 
 def _reporting_errors(command: Callable[[argparse.Namespace], int]

@@ -15,7 +15,6 @@ closest titles, as LLMCompiler's Wikipedia tool does::
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
+from guidance_engine.llmcompiler.jsonfile import read_json, records
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Dr.", "St.", "Jr.", "Sr.", "No.", "Vol.", "Inc.", "vs.",
@@ -55,6 +55,20 @@ def first_sentences(text: str, count: int) -> str:
     return " ".join(sentences[:count])
 
 
+def _doc(record: dict[str, Any], position: int, path: str | Path) -> Doc:
+    """One record as a `Doc`; a title, text or alias that is not a string is an error."""
+    aliases = record.get("aliases", [])
+    fields = {"title": record["title"], "text": record["text"]}
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise GuidanceError(f"{path}: record {position} has a {name} of type "
+                                f"{type(value).__name__}; expected a string")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise GuidanceError(f"{path}: record {position} ({record['title']!r}) has aliases "
+                            f"{aliases!r:.60}; expected a list of strings")
+    return Doc(record["title"], tuple(aliases), record["text"])
+
+
 class Docstore:
     """Title/alias lookup, fuzzy fallback and BM25 ranking over a list of `Doc`s."""
 
@@ -73,17 +87,12 @@ class Docstore:
 
     @staticmethod
     def load(path: str | Path, **options: Any) -> Docstore:
-        """Read a JSON list of `{"title", "aliases", "text"}` records."""
-        with open(path, encoding="utf-8") as handle:
-            records = json.load(handle)
-        try:
-            docs = [Doc(r["title"], tuple(r.get("aliases", ())), r["text"]) for r in records]
-        except (KeyError, TypeError) as error:
-            raise GuidanceError(
-                f"{path}: expected a JSON list of {{'title', 'aliases', 'text'}} records; "
-                f"a record lacks {error}"
-            ) from None
-        return Docstore(docs, **options)
+        """Read a JSON list of `{"title", "aliases", "text"}` records (`aliases` optional)."""
+        data = records(read_json(path, "a docstore"), path, ("title", "text"))
+        if not data:
+            raise GuidanceError(f"{path}: a docstore needs at least one document; found none")
+        return Docstore([_doc(record, position, path) for position, record in enumerate(data)],
+                        **options)
 
     def lookup(self, query: str) -> Doc | None:
         """The document whose title or alias is the query, or a close fuzzy match of one."""

@@ -56,6 +56,8 @@ def evaluate_expression(expression: str) -> str:
         value = float(numexpr.evaluate(floated, local_dict={}, global_dict={}).item())
     except ZeroDivisionError:
         raise GuidanceError(f"math: {expression!r} divides by zero") from None
+    except OverflowError:
+        raise GuidanceError(f"math: {expression!r} has no finite value (it overflows)") from None
     except (SyntaxError, KeyError, TypeError, ValueError) as error:
         raise GuidanceError(
             f"math: {expression!r} is not an arithmetic expression: {error}"

@@ -27,6 +27,13 @@ from guidance_engine.llmcompiler.joiner import strip_action
 from guidance_engine.llmcompiler.math_tool import MATH_REACT_DESCRIPTION
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
 from guidance_engine.llmcompiler.plan_grammar import call_grammar, call_rules
+from guidance_engine.llmcompiler.settings import (
+    check_count,
+    check_limit,
+    check_question,
+    check_text,
+    tool_table,
+)
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import (
     AgentResult,
@@ -67,7 +74,11 @@ class ReAct:
         action_tokens: int = 120,
     ) -> None:
         self.llm = llm
-        self.tools = {tool.name: tool for tool in tools}
+        self.tools = tool_table("ReAct", tools)
+        check_count("ReAct", "max_iterations", max_iterations, least=1)
+        check_limit("ReAct", "task_timeout", task_timeout)
+        check_text("ReAct", "examples", examples)
+        tools = list(self.tools.values())
         self.context_tools = {name: shown for name, shown in context_tools.items()
                               if name in self.tools}
         self.examples = examples
@@ -84,6 +95,7 @@ class ReAct:
         return asyncio.run(self.arun(question))
 
     async def arun(self, question: str) -> AgentResult:
+        check_question("ReAct", question)
         trace = Trace(question)
         origin = time.perf_counter()
         token = use_usage(trace.usage)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,10 +22,13 @@ from typing import Any, Protocol
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.benchmarks import Question
 from guidance_engine.llmcompiler.evaluate import is_correct
+from guidance_engine.llmcompiler.jsonfile import json_kind, read_json
 from guidance_engine.llmcompiler.trace import AgentResult
 
-# Settings that change what the answers mean: a resumed run must agree on them.
+# Settings that say whose answers a store holds: results recorded without them are not resumed.
 _IDENTITY = ("benchmark", "agent", "model_type", "model_name", "model_path")
+# What scoring reads from each stored result.
+_RECORD = ("label", "answer", "latency", "usage")
 
 
 class Agent(Protocol):
@@ -46,13 +50,20 @@ class Store:
             return Store(path, dict(config))
         data = read_store(path)
         old = data.get("config", {})
-        for key in _IDENTITY:
-            if key in config and key in old and old[key] != config[key]:
+        # Every recorded setting changes the answers or the latencies: a resumed run that
+        # differs in one would mix two runs' results under the new settings.
+        for key in config:
+            if key in old and old[key] != config[key]:
                 raise GuidanceError(
                     f"{path} holds a run with {key}={old[key]!r}, not {config[key]!r}; "
                     "use another --store file (or delete it) to start a new run"
                 )
-        return Store(path, {**old, **config}, dict(data.get("results", {})))
+            if key in _IDENTITY and key not in old and data["results"]:
+                raise GuidanceError(
+                    f"{path} holds results without a recorded {key}, so they may be from "
+                    f"another run than {key}={config[key]!r}; use another --store file"
+                )
+        return Store(path, {**old, **config}, dict(data["results"]))
 
     def add(self, question: Question, result: AgentResult, keep_trace: bool) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -74,20 +85,51 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"config": self.config, "results": self.results}, indent=1)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, self.path)  # a crash never leaves a half-written store
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            if self.path.exists():  # keep the user's permissions (mkstemp makes it private)
+                os.chmod(temporary, stat.S_IMODE(self.path.stat().st_mode))
+            os.replace(temporary, self.path)  # a crash never leaves a half-written store
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)  # and an interrupt leaves no stray file
+            raise
 
 
 def read_store(path: str | Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise GuidanceError(f"cannot read the store file {path}: {error}") from None
+    """A store file's `{"config", "results"}`, every record checked to have what scoring reads."""
+    data = read_json(path, "a store file")
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise GuidanceError(f"{path} is not a store file: expected {{'config', 'results'}}")
+    if not isinstance(data.get("config", {}), dict):
+        raise GuidanceError(f"{path}: 'config' is a JSON {json_kind(data['config'])}; "
+                            "expected an object of run settings")
+    for key, record in data["results"].items():
+        problem = _record_problem(record)
+        if problem is not None:
+            raise GuidanceError(f"{path}: the result of question {key!r} {problem}")
     return data
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with one stored result, or None."""
+    if not isinstance(record, dict):
+        return f"is a JSON {json_kind(record)}; expected an object"
+    missing = [name for name in _RECORD if name not in record]
+    if missing:
+        return f"lacks {', '.join(map(repr, missing))}"
+    usage = record["usage"]
+    if not isinstance(usage, dict) or not all(
+            _is_number(usage.get(name)) for name in ("input_tokens", "output_tokens")):
+        return f"has usage {usage!r:.80}; expected {{'input_tokens': N, 'output_tokens': N}}"
+    for name in ("latency", "replans"):
+        if name in record and not _is_number(record[name]):
+            return f"has {name} {record[name]!r:.40}; expected a number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 async def run_benchmark(

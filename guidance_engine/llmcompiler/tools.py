@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import math
 import random
+import types
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -81,11 +83,15 @@ class Latency:
         if text == "paper":
             return Latency.paper(seed)
         try:
-            return Latency(base=float(text), seed=seed)
+            seconds = float(text)
         except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
             raise GuidanceError(
-                f"tool latency {text!r} is not understood; expected seconds (e.g. 0.6) or 'paper'"
-            ) from None
+                f"tool latency {text!r} is not understood; expected seconds >= 0 (e.g. 0.6) or "
+                "'paper'"
+            )
+        return Latency(base=seconds, seed=seed)
 
     def draw(self, tool: str, args: Sequence[Any]) -> float:
         if not (self.base or self.jitter or self.straggler_rate):
@@ -116,11 +122,19 @@ class Tool:
     latency: Latency = field(default=NO_LATENCY)
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier() or self.name == "join":
+        if not isinstance(self.name, str) or not self.name.isidentifier() or self.name == "join":
             raise GuidanceError(
                 f"tool name {self.name!r} is not usable: expected a Python identifier other "
                 "than 'join'"
             )
+        if not callable(self.func):
+            raise GuidanceError(f"tool {self.name!r}: func is a {type(self.func).__name__}; "
+                                "expected a function (sync or async)")
+        if not isinstance(self.args, tuple | list) or not all(
+                isinstance(arg, Arg) for arg in self.args):
+            raise GuidanceError(f"tool {self.name!r}: args is {self.args!r:.80}; expected a "
+                                "tuple of Arg(name, kind)")
+        object.__setattr__(self, "args", tuple(self.args))  # frozen: a list would stay mutable
         seen_optional = False
         for arg in self.args:
             if seen_optional and arg.required:
@@ -140,17 +154,14 @@ class Tool:
         >>> Tool.from_function(area).args[1]
         Arg(name='height', kind='number', required=False)
         """
+        tool_name = str(name or getattr(func, "__name__", ""))
         signature = inspect.signature(func)
         try:
             hints = typing.get_type_hints(func)
         except (NameError, TypeError):
             hints = {}
-        args = tuple(
-            Arg(param.name, _kind_of(hints.get(param.name, str)),
-                param.default is inspect.Parameter.empty)
-            for param in signature.parameters.values()
-        )
-        tool_name = str(name or getattr(func, "__name__", ""))
+        args = tuple(_arg_of(tool_name, param, hints.get(param.name, str))
+                     for param in signature.parameters.values() if not _never_passed(param))
         shown = str(description or _describe(tool_name, args, inspect.getdoc(func)))
         return Tool(tool_name, shown, args, func, latency)
 
@@ -187,13 +198,47 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)
 
 
-def _kind_of(annotation: Any) -> ArgKind:
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _never_passed(param: inspect.Parameter) -> bool:
+    """`**kwargs` and keyword-only parameters with a default: a plan leaves them alone."""
+    return param.kind == inspect.Parameter.VAR_KEYWORD or (
+        param.kind == inspect.Parameter.KEYWORD_ONLY and param.default is not param.empty)
+
+
+def _arg_of(tool: str, param: inspect.Parameter, annotation: Any) -> Arg:
+    """The `Arg` for one parameter; a plan passes arguments by position, one value each."""
+    if param.kind not in _POSITIONAL:
+        shown = f"*{param.name}" if param.kind == param.VAR_POSITIONAL else param.name
+        raise GuidanceError(f"tool {tool!r}: parameter {shown} cannot be given in a plan; "
+                            "expected positional parameters (or keyword-only ones with defaults)")
+    kind = _kind_of(annotation)
+    if kind is None:
+        raise GuidanceError(
+            f"tool {tool!r}: parameter {param.name!r} is annotated {_shown(annotation)}, which "
+            "a plan cannot write; expected str, int, float, list or tuple"
+        )
+    return Arg(param.name, kind, param.default is inspect.Parameter.empty)
+
+
+def _shown(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
+def _kind_of(annotation: Any) -> ArgKind | None:
+    """The plan kind of an annotation (`X | None` as `X`), or None when a plan cannot write it."""
     origin = typing.get_origin(annotation) or annotation
-    if origin in (int, float):
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_kind_of(arg) for arg in typing.get_args(annotation) if arg is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else None
+    if annotation is Any or origin is str:
+        return "str"
+    if origin in (int, float) and annotation is not bool:
         return "number"
     if origin in (list, tuple, Sequence):
         return "list"
-    return "str"
+    return None
 
 
 def _describe(name: str, args: tuple[Arg, ...], doc: str | None) -> str:
