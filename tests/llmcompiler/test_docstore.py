@@ -44,11 +44,25 @@ def test_only_the_first_sentences_are_returned() -> None:
 
 def test_load_reports_malformed_records(tmp_path: Path) -> None:
     bad = tmp_path / "docs.json"
-    bad.write_text('[{"title": "x"}]')
-    with pytest.raises(GuidanceError) as error:
-        Docstore.load(bad)
-    assert str(error.value) == (f"{bad}: expected a JSON list of {{'title', 'aliases', 'text'}} "
-                                "records; a record lacks 'text'")
+
+    def error_for(text: str) -> str:
+        bad.write_text(text)
+        with pytest.raises(GuidanceError) as error:
+            Docstore.load(bad)
+        return str(error.value)
+
+    assert error_for('[{"title": "x"}]') == (f"{bad}: record 0 lacks 'text'; expected a "
+                                             "{'title', 'text'} object")
+    assert error_for('[{"title": "x", "text": "y"},\n {"title": ') == (
+        f"{bad} is not valid JSON (a docstore expected): Expecting value at line 2, column 12")
+    assert error_for("[]") == f"{bad}: a docstore needs at least one document; found none"
+    assert error_for('[{"title": 3, "text": "y"}]') == (
+        f"{bad}: record 0 has a title of type int; expected a string")
+    # A string of aliases would otherwise become one alias per character.
+    assert error_for('[{"title": "Nile", "aliases": "Nile River", "text": "y"}]') == (
+        f"{bad}: record 0 ('Nile') has aliases 'Nile River'; expected a list of strings")
+    assert error_for('{"title": "x"}') == (f"{bad}: expected a JSON list of {{'title', 'text'}} "
+                                           "records; found a JSON object")
 
 
 def test_every_parallelqa_entity_is_found_by_its_name(data_dir: Path) -> None:

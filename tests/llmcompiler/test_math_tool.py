@@ -23,6 +23,9 @@ def test_bad_expressions_are_errors_with_the_expression() -> None:
     assert str(error.value) == "math: '1 / (2 - 2)' divides by zero"
     with pytest.raises(GuidanceError, match=r"math: '__import__\(\"os\"\)' is not an arithmetic"):
         evaluate_expression('__import__("os")')
+    with pytest.raises(GuidanceError) as error:
+        evaluate_expression("10 ** 400")  # an unconstrained server may write more than + - * /
+    assert str(error.value) == "math: '10 ** 400' has no finite value (it overflows)"
 
 
 def test_the_model_writes_the_expression_under_the_arithmetic_grammar() -> None:

@@ -70,3 +70,62 @@ def test_latency_is_seeded_per_call_and_independent_of_call_order() -> None:
     assert Latency.parse("paper", seed=3) == latency
     with pytest.raises(GuidanceError, match="tool latency 'slow' is not understood"):
         Latency.parse("slow")
+
+
+def test_a_tool_whose_func_or_args_cannot_run_is_refused_when_defined() -> None:
+    with pytest.raises(GuidanceError) as error:
+        Tool("search", "search(q)", (Arg("q"),), "lookup")  # type: ignore[arg-type]
+    assert str(error.value) == "tool 'search': func is a str; expected a function (sync or async)"
+    with pytest.raises(GuidanceError) as error:
+        Tool("search", "search(q)", ("q",), str)  # type: ignore[arg-type]
+    assert str(error.value) == ("tool 'search': args is ('q',); expected a tuple of "
+                                "Arg(name, kind)")
+    with pytest.raises(GuidanceError) as error:
+        Tool(7, "", (), str)  # type: ignore[arg-type]
+    assert str(error.value) == ("tool name 7 is not usable: expected a Python identifier other "
+                                "than 'join'")
+    assert Tool("t", "", [Arg("q")], str).args == (Arg("q"),)  # type: ignore[arg-type]
+
+
+def test_from_function_refuses_parameters_a_plan_cannot_write() -> None:
+    def lookup(*names: str) -> str:
+        return ""
+
+    def pick(options: dict[str, int]) -> str:
+        return ""
+
+    def flag(on: bool) -> str:
+        return ""
+
+    with pytest.raises(GuidanceError) as error:
+        Tool.from_function(lookup)
+    assert str(error.value) == ("tool 'lookup': parameter *names cannot be given in a plan; "
+                                "expected positional parameters (or keyword-only ones with "
+                                "defaults)")
+    with pytest.raises(GuidanceError) as error:
+        Tool.from_function(pick)
+    assert str(error.value) == ("tool 'pick': parameter 'options' is annotated dict[str, int], "
+                                "which a plan cannot write; expected str, int, float, list or "
+                                "tuple")
+    with pytest.raises(GuidanceError) as error:
+        Tool.from_function(flag)
+    assert str(error.value) == ("tool 'flag': parameter 'on' is annotated bool, which a plan "
+                                "cannot write; expected str, int, float, list or tuple")
+
+
+def test_from_function_leaves_out_what_a_plan_never_passes_and_reads_optional_kinds() -> None:
+    def search(query: str, limit: int | None = None, *, verbose: bool = False,
+               **options: object) -> str:
+        return query
+
+    assert Tool.from_function(search).args == (Arg("query"),
+                                               Arg("limit", "number", required=False))
+
+
+def test_latency_must_be_a_finite_number_of_seconds() -> None:
+    for text in ("-1", "nan", "inf"):
+        with pytest.raises(GuidanceError) as error:
+            Latency.parse(text)
+        assert str(error.value) == (f"tool latency {text!r} is not understood; expected "
+                                    "seconds >= 0 (e.g. 0.6) or 'paper'")
+    assert Latency.parse("0.6") == Latency(base=0.6)
