@@ -8,8 +8,9 @@ a joiner that answers or replans; plus a ReAct baseline with the same tools.
 
 Modules, in pipeline order: `tools` (tool definitions, simulated latency), `docstore` (the
 `search` tool), `math_tool`, `plan` (task lines and their streaming parser), `plan_grammar`,
-`planner`, `executor` (the task fetching unit), `joiner`, `agent` (`LLMCompiler`), `react`,
-`trace`, `benchmarks` (data sets), `evaluate` (scoring), `cli`.
+`planner`, `executor` (the task fetching unit), `joiner`, `settings` (checks on what an agent
+is given), `agent` (`LLMCompiler`), `react`, `trace`, `jsonfile` (reading user JSON files),
+`benchmarks` (data sets), `evaluate` (scoring), `runner` (the store file), `cli`.
 """
 
 from guidance_engine.llmcompiler.agent import LLMCompiler

@@ -47,6 +47,7 @@ class Store:
     def open(path: str | Path, config: dict[str, Any]) -> Store:
         path = Path(path)
         if not path.exists():
+            _check_writable(path)
             return Store(path, dict(config))
         data = read_store(path)
         old = data.get("config", {})
@@ -94,6 +95,22 @@ class Store:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)  # and an interrupt leaves no stray file
             raise
+
+
+def _check_writable(path: Path) -> None:
+    """A new store's folder exists (made if need be) and is writable: found now, not after the
+    first question has been answered."""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise GuidanceError(f"cannot create the folder of the store file {path}: {blocking} is "
+                            "a file; expected a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GuidanceError(f"cannot create the folder of the store file {path}: "
+                            f"{error.strerror or error}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise GuidanceError(f"cannot write the store file {path}: its folder is read-only")
 
 
 def read_store(path: str | Path) -> dict[str, Any]:

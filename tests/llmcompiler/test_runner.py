@@ -94,3 +94,17 @@ def test_saving_keeps_the_users_permissions_and_an_interrupt_leaves_no_stray_fil
         store.save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
     assert list(read_store(path)["results"]) == ["0"]
+
+
+def test_a_store_that_cannot_be_written_is_reported_before_any_question_runs(
+        tmp_path: Path) -> None:
+    (tmp_path / "runs").write_text("notes")
+    path = tmp_path / "runs" / "s.json"
+    with pytest.raises(GuidanceError) as error:
+        Store.open(path, CONFIG)
+    assert str(error.value) == (f"cannot create the folder of the store file {path}: "
+                                f"{tmp_path}/runs is a file; expected a folder")
+    assert (tmp_path / "runs").read_text() == "notes"
+    nested = tmp_path / "new" / "folder" / "s.json"
+    Store.open(nested, CONFIG)
+    assert nested.parent.is_dir()
