@@ -17,11 +17,11 @@ import pytest
 import guidance_engine as guidance
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler import LLMCompiler
-from guidance_engine.llmcompiler.benchmarks import load_benchmark
 from guidance_engine.llmcompiler import cli as llmcompiler_cli
+from guidance_engine.llmcompiler.benchmarks import load_benchmark
 from guidance_engine.llmcompiler.cli import add_commands, check_endpoint, main, make_llm
-from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.runner import Store, run_benchmark
+from guidance_engine.llmcompiler.tools import Tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
