@@ -139,6 +139,8 @@ def _record_problem(record: Any) -> str | None:
     if not isinstance(usage, dict) or not all(
             _is_number(usage.get(name)) for name in ("input_tokens", "output_tokens")):
         return f"has usage {usage!r:.80}; expected {{'input_tokens': N, 'output_tokens': N}}"
+    if record["answer"] is not None and not isinstance(record["answer"], str):
+        return f"has answer {record['answer']!r:.40}; expected a string or null"
     for name in ("latency", "replans"):
         if name in record and not _is_number(record[name]):
             return f"has {name} {record[name]!r:.40}; expected a number"

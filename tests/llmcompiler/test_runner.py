@@ -65,6 +65,9 @@ def test_a_store_whose_config_or_records_are_malformed_is_reported(tmp_path: Pat
     assert open_error(path, CONFIG) == (
         f"{path}: the result of question '0' has usage 3; expected {{'input_tokens': N, "
         "'output_tokens': N}")
+    write(path, {"config": CONFIG, "results": {"0": {**RECORD, "answer": 42}}})
+    assert open_error(path, CONFIG) == (
+        f"{path}: the result of question '0' has answer 42; expected a string or null")
     write(path, {"config": CONFIG, "results": {"0": {**RECORD, "latency": "1s"}}})
     assert open_error(path, CONFIG) == (
         f"{path}: the result of question '0' has latency '1s'; expected a number")
