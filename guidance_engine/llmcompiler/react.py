@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.joiner import strip_action
 from guidance_engine.llmcompiler.math_tool import MATH_REACT_DESCRIPTION
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
@@ -75,6 +76,9 @@ class ReAct:
     ) -> None:
         self.llm = llm
         self.tools = tool_table("ReAct", tools)
+        if FINISH[:-1] in self.tools:
+            raise GuidanceError("ReAct: a tool named 'Finish' would be read as the final answer; "
+                                "expected another name")
         check_count("ReAct", "max_iterations", max_iterations, least=1)
         check_limit("ReAct", "task_timeout", task_timeout)
         check_text("ReAct", "examples", examples)
