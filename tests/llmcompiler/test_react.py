@@ -5,6 +5,7 @@ import pytest
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec, Matcher, TokenIndex
 from guidance_engine.constraints.dialects import matches
+from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.docstore import Doc, Docstore
 from guidance_engine.llmcompiler.math_tool import MathTool
 from guidance_engine.llmcompiler.react import ReAct
@@ -133,3 +134,11 @@ def test_on_a_chat_model_a_malformed_turn_is_an_error_naming_the_tools() -> None
     assert str(error.value) == ("ReAct's turn must be 'Thought: <one line>' then 'Action: a call "
                                 "of search, math or Finish(<answer>)' on the next line; found "
                                 "'K2 is shorter.'")
+
+
+def test_react_refuses_a_tool_named_like_its_final_answer() -> None:
+    finish = Tool("Finish", "Finish(answer: str)", (Arg("answer"),), str)
+    with pytest.raises(GuidanceError) as error:
+        ReAct([tools(guidance.llms.Mock())[0], finish], llm=guidance.llms.Mock())
+    assert str(error.value) == ("ReAct: a tool named 'Finish' would be read as the final answer; "
+                                "expected another name")

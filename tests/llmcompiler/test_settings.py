@@ -69,9 +69,3 @@ def test_an_empty_question_is_refused_before_any_model_call() -> None:
                                         f"found {question!r}")
     assert llm.calls == []
 
-
-def test_react_refuses_a_tool_named_like_its_final_answer() -> None:
-    finish = Tool("Finish", "Finish(answer: str)", (Arg("answer"),), str)
-    assert refused(ReAct, [SEARCH, finish]) == (
-        "ReAct: a tool named 'Finish' would be read as the final answer; expected another name")
-    LLMCompiler([SEARCH, finish], llm=guidance.llms.Mock())  # a plan line cannot be mistaken
