@@ -142,6 +142,12 @@ def _check_server_options(args: argparse.Namespace) -> None:
 
     kind = args.model_type
     profile = PROFILES[kind]
+    if args.model_path and kind != "llamacpp":
+        raise GuidanceError(f"--model_path is for --model_type llamacpp (a server is started on "
+                            f"it) or transformers; --model_type {kind} takes --api_base")
+    if args.model_path and args.api_base:
+        raise GuidanceError("--model_path starts a llama.cpp server and --api_base names a "
+                            "running one; expected one of them, not both")
     if profile.key_required and not args.api_key and not _env(*profile.key_env):
         raise GuidanceError(f"--model_type {kind} needs --api_key (or the {profile.key_env[0]} "
                             "environment variable)")

@@ -157,6 +157,13 @@ def test_server_options_are_named_when_missing_or_malformed(
         "--model_type vllm needs --api_base, the server's address (http://host:port/v1)")
     assert error("--model_type", "vllm", "--model_name", "m", "--api_base", "localhost:8000") == (
         "--api_base 'localhost:8000' is not a URL; expected http://host:port/v1")
+    assert error("--model_type", "vllm", "--model_path", "q.gguf", "--model_name", "m") == (
+        "--model_path is for --model_type llamacpp (a server is started on it) or transformers; "
+        "--model_type vllm takes --api_base")
+    assert error("--model_type", "llamacpp", "--model_path", "q.gguf", "--api_base",
+                 "http://127.0.0.1:9/v1") == (
+        "--model_path starts a llama.cpp server and --api_base names a running one; expected "
+        "one of them, not both")
     assert error("--model_type", "azure", "--model_name", "m") == (
         "--model_type azure needs --api_key (or the AZURE_OPENAI_API_KEY environment variable)")
 
