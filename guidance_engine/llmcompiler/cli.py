@@ -39,7 +39,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """`run` and `evaluate` under `parser`."""
-    commands = parser.add_subparsers(dest="llmcompiler_command", required=True)
+    commands = parser.add_subparsers(dest="llmcompiler_command", required=True,
+                                     metavar="{run,evaluate}")
     _add_run(commands.add_parser("run", help="answer a benchmark's questions into a store file"))
     evaluate = commands.add_parser("evaluate", help="accuracy, latency and tokens of a run")
     evaluate.add_argument("store", help="the store file of a run")

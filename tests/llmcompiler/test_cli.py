@@ -140,6 +140,16 @@ def test_numbers_and_latencies_are_checked_with_the_option_named(
         "expected seconds >= 0 (e.g. 0.6) or 'paper'")
 
 
+def test_a_missing_command_is_named_as_the_user_types_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "guidance-engine llmcompiler: error: the following arguments are required: "
+        "{run,evaluate}")
+
+
 def test_server_options_are_named_when_missing_or_malformed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LLAMA_BASE_URL", "VLLM_BASE_URL", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"):
