@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -149,25 +148,21 @@ def _check_server_options(args: argparse.Namespace) -> None:
     if args.model_path and args.api_base:
         raise GuidanceError("--model_path starts a llama.cpp server and --api_base names a "
                             "running one; expected one of them, not both")
-    if profile.key_required and not args.api_key and not _env(*profile.key_env):
+    missing = profile.missing(profile.resolve_key(args.api_key),
+                              profile.resolve_base(args.api_base))
+    if missing == "api_key":
         raise GuidanceError(f"--model_type {kind} needs --api_key (or the {profile.key_env[0]} "
                             "environment variable)")
     if args.api_base is not None and not args.api_base.startswith(("http://", "https://")):
         raise GuidanceError(f"--api_base {args.api_base!r} is not a URL; expected "
                             "http://host:port/v1")
-    if kind == "llamacpp" and args.model_path:
-        return
-    if args.api_base or kind == "openai" or profile.default_base or _env(profile.base_env or ""):
+    if missing != "base_url" or (kind == "llamacpp" and args.model_path):
         return
     if kind == "llamacpp":
         raise GuidanceError("--model_type llamacpp needs --model_path X.gguf (a server is started "
                             "on it) or --api_base URL (a running server)")
     raise GuidanceError(f"--model_type {kind} needs --api_base, the server's address "
                         "(http://host:port/v1)")
-
-
-def _env(*names: str) -> bool:
-    return any(os.environ.get(name) for name in names if name)
 
 
 def check_endpoint(args: argparse.Namespace, llm: LLM) -> None:

@@ -67,6 +67,23 @@ class ServerProfile:
     native_n: bool = True  # n > 1 in one request
     prefill: bool = False  # continues a begun assistant message in chat mode
 
+    def resolve_key(self, given: str | None) -> str | None:
+        """The API key: `given`, else the first of `key_env` that is set."""
+        return given or _env(self.key_env)
+
+    def resolve_base(self, given: str | None) -> str | None:
+        """The server's address: `given`, else `base_env`, else the server's default."""
+        return given or _env((self.base_env or "",)) or self.default_base
+
+    def missing(self, key: str | None, base_url: str | None) -> str | None:
+        """"api_key" or "base_url" when this server needs one the resolved settings lack
+        (OpenAI's own client knows its address), else None."""
+        if self.key_required and not key:
+            return "api_key"
+        if base_url is None and self.name != "openai":
+            return "base_url"
+        return None
+
 
 PROFILES: dict[str, ServerProfile] = {
     "openai": ServerProfile("openai", ("OPENAI_API_KEY",), True, None, "OPENAI_BASE_URL"),
@@ -140,9 +157,8 @@ class OpenAI(LLM):
         self.model = model
         self.profile = PROFILES[api_type]
         self.api_type = api_type
-        self.base_url = base_url or api_base or _env((self.profile.base_env or "",)) or \
-            self.profile.default_base
-        self.api_key = api_key or _env(self.profile.key_env)
+        self.base_url = self.profile.resolve_base(base_url or api_base)
+        self.api_key = self.profile.resolve_key(api_key)
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION")
         self.deployment_id = deployment_id or model
         self.organization = organization
@@ -173,12 +189,13 @@ class OpenAI(LLM):
     def _check_settings(self) -> None:
         """Missing keys or endpoints fail here, before any request."""
         profile = self.profile
-        if profile.key_required and not self.api_key:
+        missing = profile.missing(self.api_key, self.base_url)
+        if missing == "api_key":
             raise ModelError(
                 f"api_type={profile.name!r} needs an API key: pass api_key=... or set the "
                 f"{profile.key_env[0]} environment variable"
             )
-        if self.base_url is None and profile.name != "openai":
+        if missing == "base_url":
             where = f" or set {profile.base_env}" if profile.base_env else ""
             raise ModelError(f"api_type={profile.name!r} needs the server's address: pass "
                              f"base_url='http://host:port/v1'{where}")
