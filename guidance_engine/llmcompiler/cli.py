@@ -69,7 +69,9 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0, help="seed of the simulated latencies")
     run.add_argument("--max_replans", type=_count(0), default=2)
     run.add_argument("--max_iterations", type=_count(1), default=10, help="ReAct's turn limit")
-    run.add_argument("--threads", type=_count(1), default=1, help="CPU threads for a local model")
+    run.add_argument("--threads", type=_count(1), default=None,
+                     help="CPU threads for a local model (default: the machine's physical cores; "
+                          "1 on a shared machine)")
     run.add_argument("--n_ctx", type=_count(1), default=4096, help="context of a started server")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(run=_reporting_errors(run_command))
@@ -109,7 +111,7 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
 
         from guidance_engine.llms.transformers import Transformers
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(local_threads(args))
         return Transformers(args.model_path or args.model_name)
     from guidance_engine.llms.openai import OpenAI
 
@@ -120,8 +122,8 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
         from guidance_engine.llms.llamacpp_server import LlamaCppServer
 
         name = name or "planner"
-        server = LlamaCppServer(model=args.model_path, n_threads=args.threads, n_ctx=args.n_ctx,
-                                alias=name)
+        server = LlamaCppServer(model=args.model_path, n_threads=local_threads(args),
+                                n_ctx=args.n_ctx, alias=name)
         stack.enter_context(server)
         base_url = server.base_url
     if not name:
@@ -134,6 +136,16 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
     llm: LLM = OpenAI(name, api_key=args.api_key, base_url=base_url, api_type=args.model_type,
                       chat_mode=chat_mode, caching=False)
     return llm
+
+
+def local_threads(args: argparse.Namespace) -> int:
+    """The threads of a local model (`--threads`, else the physical cores), said on stderr."""
+    from guidance_engine.llms.cpu import physical_cores
+
+    threads: int = args.threads or physical_cores()
+    why = "--threads" if args.threads else "the machine's physical cores; --threads to change"
+    print(f"threads: {threads} ({why})", file=sys.stderr)
+    return threads
 
 
 def _check_server_options(args: argparse.Namespace) -> None:

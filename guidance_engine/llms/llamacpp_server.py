@@ -4,11 +4,12 @@ The server speaks the OpenAI API (`/v1/completions`, `/v1/chat/completions`) on 
 free port. The child runs `python -m guidance_engine.llms.llamacpp_server` and exits when its
 stdin closes, so it never outlives the process that started it (even after a SIGKILL)::
 
-    with LlamaCppServer(n_threads=1) as server:      # the default SmolLM2 GGUF
+    with LlamaCppServer() as server:      # the default SmolLM2 GGUF, one thread per core
         llm = guidance.llms.OpenAI("smollm2", api_type="llamacpp", base_url=server.base_url)
 
-Thread count matters on a shared machine: 2 threads on a busy 2-core box are ~10x slower than 1,
-so the default is 1. `n_parallel` is the number of slots (concurrent requests, and the largest
+`n_threads` defaults to the machine's physical cores (`llms/cpu.py`), the fastest setting on a
+machine of one's own; on a shared machine pass `n_threads=1` (2 threads on a busy 2-core box are
+~10x slower than 1). `n_parallel` is the number of slots (concurrent requests, and the largest
 `n` the server accepts); each slot gets `n_ctx / n_parallel` tokens of context.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 
 from guidance_engine.errors import ModelError
+from guidance_engine.llms.cpu import physical_cores
 
 _HEALTH_POLL_SECONDS = 0.1
 
@@ -55,7 +57,7 @@ class LlamaCppServer:
     """
 
     model: str | os.PathLike[str] | None = None
-    n_threads: int = 1
+    n_threads: int = field(default_factory=physical_cores)
     n_ctx: int = 2048
     n_parallel: int = 1
     host: str = "127.0.0.1"

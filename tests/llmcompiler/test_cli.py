@@ -262,3 +262,19 @@ def test_an_interrupted_run_exits_130_and_keeps_every_answer_for_the_resume(
     assert main(command) == 0
     assert list(json.loads(store.read_text())["results"]) == [q.id for q in questions[:4]]
     assert len(searches) == 5  # the resume ran only the third and fourth questions
+
+
+def test_a_local_model_runs_on_the_physical_cores_and_the_cli_says_so(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from guidance_engine.llms.cpu import physical_cores
+
+    missing = tmp_path / "no-model"
+    base = ("run", "--benchmark", "movie", "--data", str(data_dir), "--store",
+            str(tmp_path / "s.json"), "--model_path", str(missing))
+    default = cli(*base)
+    assert default.returncode == 2
+    assert default.stderr.splitlines()[0] == (
+        f"threads: {physical_cores()} (the machine's physical cores; --threads to change)")
+    chosen = cli(*base, "--threads", "1")
+    assert chosen.stderr.splitlines()[0] == "threads: 1 (--threads)"
