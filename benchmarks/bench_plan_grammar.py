@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from guidance_engine.llmcompiler.benchmarks import find_data_dir, load_benchmark
+from guidance_engine.llmcompiler.benchmarks import load_benchmark
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
 from guidance_engine.llmcompiler.planner import Planner
 from guidance_engine.llms.transformers import Transformers
@@ -59,10 +58,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     print(f"load average {os.getloadavg()[0]:.2f}; {len(done)} plans already sampled")
-    data = find_data_dir()
-    if data is None:
-        sys.exit("the benchmark data folder is missing (set GUIDANCE_ENGINE_LLMCOMPILER_DATA)")
-    bench = load_benchmark("parallelqa", data)
+    bench = load_benchmark("parallelqa")
     llm = Transformers()
     planner = Planner(bench.tools(llm), llm=llm, examples=bench.examples("planner"), max_tasks=3,
                       max_chars=40, max_list=3, max_tokens=1500, temperature=1.0)

@@ -1,10 +1,11 @@
 """The three benchmark subsets (ParallelQA, HotpotQA comparison, movie recommendation).
 
-The data is not shipped with the package: pass its folder (see `find_data_dir` for where tests
-and benchmark scripts look). Each benchmark has its questions, a docstore for `search`, and its
-own planner, joiner and ReAct examples (template files under `prompts/<benchmark>/`)::
+The data ships with the package (`data/`, with its licences in `data/LICENSES.md`); another
+folder of the same layout can be named (`--data`, `$GUIDANCE_ENGINE_LLMCOMPILER_DATA`). Each
+benchmark has its questions, a docstore for `search`, and its own planner, joiner and ReAct
+examples (template files under `prompts/<benchmark>/`)::
 
-    bench = load_benchmark("hotpotqa", find_data_dir())
+    bench = load_benchmark("hotpotqa")
     tools = bench.tools(llm, latency=Latency.paper(seed=0))
     agent = LLMCompiler(tools, llm=llm, **bench.agent_examples())
 """
@@ -26,6 +27,7 @@ from guidance_engine.llms.base import LLM
 BENCHMARKS = ("parallelqa", "hotpotqa", "movie")
 DATA_ENV = "GUIDANCE_ENGINE_LLMCOMPILER_DATA"
 PROMPTS = Path(__file__).parent / "prompts"
+DATA = Path(__file__).parent / "data"
 _FILES = {
     "parallelqa": ("parallelqa_dataset.json", "parallelqa_docs.json"),
     "hotpotqa": ("hotpotqa_comparison.json", "hotpotqa_docs.json"),
@@ -38,25 +40,11 @@ SEARCH_DESCRIPTION = (
 )
 
 
-def find_data_dir() -> Path | None:
-    """`$GUIDANCE_ENGINE_LLMCOMPILER_DATA`, else `../shared/data/llmcompiler` from the repo root.
-
-    In a git worktree the repo root is the main checkout the worktree belongs to.
-    """
+def find_data_dir() -> Path:
+    """`$GUIDANCE_ENGINE_LLMCOMPILER_DATA` if set, else the data shipped in the package."""
     if override := os.environ.get(DATA_ENV):
         return Path(override)
-    root = Path(__file__).resolve().parents[2]
-    roots = [root]
-    git = root / ".git"
-    if git.is_file():  # a worktree: "gitdir: <main>/.git/worktrees/<name>"
-        gitdir = Path(git.read_text(encoding="utf-8").partition("gitdir:")[2].strip())
-        if gitdir.parent.name == "worktrees":
-            roots.append(gitdir.parent.parent.parent)
-    for base in roots:
-        candidate = (base / ".." / "shared" / "data" / "llmcompiler").resolve()
-        if candidate.is_dir():
-            return candidate
-    return None
+    return DATA
 
 
 @dataclass(frozen=True)
@@ -96,14 +84,17 @@ class Benchmark:
                 "joiner_examples": self.examples("joiner")}
 
 
-def load_benchmark(name: str, data_dir: str | Path) -> Benchmark:
-    """Read a benchmark's questions and locate its docstore in `data_dir`."""
+def load_benchmark(name: str, data_dir: str | Path | None = None) -> Benchmark:
+    """Read a benchmark's questions and locate its docstore in `data_dir` (by default
+    `find_data_dir()`: the shipped data unless $GUIDANCE_ENGINE_LLMCOMPILER_DATA says otherwise)."""
     if name not in _FILES:
         raise GuidanceError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS)}")
-    questions_file, docs_file = (Path(data_dir) / f for f in _FILES[name])
+    folder = find_data_dir() if data_dir is None else Path(data_dir)
+    questions_file, docs_file = (folder / f for f in _FILES[name])
     for path in (questions_file, docs_file):
         if not path.is_file():
-            raise GuidanceError(f"benchmark {name!r}: {path} does not exist (check --data)")
+            raise GuidanceError(f"benchmark {name!r}: {path} does not exist "
+                                f"(check --data or ${DATA_ENV})")
     data = records(read_json(questions_file, f"the {name} questions"), questions_file,
                    ("id", "question", "answer"))
     questions = tuple(Question(str(r["id"]), str(r["question"]), str(r["answer"])) for r in data)

@@ -1,6 +1,6 @@
 """`guidance-engine llmcompiler run|evaluate`: benchmark runs and their scoring.
 
-    guidance-engine llmcompiler run --benchmark hotpotqa --data ../shared/data/llmcompiler \\
+    guidance-engine llmcompiler run --benchmark hotpotqa \\
         --store runs/hotpot.json --N 20 --model_type llamacpp --model_path qwen.gguf --stream
     guidance-engine llmcompiler run ... --react --store runs/hotpot-react.json
     guidance-engine llmcompiler evaluate runs/hotpot.json runs/hotpot-react.json
@@ -49,7 +49,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--benchmark", choices=BENCHMARKS, required=True)
-    run.add_argument("--data", required=True, help="folder with the benchmark JSON files")
+    run.add_argument("--data", default=None,
+                     help="folder with the benchmark JSON files (default: the data shipped with "
+                          "the package, or $GUIDANCE_ENGINE_LLMCOMPILER_DATA)")
     run.add_argument("--store", required=True, help="results file (resumed if it exists)")
     run.add_argument("--logging", action="store_true", help="keep each question's full trace")
     run.add_argument("--stream", action="store_true", help="dispatch tasks while planning")

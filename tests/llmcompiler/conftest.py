@@ -1,4 +1,4 @@
-"""Fixtures for the LLMCompiler tests: the shared benchmark data folder, skipped only if absent."""
+"""Fixtures for the LLMCompiler tests: the benchmark data folder shipped in the package."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from guidance_engine.llmcompiler.benchmarks import DATA_ENV, find_data_dir
+from guidance_engine.llmcompiler.benchmarks import DATA
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """`../shared/data/llmcompiler` from the repo root (or $GUIDANCE_ENGINE_LLMCOMPILER_DATA)."""
-    found = find_data_dir()
-    if found is None or not (found / "parallelqa_docs.json").is_file():
-        pytest.skip(f"the LLMCompiler benchmark data is absent: no ../shared/data/llmcompiler "
-                    f"next to the repo and ${DATA_ENV} unset")
-    return found
+    """The benchmark data that ships with the package (never skipped: it is part of the source)."""
+    return DATA

@@ -88,7 +88,8 @@ def test_run_rejects_a_missing_data_folder(tmp_path: Path) -> None:
                  str(tmp_path / "s.json"))
     assert result.returncode == 2
     assert result.stderr == (f"error: benchmark 'movie': {tmp_path}/movie_recommendations.json "
-                             "does not exist (check --data)\n")
+                             "does not exist (check --data or "
+                             "$GUIDANCE_ENGINE_LLMCOMPILER_DATA)\n")
 
 
 def llm_for(*args: str) -> Any:

@@ -19,8 +19,8 @@ from .test_cli import cli
 pytestmark = pytest.mark.server
 
 
-def server_run(data_dir: Path, store: Path, *extra: str) -> dict[str, object]:
-    done = cli("run", "--data", str(data_dir), "--N", "1", "--logging", "--quiet",
+def server_run(store: Path, *extra: str) -> dict[str, object]:
+    done = cli("run", "--N", "1", "--logging", "--quiet",
                "--model_type", "llamacpp", "--model_path", str(default_gguf_path()),
                "--threads", "1", "--store", str(store), *extra)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -29,8 +29,8 @@ def server_run(data_dir: Path, store: Path, *extra: str) -> dict[str, object]:
     return next(iter(saved["results"].values()))
 
 
-def test_llmcompiler_on_hotpotqa_through_llamacpp(data_dir: Path, tmp_path: Path) -> None:
-    record = server_run(data_dir, tmp_path / "llmc.json", "--benchmark", "hotpotqa", "--stream")
+def test_llmcompiler_on_hotpotqa_through_llamacpp(tmp_path: Path) -> None:
+    record = server_run(tmp_path / "llmc.json", "--benchmark", "hotpotqa", "--stream")
     trace = record["trace"]
     assert isinstance(trace, dict)
     assert trace["plans"][0]["text"].rstrip().endswith("join()")
@@ -40,8 +40,8 @@ def test_llmcompiler_on_hotpotqa_through_llamacpp(data_dir: Path, tmp_path: Path
     assert isinstance(usage, dict) and usage["input_tokens"] > 0
 
 
-def test_react_on_movie_through_llamacpp(data_dir: Path, tmp_path: Path) -> None:
-    record = server_run(data_dir, tmp_path / "react.json", "--benchmark", "movie", "--react",
+def test_react_on_movie_through_llamacpp(tmp_path: Path) -> None:
+    record = server_run(tmp_path / "react.json", "--benchmark", "movie", "--react",
                         "--max_iterations", "3")
     trace = record["trace"]
     assert isinstance(trace, dict)

@@ -49,10 +49,8 @@ def test_plans_sampled_at_temperature_one_all_parse(smol_llm: Any, data_dir: Pat
 
 
 @pytest.mark.model
-def test_cli_runs_llmcompiler_and_react_on_the_default_model(data_dir: Path,
-                                                             tmp_path: Path) -> None:
-    common = ["--benchmark", "parallelqa", "--data", str(data_dir), "--N", "1", "--logging",
-              "--quiet"]
+def test_cli_runs_llmcompiler_and_react_on_the_default_model(tmp_path: Path) -> None:
+    common = ["--benchmark", "parallelqa", "--N", "1", "--logging", "--quiet"]
     compiler = cli("run", *common, "--stream", "--store", str(tmp_path / "llmc.json"))
     assert compiler.returncode == 0, compiler.stderr
     react = cli("run", *common, "--react", "--max_iterations", "4",
