@@ -124,6 +124,10 @@ class Matcher:
         out[:vocab] = bits
         return out
 
+    def allowed(self) -> np.ndarray:
+        """The mask as a numpy bool array [vocab] (what `replay` walks with)."""
+        return self._allowed(None)
+
     def allowed_tokens(self) -> list[int]:
         """Ids of the allowed tokens (EOS included when the constraint is complete)."""
         return torch.nonzero(self.mask()).flatten().tolist()

@@ -44,6 +44,13 @@ JSON_DEFAULTS: dict[str, Any] = {
     "item_separator": ", ",
     "key_separator": ": ",
 }
+#: The `x-guidance` options that together decide where whitespace may go. They depend on each
+#: other (llguidance's separators are "," and ":" with flexible whitespace around them unless
+#: the separators are given), so our compact layout is used only when the schema sets none of
+#: them; one of them set means the whole layout is llguidance's, exactly as it documents it.
+JSON_LAYOUT_OPTIONS = frozenset(
+    {"whitespace_flexible", "whitespace_pattern", "item_separator", "key_separator"}
+)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -173,11 +180,29 @@ def _value_rule(spec: ConstraintSpec) -> tuple[str, dict[str, Any] | None]:
         return (f"({body})?" if "" in spec.options and alts else body), None
     if spec.json_schema is not None:
         schema = schema_dict(spec.json_schema)
-        schema["x-guidance"] = {**JSON_DEFAULTS, **dict(schema.get("x-guidance") or {})}
+        schema["x-guidance"] = json_options(schema.get("x-guidance"))
         return "@value", {"name": "value", "json_schema": schema}
     if spec.grammar is not None:
         return "@value", {"name": "value", "lark_grammar": load_grammar(spec.grammar)}
     return "/(?s:.*)/", None
+
+
+def json_options(given: Any) -> dict[str, Any]:
+    """The `x-guidance` options the engine gets for a schema whose own are `given`.
+
+    >>> json_options(None)["item_separator"], json_options({"whitespace_flexible": True})
+    (', ', {'whitespace_flexible': True})
+    """
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise ConstraintError(
+            f'json_schema: "x-guidance" must be an object of options, found {type(given).__name__}'
+        )
+    options = dict(given)
+    if JSON_LAYOUT_OPTIONS.isdisjoint(options):
+        options = {**JSON_DEFAULTS, **options}
+    return options
 
 
 def engine_grammar(spec: ConstraintSpec) -> str:
