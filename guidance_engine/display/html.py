@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from guidance_engine.display.view import ProgramView, Segment
+from guidance_engine.display.view import ProgramView, Segment, cut_note
 
 # Semi-transparent tints: readable on white and on dark backgrounds alike.
 _TINTS = ("rgba(0, 150, 255, 0.22)", "rgba(0, 190, 90, 0.22)", "rgba(255, 150, 0, 0.25)",
@@ -24,6 +24,7 @@ _TURN = ("border-left: 3px solid rgba(127, 127, 127, 0.5); margin: 4px 0; "
 _ROLE = "font-weight: bold; font-size: 0.85em; opacity: 0.75; font-family: sans-serif"
 _GREY = "opacity: 0.45"
 _VALUE = "text-decoration: underline dotted rgba(127, 127, 127, 0.8)"
+_CUT = "text-decoration: line-through; opacity: 0.55"
 _STATUS = "font-family: sans-serif; font-size: 0.8em; opacity: 0.75; margin-top: 4px"
 _ALERT = ("font-family: sans-serif; font-size: 0.85em; margin-top: 4px; padding: 2px 6px; "
           "border-radius: 3px; background: rgba(255, 60, 60, 0.18)")
@@ -50,6 +51,12 @@ def render_html(view: ProgramView) -> str:
         parts.append(f'<span class="guidance-gen guidance-streaming" data-name="{name}" '
                      f'title="gen {name} (running)" style="background: {tint}">'
                      f"{escape(view.pending)}</span>")
+    if view.cut:
+        name = escape(view.cut_name or "", quote=True)
+        title = escape(f"{cut_note(view.cut_name, view.status)}: this text was streamed, "
+                       "then dropped", quote=True)
+        parts.append(f'<span class="guidance-cut" data-name="{name}" title="{title}" '
+                     f'style="{_CUT}">{escape(view.cut)}</span>')
     if view.status == "running":
         parts.append(f'<span class="guidance-cursor" style="{_GREY}">▌</span>')
     parts.append("</div></div>" * depth)

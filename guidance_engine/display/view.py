@@ -45,6 +45,9 @@ class ProgramView:
     length: int = 0  # characters of output (role markup included, as in program.text)
     pending: str = ""  # streamed text of the gen in progress (sample 0)
     pending_name: str | None = None
+    streaming: bool = False  # a gen has started and not ended (GenStart seen, GenEnd not yet)
+    cut: str = ""  # the streamed text of a gen the run's end cut off (shown, never saved)
+    cut_name: str | None = None
     offset: int = 0  # template offset where the not-yet-run part starts
     status: Status = "running"
     message: str = ""  # why it stopped (error or interrupt)
@@ -78,7 +81,7 @@ class ProgramView:
         self._move(event.span, end=True)
 
     def _gen_start(self, event: ev.GenStart) -> None:
-        self.pending, self.pending_name = "", event.name
+        self.pending, self.pending_name, self.streaming = "", event.name, True
 
     def _chunk(self, event: ev.GenChunk) -> None:
         if event.index == 0:
@@ -87,6 +90,7 @@ class ProgramView:
             self._move(event.span, end=True)
 
     def _gen_end(self, event: ev.GenEnd) -> None:
+        self.streaming = False
         self.tokens += event.tokens
         self._title, self._generated = gen_title(event), "gen"
 
@@ -135,8 +139,12 @@ class ProgramView:
         self._end("error", f"{type(event.error).__name__}: {event.error}", event.program)
 
     def _end(self, status: Status, message: str, program: Any) -> None:
+        if self.streaming and status in ("interrupted", "error"):
+            # The gen never returned: its variable keeps no half-written value; say so.
+            self.cut, self.cut_name = self.pending, self.pending_name
+            message += "; " + cut_note(self.cut_name, status)
         self.status, self.message = status, message
-        self.pending, self.pending_name = "", None
+        self.pending, self.pending_name, self.streaming = "", None, False
         self.ended = time.monotonic()
         if program is not None:
             self.remainder = program.remaining_template()
@@ -175,6 +183,14 @@ class ProgramView:
         seconds = (self.ended or time.monotonic()) - self.started
         rate = f" · {tokens / seconds:.1f} tok/s" if seconds > 0 else ""
         return f"{tokens} tokens{rate}"
+
+
+def cut_note(name: str | None, status: Status) -> str:
+    """What happened to the value of a gen the run's end cut off."""
+    how = "was stopped" if status == "interrupted" else "failed"
+    if name is None:
+        return f"the running gen {how}; its text was not kept"
+    return f"{name!r} was not saved (its gen {how} before the end)"
 
 
 def gen_title(event: ev.GenEnd) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from guidance_engine.errors import Span
 from guidance_engine.llms.base import (
@@ -49,10 +49,17 @@ class TextEvent:
 
 @dataclass(frozen=True, slots=True)
 class GenStart:
-    """A `gen` (or a geneach single call) is about to ask the model; `name` is its variable."""
+    """A `gen` (or a geneach single call) is about to ask the model; `name` is its variable.
+
+    `partial` says how a partial program's variable holds the text while it streams: "set"
+    (the variable is the text so far), "append" (`list_append=True`: the list, the text so far
+    last) or None (not at all: a geneach single call). `samples` is the gen's `n`.
+    """
 
     name: str | None
     span: Span | None = None
+    partial: Literal["set", "append"] | None = None
+    samples: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from guidance_engine.errors import (
     ConstraintError,
@@ -173,8 +173,10 @@ class CallContext:
     def pop_variable(self, name: str) -> Any:
         return self._execution.state.variables.pop(name)
 
-    async def gen(self, request: GenRequest, name: str | None, stream: bool) -> GenResult:
-        return await self._execution.model_gen(request, name, stream, self._span)
+    async def gen(self, request: GenRequest, name: str | None, stream: bool,
+                  list_append: bool = False) -> GenResult:
+        partial: Literal["set", "append"] = "append" if list_append else "set"
+        return await self._execution.model_gen(request, name, stream, self._span, partial)
 
     async def select(self, request: SelectRequest, name: str | None = None) -> SelectResult:
         return await self._execution.model_select(request, self._span, name)
@@ -474,7 +476,8 @@ class Execution:
         return self.shared.llm
 
     async def model_gen(
-        self, request: GenRequest, name: str | None, stream: bool, span: Span
+        self, request: GenRequest, name: str | None, stream: bool, span: Span,
+        partial: Literal["set", "append"] | None = None,
     ) -> GenResult:
         llm = self.require_llm(span)
         if request.pattern is not None or request.json_schema is not None or request.grammar:
@@ -489,7 +492,7 @@ class Execution:
                 self.pending += text
             self.send(ev.GenChunk(name, index, text, span))
 
-        self.send(ev.GenStart(name, span))
+        self.send(ev.GenStart(name, span, partial, request.n))
         try:
             result = await session.gen(request, on_chunk if stream else None)
         finally:

@@ -25,6 +25,7 @@ from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution, Shared
 from guidance_engine.runtime.options import OPTIONS, check_llm, check_variables
+from guidance_engine.runtime.partial import LiveValues
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
@@ -291,8 +292,10 @@ class Program:
         queue: asyncio.Queue[tuple[ev.Event, Program | None] | None] = asyncio.Queue()
         log = self._log if isinstance(self._log, list) else None
         holder: list[Execution] = []
+        live = LiveValues()
 
         def sink(event: ev.Event) -> None:
+            live.feed(event)
             if not isinstance(event, ev.GenChunk):
                 if log is not None:
                     log.append(event)  # the log is the event stream minus streamed deltas
@@ -300,7 +303,7 @@ class Program:
                     self._history.append(event)
             # Snapshot now: the execution runs ahead of a slow consumer.
             take = snapshots and isinstance(event, _TEXT_EVENTS)
-            queue.put_nowait((event, self._snapshot(holder[0]) if take else None))
+            queue.put_nowait((event, self._snapshot(holder[0], live) if take else None))
 
         holder.append(self._execution(sink))
 
@@ -340,12 +343,14 @@ class Program:
             pass
         return self
 
-    def _snapshot(self, execution: Execution) -> Program:
+    def _snapshot(self, execution: Execution, live: LiveValues) -> Program:
         snap = object.__new__(Program)
         snap.__dict__.update(self.__dict__)
         state = execution.state
         text = execution.live_text()
-        snap._state = ExecState(state.variables.copy(), state.pc, text)
+        variables = state.variables.copy()
+        live.apply(variables)  # a streaming gen's variable holds its text so far
+        snap._state = ExecState(variables, state.pc, text)
         snap._running = True
         snap._history_len = len(self._history)
         # Once the current instruction has produced text, the template resumes after its tag.

@@ -1,9 +1,11 @@
 """The live view in a real kernel, as a notebook frontend receives it (jupyter_client).
 
-One real-model test: display updates arrive while the model decodes, `interrupt_kernel` stops
+Real-model tests: display updates arrive while the model decodes, `interrupt_kernel` stops
 decoding within a few forward passes of the signal landing (counted, not timed) and the kernel
-stays usable with the partial program. One Mock test: a call as the cell's last expression is
-displayed once (no execute_result), and async_mode displays.
+stays usable with the partial program, whose cut gen saved no value; a streaming gen's
+variable holds its text so far in the partial programs `stream=True` yields. One Mock test: a
+call as the cell's last expression is displayed once (no execute_result), and async_mode
+displays.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def test_updates_stream_during_a_real_gen_and_interrupt_stops_it(kernel: Any) ->
     displays = cell.of_type("display_data", "update_display_data")
     assert 'data-status="interrupted"' in _html(displays[-1])
     assert "interrupted (KeyboardInterrupt) at line 1, column 43" in _html(displays[-1])
+    # The gen was cut: its streamed text is shown struck out, and its variable is not saved.
+    assert "&#x27;n&#x27; was not saved (its gen was stopped before the end)" in _html(displays[-1])
+    assert 'class="guidance-cut" data-name="n"' in _html(displays[-1])
     sent = sum(len(_html(m)) for m in displays)
     print(f"{len(displays)} display messages, {sent} bytes of HTML")
     assert not cell.of_type("execute_result")
@@ -82,12 +87,31 @@ def test_updates_stream_during_a_real_gen_and_interrupt_stops_it(kernel: Any) ->
     print(f"forward passes: {at_signal} when SIGINT landed, {passes} after the cell")
     assert int(passes) - int(at_signal) <= MAX_PASSES_AFTER_SIGNAL
     report = kernel.check(
-        "print(out.interrupted, out.done, repr(out.text[:14]), llm.forward_passes,"
+        "print(out.interrupted, out.done, 'n' in out, repr(out.text[:14]), llm.forward_passes,"
         " [t.name for t in threading.enumerate() if t.name.startswith('guidance')])")
-    assert report == f"True False 'Count from one' {passes} []\n"
+    assert report == f"True False False 'Count from one' {passes} []\n"
     again = kernel.check("print(guidance('Hi{{gen \"x\" max_tokens=3}}', llm=llm, "
                          "silent=True)().done)")
     assert again == "True\n"
+
+
+STREAM_VALUES = """import json
+values = [part.get('n') for part in
+          guidance("Count: 1, 2, 3,{{gen 'n' max_tokens=12}}", llm=llm)(stream=True)]
+print(json.dumps(values))"""
+
+
+def test_a_streaming_gen_s_variable_holds_its_text_so_far(kernel: Any) -> None:
+    import json
+
+    kernel.check(SETUP)
+    values = json.loads(kernel.check(STREAM_VALUES))
+    final = values[-1]
+    assert isinstance(final, str) and len(final) > 4
+    streamed = [v for v in values[:-1] if v is not None]
+    assert len(set(streamed)) >= 3, values  # the value grew while the model decoded
+    assert all(final.startswith(v) for v in streamed), values
+    assert streamed == sorted(streamed, key=len), values
 
 
 def test_last_expression_call_is_displayed_once_and_async_mode_displays(

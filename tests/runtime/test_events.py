@@ -42,7 +42,7 @@ def test_events_of_a_chat_program_in_order_with_spans() -> None:
         ev.RoleEnd("user", Span(20, 29, 1, 21)),
         ev.RoleStart("assistant", Span(29, 43, 1, 30)),
         ev.TextEvent("<|im_start|>assistant\n", Span(29, 43, 1, 30), "markup"),
-        ev.GenStart("reply", gen_span),
+        ev.GenStart("reply", gen_span, partial="set"),
         ev.GenChunk("reply", 0, "Hello", gen_span),
         ev.GenChunk("reply", 0, " there", gen_span),
         ev.GenEnd("reply", "Hello there", gen_span),

@@ -39,7 +39,7 @@ def test_text_jump_and_gen_events() -> None:
     events = execute(program, state, Mock("Bob Smith"))
     assert [e for e in events if not isinstance(e, ev.CommandRecord | ev.ModelCallRecord)] == [
         ev.TextEvent("Name: ", S),
-        ev.GenStart("name", S),
+        ev.GenStart("name", S, partial="set"),
         ev.GenChunk("name", 0, "Bob", S),
         ev.GenChunk("name", 0, " Smith", S),
         ev.GenEnd("name", "Bob Smith", S),

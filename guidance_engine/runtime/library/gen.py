@@ -85,7 +85,7 @@ async def gen(
         name=name,
         turn_continues=ctx.site.role is not None and bool(ctx.site.next_text.strip()),
     )
-    result = await ctx.gen(request, name, stream=not hidden)
+    result = await ctx.gen(request, name, stream=not hidden, list_append=list_append)
     _save(ctx, name, result, n, list_append, save_stop_text, save_prompt, request.prompt)
     if not hidden:
         ctx.append_text(result.texts[0], "generated", name=name)
