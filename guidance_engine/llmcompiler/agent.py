@@ -21,6 +21,7 @@ from pathlib import Path
 from guidance_engine.llmcompiler.executor import TaskFetchingUnit
 from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_history
 from guidance_engine.llmcompiler.plan import PlanItem, Task
+from guidance_engine.llmcompiler.plan_checks import PlanChecks
 from guidance_engine.llmcompiler.planner import Planner
 from guidance_engine.llmcompiler.settings import (
     check_count,
@@ -58,6 +59,7 @@ class LLMCompiler:
         max_tasks: int = 10,
         planner_template: str | Path | None = None,
         joiner_template: str | Path | None = None,
+        check_plans: bool = True,
     ) -> None:
         self.tools = tool_table("LLMCompiler", tools)
         check_count("LLMCompiler", "max_replans", max_replans, least=0)
@@ -70,6 +72,7 @@ class LLMCompiler:
         self.max_replans = max_replans
         self.max_concurrency = max_concurrency
         self.task_timeout = task_timeout
+        self.check_plans = check_plans  # refuse degenerate tasks (see plan_checks)
         self.planner = Planner(tools, llm=llm, examples=planner_examples,
                                template=planner_template, max_tasks=max_tasks, stream=stream)
         self.joiner = Joiner(llm=llm, examples=joiner_examples, template=joiner_template)
@@ -98,13 +101,15 @@ class LLMCompiler:
         history: list[tuple[list[PlanItem], dict[int, str]]] = []
         context, first_index = "", 1
         previous: TaskFetchingUnit | None = None
+        # A call made in one round is refused in the next; check_plans=False accepts every task.
+        checks = PlanChecks(question, enabled=self.check_plans)
         for round_ in range(self.max_replans + 1):
             unit = TaskFetchingUnit(self.tools, self.max_concurrency, self.task_timeout,
                                     clock=clock, plan=round_)
             if previous is not None:
                 unit.carry_over(previous)
             items, records = await self._plan_and_execute(question, unit, context, first_index,
-                                                          trace, clock)
+                                                          trace, clock, checks)
             history.append((items, {i: r.observation for i, r in records.items()}))
             decision = await self.joiner.decide(question, format_history(history),
                                                 can_replan=round_ < self.max_replans, clock=clock)
@@ -118,14 +123,14 @@ class LLMCompiler:
 
     async def _plan_and_execute(
         self, question: str, unit: TaskFetchingUnit, context: str, first_index: int,
-        trace: Trace, clock: Callable[[], float],
+        trace: Trace, clock: Callable[[], float], checks: PlanChecks,
     ) -> tuple[list[PlanItem], dict[int, TaskRecord]]:
         def deliver(item: PlanItem) -> None:
             if isinstance(item, Task):
                 unit.submit(item)
 
         try:
-            run = await self.planner.plan(question, deliver, context, first_index, clock)
+            run = await self.planner.plan(question, deliver, context, first_index, clock, checks)
         except BaseException:
             unit.cancel()
             raise

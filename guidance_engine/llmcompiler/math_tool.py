@@ -97,5 +97,5 @@ class MathTool:
         return await asyncio.to_thread(evaluate_expression, expression)
 
     def tool(self, latency: Latency = NO_LATENCY) -> Tool:
-        args = (Arg("problem", "str"), Arg("context", "list", required=False))
+        args = (Arg("problem", "str", prose=True), Arg("context", "list", required=False))
         return Tool("math", MATH_DESCRIPTION, args, self, latency)

@@ -33,14 +33,23 @@ def _refs(first: int, last: int) -> str | None:
     return "(" + "|".join(str(n) for n in range(first, last + 1)) + ")"
 
 
-def _string_terminal(refs: str | None, max_chars: int) -> str:
-    """A quoted string; with refs it may contain `$N` (not followed by a digit) or `${N}`."""
+def _string_terminal(refs: str | None, max_chars: int, prose: bool = False) -> str:
+    """A quoted string; with refs it may contain `$N` (not followed by a digit) or `${N}`.
+
+    It starts with a letter, a digit or `$N` (never empty, never punctuation or a space); a prose
+    string starts with a word of two or more letters and a space.
+    """
     if refs is None:
-        body = f"({_CHAR}){{0,{max_chars}}}"
+        piece, first, last = _CHAR, "[A-Za-z0-9]", ""
     else:
-        piece = rf"{_CHAR}|\$\{{{refs}\}}|\${refs}({_NOT_DIGIT})"
-        body = rf"({piece}){{0,{max_chars}}}(\${refs})?"
-    return f'/"{body}"/'
+        ref = rf"\$\{{{refs}\}}|\${refs}({_NOT_DIGIT})"
+        piece, first, last = f"{_CHAR}|{ref}", f"[A-Za-z0-9]|{ref}", rf"(\${refs})?"
+    if prose:
+        return f'/"[A-Za-z]{{2,24}} ({piece}){{1,{max_chars}}}{last}"/'
+    body = f"({first})({piece}){{0,{max_chars - 1}}}{last}"
+    if refs is not None:
+        body = rf"{body}|\${refs}"  # a string that is only `$N`
+    return f'/"({body})"/'
 
 
 def _call_rule(tool: Tool, k: int) -> str:
@@ -61,6 +70,8 @@ def _call_rule(tool: Tool, k: int) -> str:
 
 
 def _value(arg: Arg, k: int) -> str:
+    if arg.prose:
+        return f"prose_{k}"
     return {"str": f"text_{k}", "number": f"number_{k}", "list": f"list_{k}"}[arg.kind]
 
 
@@ -95,6 +106,8 @@ def plan_grammar(
         bare = [s for s in scalars if s != "NUMBER"]
         number = ["NUMBER"] + ([f"REF_{k}"] if refs is not None else [])
         lines.append(f"text_{k}: {' | '.join(bare)}")
+        lines.append(f"PROSE_{k}: {_string_terminal(refs, max_chars, prose=True)}")
+        lines.append(f"prose_{k}: PROSE_{k}")
         lines.append(f"number_{k}: {' | '.join(number)}")
         lines.append(f"item_{k}: {' | '.join(scalars)}")
         lines.append(
@@ -119,7 +132,8 @@ def call_rules(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 2
     lines = [f"finish: /{finish}\\([^\\n]{{0,{max_chars}}}\\)/",
              f"NUMBER: {_NUMBER}",
              f"STR_1: {_string_terminal(None, max_chars)}",
-             "text_1: STR_1", "number_1: NUMBER", "item_1: STR_1 | NUMBER",
+             f"PROSE_1: {_string_terminal(None, max_chars, prose=True)}",
+             "text_1: STR_1", "prose_1: PROSE_1", "number_1: NUMBER", "item_1: STR_1 | NUMBER",
              'list_1: "[" (item_1 (", " item_1){0,5})? "]"']
     lines.append("call_1: " + " | ".join(_call_rule(tool, 1) for tool in tools))
     return lines

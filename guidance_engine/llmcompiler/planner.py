@@ -21,6 +21,7 @@ from pathlib import Path
 
 from guidance_engine.errors import IncompleteOutputError
 from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
+from guidance_engine.llmcompiler.plan_checks import PlanChecks
 from guidance_engine.llmcompiler.plan_grammar import plan_grammar
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import TokenUsage
@@ -101,29 +102,43 @@ class Planner:
         context: str = "",
         first_index: int = 1,
         clock: Callable[[], float] = time.perf_counter,
+        checks: PlanChecks | None = None,
     ) -> PlanRun:
-        """Generate a plan, handing each parsed task or thought to `deliver` as it completes."""
+        """Generate a plan, handing each parsed task or thought to `deliver` as it completes.
+
+        A task that `checks` refuses (see `plan_checks`) is not delivered: the plan ends there,
+        the model is stopped, and `run.error` says why."""
         run = PlanRun(start=clock())
         stream = PlanStream()
         variables = self.variables(question, context, first_index)
+        if checks is None:
+            checks = PlanChecks(question)
+        checks.add_context(context)
 
         def take(items: list[PlanItem]) -> None:
             for item in items:
+                if run.error is not None:
+                    return
+                if isinstance(item, Task) and (reason := checks.refusal(item)):
+                    run.error = f"task {item.index} refused: {reason}"
+                    return
                 run.items.append(item)
                 deliver(item)
 
-        def feed(text: str) -> None:
+        def feed(text: str) -> bool:
+            """False once the plan is over (a syntax error or a refused task)."""
             if run.error is None:
                 try:
                     take(stream.feed(text))
                 except PlanSyntaxError as error:
                     run.error = str(error)
+            return run.error is None
 
         try:
             out = await self._generate(variables, feed)
         except IncompleteOutputError as error:
             # max_tokens came before join(): the complete lines already went to the executor.
-            run.error = str(error)
+            run.error = run.error or str(error)
             run.text, run.end = stream.text, clock()
             return run
         if run.error is None:
@@ -131,21 +146,24 @@ class Planner:
                 take(stream.close())
             except PlanSyntaxError as error:
                 run.error = str(error)
-        run.text = str(out["plan"])
+        run.text = stream.text if out.interrupted else str(out["plan"])
         run.usage.add_log(out.log)
         run.end = clock()
         return run
 
     async def _generate(self, variables: dict[str, object],
-                        feed: Callable[[str], None]) -> Program:
-        """The executed planner program; the plan text goes to `feed` (live when streaming)."""
+                        feed: Callable[[str], bool]) -> Program:
+        """The executed planner program; the plan text goes to `feed` (live when streaming).
+        When `feed` says the plan is over, the model is stopped (the program is interrupted)."""
         if not self.stream:
             out: Program = await self.program(async_mode=True, **variables)
             feed(str(out["plan"]))
             return out
-        async for event in self.program.events(**variables):
+        events = self.program.events(**variables)
+        async for event in events:
             if isinstance(event, ev.GenChunk) and event.name == "plan" and event.index == 0:
-                feed(event.text)
-            elif isinstance(event, ev.Finished):
+                if not feed(event.text):
+                    events.stop("the plan was refused")
+            elif isinstance(event, (ev.Finished, ev.Interrupted)):
                 return event.program
         raise RuntimeError("the planner's event stream ended without Finished")

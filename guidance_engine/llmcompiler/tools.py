@@ -36,17 +36,23 @@ class Arg:
 
     `str`: a quoted string (it may contain `$N`) or a bare `$N`; `number`: a number or `$N`;
     `list`: `[...]` of strings, numbers and `$N`. Optional arguments may be left out at the end.
+    A written string starts with a letter, a digit or `$N`; a `prose` one (math's problem) starts
+    with a word of two or more letters and a space, so `")"`, `"*"` or `"a * b"` cannot be written.
     """
 
     name: str
     kind: ArgKind = "str"
     required: bool = True
+    prose: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise GuidanceError(
                 f"argument {self.name!r} has kind {self.kind!r}; expected one of {_KINDS}"
             )
+        if self.prose and self.kind != "str":
+            raise GuidanceError(f"argument {self.name!r} is prose, which needs kind 'str'; "
+                                f"found {self.kind!r}")
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ def test_k_independent_tasks_of_latency_l_overlap() -> None:
     tool = Tool("search", "search(entity: str) -> str", (Arg("entity"),), meet,
                 Latency.fixed(latency))
     llm = guidance.llms.Mock({"assistant\n": plan, **JOINER})
-    trace = LLMCompiler([tool], llm=llm).run("K2?").trace
+    # k identical calls would be refused as repeats; this test is about overlap only.
+    trace = LLMCompiler([tool], llm=llm, check_plans=False).run("K2?").trace
     assert [t.observation for t in trace.tasks] == ["K2 is 8,611 m high."] * k
     starts = [t.start for t in trace.tasks if t.start is not None]
     ends = [t.end for t in trace.tasks if t.end is not None]
@@ -154,7 +155,8 @@ def test_replan_runs_with_the_earlier_plan_observations_and_reason() -> None:
         "Replan(": "search the tower by its name)",
         "Finish(": "309 m)",
     })
-    result = LLMCompiler([search()], llm=llm).run("How tall is the Sydney Tower?")
+    result = LLMCompiler([search()], llm=llm).run(
+        "How tall is the Sydney Tower, near the Harbour Bridge?")
     assert result.answer == "309 m"
     trace = result.trace
     assert trace.replans == 1 and [t.index for t in trace.tasks] == [1, 2]
