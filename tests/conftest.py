@@ -1,5 +1,5 @@
-"""Shared fixtures: the real default model (marked `model`), Gemma3 (marked `gemma`) and the
-llama.cpp server (marked `server`).
+"""Shared fixtures: the real default model (marked `model`), Gemma3 (marked `gemma`), the
+llama.cpp server (marked `server`) and the vLLM server (marked `server` and `vllm`).
 
 Models load once per test session. A test that uses `smol_llm`, `gemma_llm` or
 `llamacpp_server` is marked automatically, so `pytest -m "not model and not gemma and not
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-_MARKS = {"smol_llm": "model", "gemma_llm": "gemma", "llamacpp_server": "server"}
+_MARKS = {"smol_llm": ("model",), "gemma_llm": ("gemma",), "llamacpp_server": ("server",),
+          "vllm_server": ("server", "vllm")}
 
 
 def _one_thread() -> None:
@@ -28,9 +29,10 @@ def _one_thread() -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        for fixture, mark in _MARKS.items():
+        for fixture, marks in _MARKS.items():
             if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(getattr(pytest.mark, mark))
+                for mark in marks:
+                    item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,21 @@ def llamacpp_server() -> Iterator[Any]:
     from guidance_engine.llms.llamacpp_server import LlamaCppServer
 
     server = LlamaCppServer(n_threads=1, n_ctx=4096, n_parallel=2, alias="smollm2")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server() -> Iterator[Any]:
+    """A real vLLM server (the CPU build from `make vllm`) on 127.0.0.1 serving the converted
+    SmolLM2 in float32 with one thread, shared by the whole session and stopped at its end,
+    whatever happened. Its prefix cache is on (vLLM's default)."""
+    from guidance_engine.llms.vllm_server import VLLMServer
+
+    server = VLLMServer(n_threads=1, served_name="smollm2")
     server.start()
     try:
         yield server

@@ -6,6 +6,8 @@ the server. This module is the one place that knows those dialects::
     >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "llamacpp")
     {'grammar': '%llguidance {}\\nstart: /[0-9]{3}/'}
     >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "vllm")
+    {'structured_outputs': {'regex': '[0-9]{3}'}}
+    >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "vllm-guided")  # vLLM < 0.10.2
     {'guided_regex': '[0-9]{3}'}
 
 A constraint a server cannot express raises `ConstraintError` naming the server type, before
@@ -16,6 +18,7 @@ same engine the local backends use (on a byte-level vocabulary, no tokenizer nee
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import llguidance
@@ -33,6 +36,7 @@ from guidance_engine.errors import ConstraintError
 DIALECTS: dict[str, frozenset[str]] = {
     "llamacpp": frozenset({"pattern", "json_schema", "grammar", "options"}),
     "vllm": frozenset({"pattern", "json_schema", "grammar", "options"}),
+    "vllm-guided": frozenset({"pattern", "json_schema", "grammar", "options"}),
     "friendli": frozenset({"pattern", "json_schema"}),
     "openai": frozenset({"json_schema"}),
     "azure": frozenset({"json_schema"}),
@@ -79,18 +83,41 @@ def check_expressible(spec: ConstraintSpec, server: str, chat: bool = True) -> N
         )
 
 
-def server_constraint(spec: ConstraintSpec, server: str) -> dict[str, Any]:
-    """The request fields that make `server` enforce `spec` ({} when it has no constraint)."""
+#: vLLM's first release with `structured_outputs`; the `guided_*` fields went in 0.12.0.
+VLLM_STRUCTURED_OUTPUTS = (0, 10, 2)
+
+
+def vllm_dialect(version: str | None) -> str:
+    """The constraint dialect of a vLLM server from its `/version`: "vllm" (current,
+    `structured_outputs`) or "vllm-guided" (the `guided_*` fields of servers before 0.10.2).
+    An unknown version is taken as current::
+
+        >>> vllm_dialect("0.32.0"), vllm_dialect("0.9.1"), vllm_dialect(None)
+        ('vllm', 'vllm-guided', 'vllm')
+    """
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version or "")
+    if match is None:
+        return "vllm"
+    found = tuple(int(part or 0) for part in match.groups())
+    return "vllm" if found >= VLLM_STRUCTURED_OUTPUTS else "vllm-guided"
+
+
+def server_constraint(spec: ConstraintSpec, server: str, chat: bool = False) -> dict[str, Any]:
+    """The request fields that make `server` enforce `spec` ({} when it has no constraint);
+    `chat` says the request goes to the chat endpoint (vLLM: a JSON schema as
+    `response_format` there)."""
     kind = constraint_kind(spec)
     if kind is None:
         return {}
-    check_expressible(spec, server)
+    check_expressible(spec, "vllm" if server == "vllm-guided" else server)
     if server == "llamacpp":
         if kind == "json_schema":
             return {"json_schema": schema_dict(spec.json_schema)}
         return {"grammar": "%llguidance {}\n" + _lark(spec)}
     if server == "vllm":
-        return _vllm(spec, kind)
+        return _vllm(spec, kind, chat)
+    if server == "vllm-guided":
+        return _vllm_guided(spec, kind)
     schema = schema_dict(spec.json_schema) if spec.json_schema is not None else None
     if kind == "pattern":  # friendli
         return {"response_format": {"type": "regex", "schema": spec.pattern}}
@@ -99,7 +126,23 @@ def server_constraint(spec: ConstraintSpec, server: str) -> dict[str, Any]:
         "strict": server in ("openai", "azure")}}}
 
 
-def _vllm(spec: ConstraintSpec, kind: str) -> dict[str, Any]:
+def _vllm(spec: ConstraintSpec, kind: str, chat: bool) -> dict[str, Any]:
+    if kind == "json_schema":
+        schema = schema_dict(spec.json_schema)
+        if chat:
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": str(schema.get("title") or "value"), "schema": schema}}}
+        return {"structured_outputs": {"json": schema}}
+    if kind == "pattern":
+        return {"structured_outputs": {"regex": _rust_regex(spec)}}
+    if kind == "options":
+        return {"structured_outputs": {"choice": list(spec.options or ())}}
+    # vLLM picks its backend per server, not per request; the `%llguidance` header makes the
+    # default ("auto") choose llguidance, which reads our Lark dialect as we mean it.
+    return {"structured_outputs": {"grammar": "%llguidance {}\n" + _lark(spec)}}
+
+
+def _vllm_guided(spec: ConstraintSpec, kind: str) -> dict[str, Any]:
     if kind == "pattern":
         return {"guided_regex": _rust_regex(spec)}
     if kind == "json_schema":

@@ -39,7 +39,10 @@ from guidance_engine.errors import ModelLoadError
 
 CACHE_ENV = "GUIDANCE_ENGINE_CACHE"
 MARKER = "complete.json"
-_FORMAT = 1
+# 2: tied weights saved under transformers' name (format 1 kept only `lm_head.weight`). The
+# format is part of the cache key, so entries of an older format are never read: the model is
+# converted again into a new entry (`guidance-engine cache list` shows the old one as stale).
+_FORMAT = 2
 _GGUF_MAGIC = b"GGUF"
 # Weights are hundreds of MB: the quick check before loading hashes fixed-size blocks at evenly
 # spaced offsets (plus exact sizes, which catch truncation); a CRC-32 of every byte then runs in a
@@ -426,19 +429,24 @@ def model_dir(source: ModelSource, verify: str = "quick") -> Path:
 
 
 def _save_dequantized(model: Any, directory: Path) -> None:
-    """Write a GGUF-loaded (already dequantised) model as config + safetensors.
+    """Write a GGUF-loaded (already dequantised) model as a standard Hugging Face checkpoint.
 
     `save_pretrained` refuses models loaded from GGUF (they are flagged as quantised), so the
-    config is written without its quantization entry and the weights with `save_model`, which
-    handles tied embeddings.
+    config is written without its quantization entry and the weights with safetensors. Tied
+    weights are saved under the name transformers' own `save_pretrained` keeps (for SmolLM2
+    `model.embed_tokens.weight`, not `lm_head.weight`): other engines (vLLM) load the embedding
+    by that name and would otherwise start from uninitialised embeddings.
     """
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.save_pretrained(str(directory))
-    save_model(model, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    state = remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+    tensors = {name: tensor.contiguous() for name, tensor in state.items()}
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
 
 def load_tokenizer(model: str | os.PathLike[str] | None = None, verify: str = "quick") -> Any:

@@ -29,6 +29,7 @@ from guidance_engine.constraints.dialects import (
     check_expressible,
     check_value,
     server_constraint,
+    vllm_dialect,
 )
 from guidance_engine.errors import ConstraintError, ModelAPIError, ModelError
 from guidance_engine.llms.base import (
@@ -44,6 +45,12 @@ from guidance_engine.llms.base import (
     Session,
 )
 from guidance_engine.llms.openai_chat import ChatPrompt, ChatShapeError, chat_messages
+from guidance_engine.llms.openai_detect import (
+    Detected,
+    detect_server,
+    is_openai_itself,
+    vllm_version,
+)
 from guidance_engine.llms.openai_wire import (
     ChoiceState,
     RetryPolicy,
@@ -120,7 +127,9 @@ def default_chat_mode(model: str, server: str) -> bool:
 class OpenAI(LLM):
     """An OpenAI-compatible model server (see the module docstring).
 
-    `api_type` picks the server preset: "openai", "azure", "vllm", "friendli", "llamacpp".
+    `api_type` picks the server preset: "openai", "azure", "vllm", "friendli", "llamacpp";
+    left out with an `api_base` that is not OpenAI's, the server is asked what it is
+    (`openai_detect.py`).
     `chat_mode=None` decides from the model name. `caching=True` serves repeated
     deterministic calls (temperature 0 or a seed) from the generation cache. `max_retries`
     and `timeout` (seconds) apply to every request; `select_method` is "auto", "logprobs" or
@@ -134,7 +143,7 @@ class OpenAI(LLM):
         model: str,
         api_key: str | None = None,
         api_base: str | None = None,
-        api_type: str = "openai",
+        api_type: str | None = None,
         api_version: str | None = None,
         deployment_id: str | None = None,
         organization: str | None = None,
@@ -148,6 +157,11 @@ class OpenAI(LLM):
         prompt_cache: bool = True,
         **client_kwargs: Any,
     ) -> None:
+        base = (base_url or api_base) if api_type is not None else \
+            PROFILES["openai"].resolve_base(base_url or api_base)
+        detected = Detected(api_type) if api_type is not None else \
+            Detected("openai") if is_openai_itself(base) else detect_server(str(base))
+        api_type = detected.api_type
         if api_type not in PROFILES:
             raise ModelError(f"api_type must be one of {', '.join(map(repr, PROFILES))}; "
                              f"found {api_type!r}")
@@ -169,6 +183,7 @@ class OpenAI(LLM):
         self.select_method = select_method
         self.prompt_cache = prompt_cache
         self._slots: int | None = None
+        self._version = detected.version  # vLLM's /version, read when first needed
         self._sessions = 0
         self.client_kwargs = client_kwargs
         self._chat_template = chat_template
@@ -285,6 +300,15 @@ class OpenAI(LLM):
             raise ModelAPIError(f"could not read the server's settings from {root}/props: "
                                 f"{exc}") from exc
 
+    def constraint_dialect(self) -> str:
+        """The dialect constraints are sent in: the api_type, or for vLLM the one its
+        `/version` calls for (asked once)."""
+        if self.api_type != "vllm":
+            return self.api_type
+        if self._version is None and self.base_url is not None:
+            self._version = vllm_version(self.base_url, min(self.timeout, 10.0)) or "unknown"
+        return vllm_dialect(self._version)
+
     def llamacpp_fields(self) -> dict[str, Any]:
         """Fields for a new llama.cpp session: its prompt cache and slot (round robin)."""
         if not self.prompt_cache:
@@ -392,7 +416,7 @@ class OpenAISession(Session):
             else:
                 params["logprobs"] = request.logprobs
         extra = dict(params.pop("extra_body", None) or {})
-        extra.update(server_constraint(spec, llm.api_type))
+        extra.update(server_constraint(spec, llm.constraint_dialect(), llm.chat_mode))
         extra.update(request.extra)
         for key, value in self.server_fields().items():
             extra.setdefault(key, value)

@@ -170,7 +170,8 @@ async def _constrained(
 
     llm = session.llm
     spec = ConstraintSpec(options=options)
-    constraint = server_constraint(spec, llm.api_type)  # refuses servers without one
+    # refuses servers without one
+    constraint = server_constraint(spec, llm.constraint_dialect(), llm.chat_mode)
     gen = GenRequest(prompt=request.prompt, segments=request.segments,
                      max_tokens=max(len(o) for o in options) + 1,
                      temperature=request.temperature, seed=request.seed,

@@ -1,5 +1,5 @@
-"""A fault-injecting proxy in front of the real llama.cpp server (`llamacpp_server`, from
-tests/conftest.py, started once per test session).
+"""A fault-injecting proxy in front of the real llama.cpp server (`proxy`) or the real vLLM
+server (`vllm_proxy`); both servers come from tests/conftest.py, started once per test session.
 
 `proxy` sits between a client and that server: it records every request (path, query, headers,
 JSON body) and plays scripted faults first::
@@ -22,6 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+#: Request fields that carry a constraint (llama.cpp's and vLLM's), removed by a "strip" fault.
+_CONSTRAINT_FIELDS = frozenset({"grammar", "json_schema", "structured_outputs", "response_format",
+                                "guided_regex", "guided_json", "guided_choice", "guided_grammar"})
 
 
 @dataclass
@@ -119,7 +123,7 @@ class Proxy:
             return
         if fault is not None and fault.kind == "strip":
             raw = json.dumps({k: v for k, v in body.items()
-                              if k not in ("grammar", "json_schema")}).encode()
+                              if k not in _CONSTRAINT_FIELDS}).encode()
         self.forward(h, self.rewrite.get(url.path, url.path), raw, fault)
 
     def wait_for_client(self, h: BaseHTTPRequestHandler, fault: Fault) -> bool:
@@ -173,6 +177,15 @@ class Proxy:
 def proxy(llamacpp_server: Any) -> Iterator[Proxy]:
     port = int(llamacpp_server.port)
     p = Proxy(("127.0.0.1", port))
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def vllm_proxy(vllm_server: Any) -> Iterator[Proxy]:
+    p = Proxy(("127.0.0.1", int(vllm_server.port)))
     try:
         yield p
     finally:

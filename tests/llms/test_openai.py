@@ -9,7 +9,12 @@ import pytest
 
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec
-from guidance_engine.constraints.dialects import check_cut_value, check_value, server_constraint
+from guidance_engine.constraints.dialects import (
+    check_cut_value,
+    check_value,
+    server_constraint,
+    vllm_dialect,
+)
 from guidance_engine.errors import (
     ConstraintError,
     IncompleteOutputError,
@@ -109,7 +114,18 @@ def test_dialects() -> None:
         "response_format": {"type": "json_schema", "json_schema": {
             "name": "value", "schema": schema, "strict": True}}}
     assert server_constraint(ConstraintSpec(options=("a", "b")), "vllm") == {
+        "structured_outputs": {"choice": ["a", "b"]}}
+    assert server_constraint(ConstraintSpec(options=("a", "b")), "vllm-guided") == {
         "guided_choice": ["a", "b"]}
+    assert server_constraint(ConstraintSpec(json_schema=schema), "vllm", chat=True) == {
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "value", "schema": schema}}}
+    assert server_constraint(ConstraintSpec(json_schema=schema), "vllm") == {
+        "structured_outputs": {"json": schema}}
+    assert server_constraint(ConstraintSpec(grammar='start: "a" | "b"'), "vllm") == {
+        "structured_outputs": {"grammar": '%llguidance {}\nstart: "a" | "b"'}}
+    assert [vllm_dialect(v) for v in ("0.32.0", "0.10.2", "0.10.1.1", "0.6.3.post1", None)] == [
+        "vllm", "vllm", "vllm-guided", "vllm-guided", "vllm"]
     assert server_constraint(ConstraintSpec(pattern=r"\d+"), "friendli") == {
         "response_format": {"type": "regex", "schema": r"\d+"}}
     assert server_constraint(ConstraintSpec(json_schema=schema), "llamacpp") == {
@@ -127,3 +143,45 @@ def test_a_value_cut_by_max_tokens_is_incomplete_unless_partial_values_are_allow
     with pytest.raises(IncompleteOutputError) as info:
         check_cut_value(spec, "555-1", "phone", allow_partial=False)
     assert "'phone'" in str(info.value) and "555-1" in str(info.value)
+
+
+def test_an_unknown_server_stays_openai_with_a_warning_naming_api_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loopback server that answers neither llama.cpp's /props nor vLLM's /version."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        with pytest.warns(UserWarning) as warned:
+            llm = guidance.llms.OpenAI("m", api_base=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert llm.api_type == "openai" and len(warned) == 1
+    assert str(warned[0].message) == (
+        f"could not tell which server is at {url} (no llama.cpp /props, no vLLM /version); "
+        f"treating it as api_type='openai', which takes no pattern=, grammar= or choice "
+        f"constraints; pass api_type='vllm', 'llamacpp', 'friendli' or 'azure' if it is one")
+
+
+def test_openai_itself_is_never_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llms = [guidance.llms.OpenAI("gpt-4o-mini"),
+                guidance.llms.OpenAI("gpt-4o-mini", api_base="https://api.openai.com/v1")]
+    assert [llm.api_type for llm in llms] == ["openai", "openai"]

@@ -134,3 +134,50 @@ def test_damage_between_sampled_blocks_is_caught_by_the_every_byte_check(
     (part / "weights.bin").write_bytes(bytes(data))
     assert check_complete(part) is None  # the quick check cannot see it ...
     assert check_every_byte(part) == "weights.bin does not match its CRC-32"  # ... this does
+
+
+def tiny_tied_llama() -> object:
+    """A randomly initialised 2-layer Llama with tied embeddings (no download, ~1 MB)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         tie_word_embeddings=True)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_a_converted_model_is_a_standard_checkpoint_with_tied_embeddings(tmp_path: Path) -> None:
+    """Tied weights are saved as `model.embed_tokens.weight` (what save_pretrained writes and
+    other engines such as vLLM read), and the directory loads back to the same logits."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    model = tiny_tied_llama()
+    model_store._save_dequantized(model, tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert "model.embed_tokens.weight" in names and "lm_head.weight" not in names
+    reference = tmp_path / "reference"
+    model.save_pretrained(str(reference))
+    with safe_open(str(reference / "model.safetensors"), "pt") as f:
+        assert set(f.keys()) == names
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path)).eval()
+    ids = torch.tensor([[1, 5, 9, 2]])
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)
+
+
+def test_entries_of_an_older_cache_format_are_not_read(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"x" * 100)
+    old_key = model_store.source_key(gguf)
+    part = model_store.cache_root() / old_key / "model"
+    part.mkdir(parents=True)
+    (part / "model.safetensors").write_bytes(b"w" * 10)
+    write_marker(part, gguf)
+    marker = (part / "complete.json").read_text().replace('"format": 2', '"format": 1')
+    (part / "complete.json").write_text(marker)
+    assert check_complete(part) == "cache format 1 (expected 2)"
