@@ -24,6 +24,9 @@ _TURN = ("border-left: 3px solid rgba(127, 127, 127, 0.5); margin: 4px 0; "
 _ROLE = "font-weight: bold; font-size: 0.85em; opacity: 0.75; font-family: sans-serif"
 _GREY = "opacity: 0.45"
 _VALUE = "text-decoration: underline dotted rgba(127, 127, 127, 0.8)"
+# Healed: a solid magenta underline; forced (no sampling): dashed and italic.
+_MARKS = {"healed": "border-bottom: 2px solid rgba(230, 0, 170, 0.8)",
+          "forced": "border-bottom: 2px dashed rgba(127, 127, 127, 0.9); font-style: italic"}
 _CUT = "text-decoration: line-through; opacity: 0.55"
 _STATUS = "font-family: sans-serif; font-size: 0.8em; opacity: 0.75; margin-top: 4px"
 _ALERT = ("font-family: sans-serif; font-size: 0.85em; margin-top: 4px; padding: 2px 6px; "
@@ -82,10 +85,26 @@ def _segment(seg: Segment) -> str:
         name = escape(seg.name or "", quote=True)
         return (f'<span class="guidance-{seg.kind}" data-name="{name}" '
                 f'title="{escape(seg.title, quote=True)}" '
-                f'style="background: {tint}; border-radius: 2px">{text}</span>')
+                f'style="background: {tint}; border-radius: 2px">{_marked(seg)}</span>')
     if seg.kind == "value":
         return f'<span class="guidance-value" style="{_VALUE}">{text}</span>'
     return text
+
+
+def _marked(seg: Segment) -> str:
+    """A generated text with its healed and forced tokens in spans of their own: a distinct
+    style, and a hover that says what happened (the innermost title is the one shown)."""
+    if not seg.marks:
+        return escape(seg.text)
+    out = []
+    for text, mark in seg.pieces():
+        if mark is None:
+            out.append(escape(text))
+            continue
+        what = f"gen {seg.name!r}: {mark.note}" if seg.name else mark.note
+        out.append(f'<span class="guidance-{mark.kind}" title="{escape(what, quote=True)}" '
+                   f'style="{_MARKS[mark.kind]}">{escape(text)}</span>')
+    return "".join(out)
 
 
 def _footer(view: ProgramView) -> str:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guidance_engine.llms.base import TokenMark
 from guidance_engine.runtime import events as ev
 
 Status = Literal["running", "done", "waiting", "interrupted", "error"]
@@ -34,6 +35,23 @@ class Segment:
     role: str | None = None
     serial: int = 0  # gens and selects are numbered in order, so neighbours look distinct
     start: int = 0  # output offset of the segment's first character
+    marks: tuple[TokenMark, ...] = ()  # a gen's healed / forced tokens (offsets in `text`)
+
+    def pieces(self) -> list[tuple[str, TokenMark | None]]:
+        """The text cut at its marks: (text, mark or None), in order, nothing left out."""
+        out: list[tuple[str, TokenMark | None]] = []
+        at = 0
+        for mark in self.marks:
+            start, end = max(mark.start, at), min(mark.end, len(self.text))
+            if start >= end:
+                continue
+            if start > at:
+                out.append((self.text[at:start], None))
+            out.append((self.text[start:end], mark))
+            at = end
+        if at < len(self.text) or not out:
+            out.append((self.text[at:], None))
+        return out
 
 
 @dataclass
@@ -55,10 +73,12 @@ class ProgramView:
     chunks: int = 0  # streamed deltas so far (about one per token on local models)
     tokens: int = 0  # tokens of finished model calls
     started: float = field(default_factory=time.monotonic)
+    timed: bool = True  # False for a view rebuilt after the run: its clock says nothing
     ended: float | None = None
     _serial: int = 0
     _title: str = ""  # hover text for the next generated text (from GenEnd / Selected)
     _generated: str = "gen"  # the view kind of the next generated text
+    _marks: tuple[TokenMark, ...] = ()  # healed / forced tokens of the next generated text
 
     # ------------------------------------------------------------ folding events
 
@@ -70,12 +90,14 @@ class ProgramView:
 
     def _text(self, event: ev.TextEvent) -> None:
         title, kind = "", _KINDS.get(event.kind, "text")
+        marks: tuple[TokenMark, ...] = ()
         if event.kind == "generated":
             self._serial += 1
             kind = self._generated
             title, self._title = self._title or _plain_title(event), ""
+            marks, self._marks = self._marks, ()
         self.segments.append(Segment(kind, event.text, event.name, title,
-                                     serial=self._serial, start=self.length))
+                                     serial=self._serial, start=self.length, marks=marks))
         self.length += len(event.text)
         self.pending, self.pending_name = "", None
         self._move(event.span, end=True)
@@ -92,10 +114,10 @@ class ProgramView:
     def _gen_end(self, event: ev.GenEnd) -> None:
         self.streaming = False
         self.tokens += event.tokens
-        self._title, self._generated = gen_title(event), "gen"
+        self._title, self._generated, self._marks = gen_title(event), "gen", event.marks
 
     def _selected(self, event: ev.Selected) -> None:
-        self._title, self._generated = select_title(event), "select"
+        self._title, self._generated, self._marks = select_title(event), "select", ()
 
     def _role_start(self, event: ev.RoleStart) -> None:
         self.segments.append(Segment("role-open", "", role=event.role, start=self.length))
@@ -181,7 +203,7 @@ class ProgramView:
         if not tokens:
             return ""
         seconds = (self.ended or time.monotonic()) - self.started
-        rate = f" · {tokens / seconds:.1f} tok/s" if seconds > 0 else ""
+        rate = f" · {tokens / seconds:.1f} tok/s" if seconds > 0 and self.timed else ""
         return f"{tokens} tokens{rate}"
 
 
@@ -195,6 +217,7 @@ def cut_note(name: str | None, status: Status) -> str:
 
 def gen_title(event: ev.GenEnd) -> str:
     lines = [f"gen {event.name!r}" if event.name else "gen"]
+    lines += [mark.note for mark in event.marks]
     if event.logprobs:
         total = sum(lp for _, lp in event.logprobs)
         lines.append(f"logprob {total:.2f} over {len(event.logprobs)} tokens")

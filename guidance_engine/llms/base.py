@@ -103,6 +103,32 @@ class TokenLogprob:
 
 
 @dataclass(frozen=True)
+class TokenMark:
+    """A piece of a gen's value that plain sampling did not choose, for the view and the log.
+
+    `kind` "healed": the first token(s) after token healing backed up the end of the prompt
+    (`backed_up`) and the model chose `chosen`, which re-produces it and goes on; "forced": the
+    constraint allowed only these tokens (`chosen`), fed without sampling (fast-forward).
+    `start`/`end` are character offsets in the value (sample 0)::
+
+        TokenMark("healed", 0, 4, " John", backed_up=" ")   # value 'John', prompt 'Name: '
+    """
+
+    kind: Literal["healed", "forced"]
+    start: int
+    end: int
+    chosen: str
+    backed_up: str = ""
+
+    @property
+    def note(self) -> str:
+        """What happened, in words (the view's hover text)."""
+        if self.kind == "healed":
+            return f"healing backed up {self.backed_up!r} and the model chose {self.chosen!r}"
+        return f"forced by the constraint, no sampling: {self.chosen!r}"
+
+
+@dataclass(frozen=True)
 class GenStats:
     """Token accounting for logs and benchmarks."""
 
@@ -128,6 +154,7 @@ class GenResult:
     stop_texts: tuple[str, ...]
     logprobs: tuple[tuple[TokenLogprob, ...], ...] | None = None
     stats: GenStats = field(default_factory=GenStats)
+    marks: tuple[TokenMark, ...] = ()  # sample 0's healed / forced tokens (local backends)
 
 
 @dataclass(frozen=True)

@@ -381,18 +381,22 @@ class Transformers(LLM):
             if row.finish is not None:
                 break
             row.forced += 1
-            self._append(row, int(token))
+            self._append(row, int(token), forced=True)
             out.append(int(token))
         return out
 
-    def _append(self, row: _Row, token: int) -> None:
+    def _append(self, row: _Row, token: int, forced: bool = False) -> None:
         row.ids.append(token)
         if token in self.end_ids:
             row.finish = "eos"  # never consumed: the matcher only offers it when complete
         else:
             if row.matcher is not None:
                 row.matcher.consume(token)
+            start = len(row.raw)
             row.raw += self.index.token_bytes(token)
+            if start < len(row.heal) or forced:  # for the view: healed or forced bytes
+                row.marks.append(("healed" if start < len(row.heal) else "forced", start,
+                                  len(row.raw)))
             self._update_text(row)
         if row.finish is None and len(row.ids) >= row.max_tokens:
             row.finish = "length"

@@ -45,6 +45,7 @@ from guidance_engine.llms.base import (
     TokenLogprob,
 )
 from guidance_engine.llms.kv import KVCache, common_prefix
+from guidance_engine.llms.marks import MarkKind, value_marks
 from guidance_engine.llms.sampling import Processors, build_processors, make_generator
 
 if TYPE_CHECKING:  # only an annotation here; transformers.py imports this module
@@ -87,6 +88,7 @@ class _Row:
     fed: int = 0  # how many of `ids` have been run through the model
     sampled: int = 0
     forced: int = 0
+    marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
 
 
 def _decode_prefix(raw: bytes) -> str:
@@ -493,4 +495,5 @@ def _result(rows: list[_Row], stats: GenStats) -> GenResult:
         logprobs=tuple(tuple(row.logprobs) for row in rows) if want_logprobs else None,
         stats=replace(stats, sampled_tokens=sum(r.sampled for r in rows),
                       forced_tokens=sum(r.forced for r in rows)),
+        marks=value_marks(bytes(rows[0].raw), rows[0].heal, rows[0].text, rows[0].marks),
     )

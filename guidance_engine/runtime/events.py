@@ -28,6 +28,7 @@ from guidance_engine.llms.base import (
     SegmentKind,
     SelectRequest,
     SelectResult,
+    TokenMark,
 )
 
 
@@ -77,6 +78,8 @@ class GenEnd:
     """The model call of a `gen` returned: `value` is sample 0's text (stop string excluded).
 
     `logprobs` holds sample 0's (token, logprob) pairs when the gen asked for logprobs.
+    `marks` locates the value's healed and forced tokens (`TokenMark`: kind, character range,
+    `note` in words), as a local backend reports them; () from remote backends.
     """
 
     name: str | None
@@ -84,6 +87,7 @@ class GenEnd:
     span: Span | None = None
     logprobs: tuple[tuple[str, float], ...] | None = None
     tokens: int = 0  # tokens the model produced for this call (all samples)
+    marks: tuple[TokenMark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -502,7 +502,7 @@ class Execution:
         if result.logprobs is not None:
             logprobs = tuple((t.token, t.logprob) for t in result.logprobs[0])
         tokens = result.stats.sampled_tokens + result.stats.forced_tokens
-        self.send(ev.GenEnd(name, result.texts[0], span, logprobs, tokens))
+        self.send(ev.GenEnd(name, result.texts[0], span, logprobs, tokens, result.marks))
         return result
 
     async def model_select(

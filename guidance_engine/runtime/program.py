@@ -171,7 +171,7 @@ class Program:
         """The program view of this program, built from its run's events."""
         from guidance_engine.display.view import ProgramView
 
-        view = ProgramView(self.template)
+        view = ProgramView(self.template, timed=False)
         for event in self._display_events():
             view.feed(event)
         if self._state is None:

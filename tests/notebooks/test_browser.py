@@ -113,3 +113,52 @@ def test_view_dom_in_headless_chromium(tmp_path: Path) -> None:
     chromium(tmp_path, f"--screenshot={shot}", "--window-size=900,1000",
              "--hide-scrollbars", html_file.as_uri())
     assert shot.stat().st_size > 10_000
+
+
+MARKS_CHECK = """<script>
+// Report what the browser computed for each marked token (style, hover text) into the DOM.
+for (const el of document.querySelectorAll('.guidance-healed, .guidance-forced')) {
+  const style = getComputedStyle(el);
+  el.dataset.seen = [style.borderBottomStyle, style.fontStyle, el.title].join('|');
+}
+</script>"""
+
+
+def marked_views(llm: Any) -> str:
+    healed = guidance("My name is John Smith. Your name is {{gen 'name' max_tokens=4 stop='.'}}."
+                      "\nThe capital of France is {{gen 'city' max_tokens=3 stop='.'}}",
+                      llm=llm)()
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "age": {"type": "integer"}},
+              "required": ["name", "age"]}
+    person = guidance("A person as JSON: {{gen 'p' json_schema=schema max_tokens=30}}",
+                      llm=llm)(schema=schema)
+    return render_html(healed._view()) + render_html(person._view())
+
+
+def test_healed_and_forced_tokens_in_headless_chromium(tmp_path: Path, smol_llm: Any) -> None:
+    views = marked_views(smol_llm)
+    html_file = tmp_path / "marks.html"
+    html_file.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>marks</title></head>"
+        "<body style='margin: 0; font-size: 18px'>"
+        f"<div style='background: #fff; color: #111; padding: 12px'>{views}</div>"
+        f"<div style='background: #1e1e1e; color: #ddd; padding: 12px'>{views}</div>"
+        f"{MARKS_CHECK}</body></html>", encoding="utf-8")
+    dom = Dom()
+    dom.feed(chromium(tmp_path, "--dump-dom", html_file.as_uri()))
+    healed = [a["data-seen"] for a in dom.with_class("guidance-healed")]
+    forced = [a["data-seen"] for a in dom.with_class("guidance-forced")]
+    assert healed[:3] == [
+        "solid|normal|gen 'name': healing backed up ' ' and the model chose ' Emily'",
+        "solid|normal|gen 'city': healing backed up ' ' and the model chose ' Paris'",
+        "solid|normal|gen 'p': healing backed up ' ' and the model chose ' {\"'"]
+    assert len(healed) == 6  # and the same three in the dark copy
+    assert forced[:2] == [
+        "dashed|italic|gen 'p': forced by the constraint, no sampling: 'name\":'",
+        "dashed|italic|gen 'p': forced by the constraint, no sampling: ' \"age\":'"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "healed_forced_tokens.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=900,520", "--hide-scrollbars",
+             html_file.as_uri())
+    assert shot.stat().st_size > 10_000

@@ -192,3 +192,38 @@ def test_silent_false_without_ipython_runs_without_display(
 ) -> None:
     monkeypatch.setitem(sys.modules, "IPython", None)  # as if IPython were not installed
     assert str(guidance("a{{x}}", silent=False)(x=1)) == "a1"
+
+
+def test_healed_and_forced_tokens_have_their_own_style_and_hover() -> None:
+    from guidance_engine.llms.base import TokenMark
+
+    span = Span(6, 18, 1, 7)
+    marks = (TokenMark("healed", 0, 2, ' {"', backed_up=" "),
+             TokenMark("forced", 2, 8, 'name":'))
+    view = ProgramView("Data: {{gen 'p'}}")
+    for event in [ev.TextEvent("Data: ", Span(0, 6, 1, 1)), ev.GenStart("p", span),
+                  ev.GenEnd("p", '{"name": "Al"}', span, marks=marks),
+                  ev.TextEvent('{"name": "Al"}', span, "generated", "p")]:
+        view.feed(event)
+    assert view.segments[-1].pieces() == [
+        ('{"', marks[0]), ('name":', marks[1]), (' "Al"}', None)]
+    html = render_html(view)
+    assert ('<span class="guidance-healed" title="gen &#x27;p&#x27;: healing backed up '
+            '&#x27; &#x27; and the model chose &#x27; {&quot;&#x27;" style="border-bottom: 2px '
+            'solid rgba(230, 0, 170, 0.8)">{&quot;</span>') in html
+    assert ('<span class="guidance-forced" title="gen &#x27;p&#x27;: forced by the '
+            'constraint, no sampling: &#x27;name&quot;:&#x27;" style="border-bottom: 2px dashed '
+            'rgba(127, 127, 127, 0.9); font-style: italic">name&quot;:</span> &quot;Al&quot;}'
+            ) in html
+    assert view.segments[-1].title.splitlines()[1:] == [
+        "healing backed up ' ' and the model chose ' {\"'",
+        "forced by the constraint, no sampling: 'name\":'"]
+
+
+def test_a_view_rebuilt_after_the_run_shows_no_speed() -> None:
+    view = ProgramView("x")
+    view.feed(ev.GenEnd("a", "b", None, tokens=7))
+    assert view.progress().startswith("7 tokens · ")
+    rebuilt = ProgramView("x", timed=False)
+    rebuilt.feed(ev.GenEnd("a", "b", None, tokens=7))
+    assert rebuilt.progress() == "7 tokens"
