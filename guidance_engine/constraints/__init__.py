@@ -22,10 +22,12 @@ stop_regex=(), healing_prefix="")` (frozen dataclass)
     only) any text that starts with the prefix is allowed, and stop strings stay the backend's
     job.
 
-`validate(spec) -> None`
+`validate(spec, index=None) -> None`
     Raises `guidance_engine.errors.ConstraintError` naming the part at fault and the engine's
     reason (lookaround, backreference, unsatisfiable pattern, grammar syntax error, schema the
-    engine cannot handle, more than one constraint). Needs no tokenizer: call it at compile time.
+    engine cannot handle, more than one constraint). Compiles once: on `index` when given (the
+    compiled grammar is cached there by its text, and a `Matcher` of the same spec reuses it),
+    else on the byte vocabulary (no tokenizer needed: call it at compile time).
 
 `heal(token_ids, index) -> HealPlan(keep, prefix, removed)`
     Keep `token_ids[:keep]`; the output must start with `prefix` (the removed text). Backs up

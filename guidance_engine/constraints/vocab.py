@@ -46,6 +46,7 @@ from guidance_engine.constraints.index_store import (
 _INDEX_CACHE: weakref.WeakKeyDictionary[Any, TokenIndex] = weakref.WeakKeyDictionary()
 _INDEX_LOCK = threading.Lock()
 COMPILED_CACHE_SIZE = 128
+CHECKED_CACHE_SIZE = 1024
 
 
 class TokenIndex:
@@ -73,6 +74,7 @@ class TokenIndex:
         self._ll: llguidance.LLTokenizer | None = None
         # Compiled grammars, least recently used first: a gen inside a loop compiles once.
         self._compiled: dict[str, llguidance.LLMatcher] = {}
+        self._checked: dict[str, None] = {}  # grammars `validate` passed, oldest first
         self._lock = threading.Lock()
 
     @staticmethod
@@ -123,16 +125,27 @@ class TokenIndex:
         with self._lock:
             pristine = self._compiled.pop(grammar, None)
             if pristine is None:
-                pristine = llguidance.LLMatcher(ll, grammar, log_level=0)
+                pristine = _compile(ll, grammar)
             self._compiled[grammar] = pristine
             if len(self._compiled) > COMPILED_CACHE_SIZE:
                 del self._compiled[next(iter(self._compiled))]
         return pristine.deep_copy()
 
     def clear_compiled(self) -> None:
-        """Forget compiled grammars (benchmarks use it to time a cold compile)."""
+        """Forget compiled and checked grammars (benchmarks use it to time a cold compile)."""
         with self._lock:
             self._compiled.clear()
+            self._checked.clear()
+
+    def checked(self, grammar: str) -> bool:
+        """Whether `validate` already passed `grammar` on this vocabulary."""
+        return grammar in self._checked
+
+    def mark_checked(self, grammar: str) -> None:
+        with self._lock:
+            self._checked[grammar] = None
+            if len(self._checked) > CHECKED_CACHE_SIZE:
+                del self._checked[next(iter(self._checked))]
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -192,6 +205,11 @@ class TokenIndex:
 
     def __repr__(self) -> str:
         return f"TokenIndex({self.name!r}, vocab_size={self.vocab_size}, eos_id={self.eos_id})"
+
+
+def _compile(ll: llguidance.LLTokenizer, grammar: str) -> llguidance.LLMatcher:
+    """The engine's compile of `grammar` (the one place it happens: tests count calls here)."""
+    return llguidance.LLMatcher(ll, grammar, log_level=0)
 
 
 def _successor(prefix: bytes) -> bytes | None:

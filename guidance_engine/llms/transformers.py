@@ -216,7 +216,7 @@ class Transformers(LLM):
         """Raise `ConstraintError` for a pattern/schema/grammar the engine cannot honour."""
         spec = ConstraintSpec.for_request(request)
         if spec.constrained:
-            validate(spec)
+            validate(spec, self.index)  # compiled on the model's vocabulary: the matcher reuses it
 
     # -- forward passes ------------------------------------------------------------------------
 

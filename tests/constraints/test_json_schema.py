@@ -109,3 +109,26 @@ def test_x_guidance_must_be_an_object() -> None:
     with pytest.raises(ConstraintError) as err:
         json_options(True)
     assert str(err.value) == 'json_schema: "x-guidance" must be an object of options, found bool'
+
+
+def test_validation_and_the_matcher_share_one_compile(
+    smol: TokenIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guidance_engine.constraints import validate, vocab
+
+    compiled: list[str] = []
+    real = vocab._compile
+
+    def counting(ll: Any, grammar: str) -> Any:
+        compiled.append(grammar)
+        return real(ll, grammar)
+
+    monkeypatch.setattr(vocab, "_compile", counting)
+    smol.clear_compiled()
+    spec = ConstraintSpec(json_schema={**AB, "title": "one compile"})
+    validate(spec, smol)
+    first = Matcher(spec, smol)  # checks again: remembered, not recompiled
+    second = Matcher(spec, smol, check=False)
+    assert len(compiled) == 1
+    assert replay(first, '{"a": 1, "b": 2}', smol) is None
+    assert replay(second, '{"a": 3, "b": 4}', smol) is None

@@ -17,6 +17,7 @@ from guidance_engine.constraints import (
     shipped_grammars,
     validate,
 )
+from guidance_engine.constraints.spec import JSON_DEFAULTS
 from guidance_engine.errors import ConstraintError
 
 
@@ -66,8 +67,15 @@ def test_json_schema_is_a_named_subgrammar_with_compact_defaults() -> None:
 
 def test_user_json_options_win() -> None:
     schema = {"type": "object", "x-guidance": {"whitespace_flexible": True}}
-    sub = _lark(ConstraintSpec(json_schema=schema))[1]
-    assert sub["json_schema"]["x-guidance"]["whitespace_flexible"] is True  # type: ignore[index]
+    assert _lark(ConstraintSpec(json_schema=schema, stop=("\n",)))[1]["json_schema"] == schema
+
+
+def test_a_bare_json_schema_goes_to_the_engine_alone() -> None:
+    # no healing prefix, no stop: no Lark wrapper (it would double the compile time)
+    assert _lark(ConstraintSpec(json_schema={"type": "integer"})) == [
+        {"json_schema": {"type": "integer", "x-guidance": JSON_DEFAULTS}}
+    ]
+    assert _lark(ConstraintSpec(grammar="start: /a+/")) == [{"lark_grammar": "start: /a+/"}]
 
 
 def test_unconstrained_spec_ignores_stops() -> None:
