@@ -79,7 +79,7 @@ def subset_of(path: Path) -> str:
 
 def refusal_reason(message: str) -> str:
     """A short class for an engine's refusal: 'not', 'oneOf', 'unknown format', ..."""
-    first = message.strip().split("\n")[0]
+    first = message.strip().split("\n")[0].removeprefix("json_schema cannot be used: ")
     if m := re.search(r"Unimplemented keys: \[(.*?)\]", first):
         return "unimplemented " + m.group(1).replace('"', "")
     if "oneOf constraints are not supported" in first:
@@ -273,11 +273,14 @@ def print_times(records: list[Record]) -> None:
 
 
 def print_details(records: list[Record]) -> None:
-    """Every schema where we lose an instance llguidance keeps, or accept an invalid one."""
+    """Schemas only we compile, and every valid instance we miss or invalid one we accept."""
     for r in records:
-        lost = {f: r.direct.valid[f] - r.ours.valid[f] for f in FORMS}
-        if r.ours.leaks or (r.ours.status == "compiled" and any(v > 0 for v in lost.values())):
-            print(f"  {r.name}: lost {lost}, leaks {r.ours.leaks[:2]}, misses {r.ours.misses[:2]}")
+        gained = r.ours.status == "compiled" != r.direct.status
+        if gained or r.ours.misses or r.ours.leaks:
+            print(f"  {r.name}: {'compiled past llguidance; ' if gained else ''}"
+                  f"valid {r.ours.valid} of {r.n_valid} (llguidance {r.direct.valid}), "
+                  f"invalid rejected {r.ours.invalid} of {r.n_invalid}; "
+                  f"misses {r.ours.misses[:2]} leaks {r.ours.leaks[:2]}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import llguidance
 import numpy as np
 
+from guidance_engine.constraints.schema_rewrite import rewrite
 from guidance_engine.constraints.vocab import TokenIndex
 from guidance_engine.errors import ConstraintError
 
@@ -183,7 +184,7 @@ def _value_rule(spec: ConstraintSpec) -> tuple[str, dict[str, Any] | None]:
         body = " | ".join(alts) if alts else '""'
         return (f"({body})?" if "" in spec.options and alts else body), None
     if spec.json_schema is not None:
-        schema = schema_dict(spec.json_schema)
+        schema = rewrite(schema_dict(spec.json_schema))
         schema["x-guidance"] = json_options(schema.get("x-guidance"))
         return "@value", {"name": "value", "json_schema": schema}
     if spec.grammar is not None:
