@@ -23,6 +23,13 @@ from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_
 from guidance_engine.llmcompiler.plan import PlanItem, Task
 from guidance_engine.llmcompiler.plan_checks import PlanChecks
 from guidance_engine.llmcompiler.planner import Planner
+from guidance_engine.llmcompiler.run_events import (
+    JoinEnded,
+    JoinStarted,
+    PlanEnded,
+    PlanStarted,
+    emit,
+)
 from guidance_engine.llmcompiler.settings import (
     check_count,
     check_limit,
@@ -108,11 +115,15 @@ class LLMCompiler:
                                     clock=clock, plan=round_)
             if previous is not None:
                 unit.carry_over(previous)
+            emit(PlanStarted(round_, clock()))
             items, records = await self._plan_and_execute(question, unit, context, first_index,
                                                           trace, clock, checks)
             history.append((items, {i: r.observation for i, r in records.items()}))
+            emit(JoinStarted(round_, clock()))
             decision = await self.joiner.decide(question, format_history(history),
                                                 can_replan=round_ < self.max_replans, clock=clock)
+            emit(JoinEnded(round_, decision.end, decision.action, decision.argument,
+                           decision.thought, decision.start))
             self._record(trace, decision)
             if decision.action == FINISH:
                 return decision.argument
@@ -134,6 +145,7 @@ class LLMCompiler:
         except BaseException:
             unit.cancel()
             raise
+        emit(PlanEnded(unit.plan, run.end, run.text, run.error, run.start))
         records = await unit.wait()
         trace.usage.add(run.usage.input_tokens, run.usage.output_tokens, run.usage.model_calls)
         trace.plans.append(PlanRecord(run.text, run.start, run.end, list(records), run.error))

@@ -39,12 +39,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """`run` and `evaluate` under `parser`."""
     commands = parser.add_subparsers(dest="llmcompiler_command", required=True,
-                                     metavar="{run,evaluate}")
+                                     metavar="{run,evaluate,show}")
     _add_run(commands.add_parser("run", help="answer a benchmark's questions into a store file"))
     evaluate = commands.add_parser("evaluate", help="accuracy, latency and tokens of a run")
     evaluate.add_argument("store", help="the store file of a run")
     evaluate.add_argument("baseline", nargs="?", help="a second run to compare against")
     evaluate.set_defaults(run=_reporting_errors(evaluate_command))
+    show = commands.add_parser("show", help="a timeline picture of one question's run (SVG/HTML)")
+    show.add_argument("store", help="the store file of a run made with --logging")
+    show.add_argument("question_id", help="the question's id (a key of the store's results)")
+    show.add_argument("--output", default=None,
+                      help="the picture's file, .svg or .html (default: STORE-QUESTION_ID.html "
+                           "next to the store)")
+    show.set_defaults(run=_reporting_errors(show_command))
 
 
 def _add_run(run: argparse.ArgumentParser) -> None:
@@ -242,6 +249,20 @@ def evaluate_command(args: argparse.Namespace) -> int:
                             f"a {theirs} run; expected two runs of one benchmark")
     print(format_comparison(summarize(run["results"]), summarize(baseline["results"]),
                             (args.store, args.baseline)))
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from guidance_engine.llmcompiler.timeline import trace_of_question
+    from guidance_engine.llmcompiler.timeline_svg import write_picture
+
+    timeline = trace_of_question(read_store(args.store), args.store, args.question_id)
+    store = Path(args.store)
+    output = args.output or str(store.with_name(f"{store.stem}-{args.question_id}.html"))
+    write_picture(timeline, output)
+    print(f"wrote {output}")
     return 0
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guidance_engine.llmcompiler.plan import REF_IN_TEXT, Ref, Task, Value
+from guidance_engine.llmcompiler.run_events import TaskEnded, TaskStarted, emit
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import TaskRecord
 
@@ -113,6 +114,8 @@ class TaskFetchingUnit:
         if self._limit is not None:
             await self._limit.acquire()
         record.start = self._clock()
+        emit(TaskStarted(record.index, self.plan, record.tool, record.line, tuple(args),
+                         record.start))
         try:
             outcome = await self._call(self.tools[task.tool], args)
         finally:
@@ -138,6 +141,8 @@ class TaskFetchingUnit:
             record.start = record.end
         record.observation = outcome.observation
         record.error = outcome.error
+        emit(TaskEnded(record.index, self.plan, record.tool, record.line, tuple(record.args),
+                       record.start, record.end, record.observation, record.error))
         if not future.done():
             future.set_result(outcome)
 

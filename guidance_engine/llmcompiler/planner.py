@@ -23,6 +23,7 @@ from guidance_engine.errors import IncompleteOutputError
 from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
 from guidance_engine.llmcompiler.plan_checks import PlanChecks
 from guidance_engine.llmcompiler.plan_grammar import plan_grammar
+from guidance_engine.llmcompiler.run_events import PlanText, emit
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import TokenUsage
 from guidance_engine.llmcompiler.turns import enforced_grammar
@@ -127,6 +128,7 @@ class Planner:
 
         def feed(text: str) -> bool:
             """False once the plan is over (a syntax error or a refused task)."""
+            emit(PlanText(text, clock()))
             if run.error is None:
                 try:
                     take(stream.feed(text))

@@ -148,7 +148,7 @@ def test_a_missing_command_is_named_as_the_user_types_it(
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "guidance-engine llmcompiler: error: the following arguments are required: "
-        "{run,evaluate}")
+        "{run,evaluate,show}")
 
 
 def test_server_options_are_named_when_missing_or_malformed(
