@@ -81,7 +81,8 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--threads", type=_count(1), default=None,
                      help="CPU threads for a local model (default: the machine's physical cores; "
                           "1 on a shared machine)")
-    run.add_argument("--n_ctx", type=_count(1), default=4096, help="context of a started server")
+    run.add_argument("--n_ctx", type=_count(1), default=8192,
+                     help="context of a started server (a prompt that does not fit is an error)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(run=_reporting_errors(run_command))
 

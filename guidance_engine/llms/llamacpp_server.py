@@ -201,6 +201,14 @@ def _serve(config: dict[str, object]) -> None:
     params.n_parallel = int(str(config["n_parallel"]))
     params.cpuparams.n_threads = int(str(config["n_threads"]))
     params.cpuparams_batch.n_threads = int(str(config["n_threads"]))
+    # Question isolation: llama.cpp's RAM prompt cache (on by default, with idle slots saved into
+    # it) can restore another conversation's KV state into a slot without any sign in the reply
+    # (llama.cpp issue 27148), so one request's content could surface in an unrelated one. Each
+    # slot keeps its own prompt cache (`cache_prompt`); nothing is shared across slots, and the
+    # context never shifts (a prompt that does not fit is refused, see llamacpp_checks).
+    params.cache_ram_mib = 0
+    params.cache_idle_slots = False
+    params.ctx_shift = False
     if config.get("api_key"):
         params.api_keys = [str(config["api_key"])]
     if config.get("alias"):

@@ -44,6 +44,7 @@ from guidance_engine.llms.base import (
     SelectResult,
     Session,
 )
+from guidance_engine.llms.llamacpp_checks import check_reply
 from guidance_engine.llms.openai_chat import ChatPrompt, ChatShapeError, chat_messages
 from guidance_engine.llms.openai_detect import (
     Detected,
@@ -393,6 +394,12 @@ class OpenAISession(Session):
         groups = [list(range(request.n))] if native else [[i] for i in range(request.n)]
         results = await asyncio.gather(*(
             self._call(request, body, spec, samples, on_chunk) for samples in groups))
+        if llm.api_type == "llamacpp":
+            for result in results:
+                if len(result.choices) == 1:  # a client-side stop ended the text in time
+                    choice = result.choices[0]
+                    finish = None if choice.scanner.stopped else choice.finish
+                    check_reply(result.usage, finish, request.max_tokens)
         choices = [c for r in results for c in r.choices]
         return _gen_result(request, spec, choices, [r.usage for r in results])
 

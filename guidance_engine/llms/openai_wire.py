@@ -146,12 +146,16 @@ async def _attempt(
 ) -> StreamResult:
     stream = await create()
     usage: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     by_index = {i: c for i, c in enumerate(choices)}
     try:
         async for chunk in stream:
             data = chunk.model_dump() if hasattr(chunk, "model_dump") else dict(chunk)
             if data.get("usage"):
                 usage = data["usage"]
+            for key in ("timings", "truncated"):  # llama.cpp's own report (llamacpp_checks)
+                if data.get(key) is not None:
+                    extra[key] = data[key]
             for part in data.get("choices") or ():
                 choice = by_index.get(int(part.get("index") or 0))
                 if choice is not None:
@@ -168,7 +172,7 @@ async def _attempt(
                          f"(connection cut mid-answer)")
     for choice in choices:
         choice.end(on_chunk)
-    return StreamResult(choices, usage)
+    return StreamResult(choices, {**usage, **extra} if usage else usage)
 
 
 def _plural(n: int, word: str) -> str:
