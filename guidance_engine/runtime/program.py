@@ -27,6 +27,7 @@ from guidance_engine.runtime.interpreter import Execution, Shared
 from guidance_engine.runtime.options import OPTIONS, check_llm, check_variables
 from guidance_engine.runtime.partial import LiveValues
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
+from guidance_engine.runtime.threads import release_thread_pool
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
 from guidance_engine.template.lexer import escape_text
@@ -339,6 +340,7 @@ class Program:
                     await task
 
     async def _execute(self) -> Program:
+        release_thread_pool()  # the awaiting thread's OpenMP team would slow the model worker
         async for _ in self._channel(RunControl(), snapshots=False):
             pass
         return self
@@ -403,6 +405,9 @@ class EventStream(AsyncIterator[T]):
 
     def __init__(self, program: Program, pick: Callable[[ev.Event, Program | None], T | None],
                  snapshots: bool = False) -> None:
+        # Built on the caller's thread: its OpenMP team, if it ran torch, would halve the model
+        # worker's speed (runtime/threads.py); libgomp makes a new one when it is needed again.
+        release_thread_pool()
         self.program = program
         self._control = RunControl()
         self._items = program._channel(self._control, snapshots)

@@ -1,0 +1,384 @@
+"""Template runs next to their limit: the raw main-thread cost of exactly the passes they made.
+
+    flock /tmp/heavy.lock .venv/bin/python benchmarks/bench_limit.py [--threads 2] \\
+        [--kernel] [--no-release]
+
+For each template (the README's, bench_peers' preamble template, a JSON-schema template) the
+engine runs twice (run 1 is the first in its process, run 2 finds the prefix cached). A forward
+pre-hook records every pass the engine made: its inputs (token ids, attention mask, positions,
+logits kept) and its cache's length and batch. The limit T of a run is the time the same
+passes take when replayed by hand on the main thread, each on a cache of the recorded length
+(median of 3 replays); the table shows run time / T. The same hook times the engine per pass:
+`per-pass` compares the median interval between two decoding passes of a 40-token gen after a
+~500-token prompt with a plain main-thread loop of `model(...)` + argmax at the same context.
+Time outside `forward` is split into mask, sample, commit (stops, text, chunk events) and the
+rest (tokenizing, healing, the interpreter, events, thread hand-offs), per pass.
+
+Every caller state runs in a fresh process: `clean` loads and warms the model on a helper
+thread, so the main thread never ran torch; `used` runs one forward pass on the main thread
+first, as a notebook or script that loaded the model there does. With `--kernel` the same
+measurements run inside a real IPython kernel (jupyter_client), the engine showing its live
+view as in a notebook. `--no-release` switches off the release of the caller's OpenMP team
+(runtime/threads.py), to show what it changes. The machine is shared: the load average is
+printed, and only ratios measured in one process are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_peers import OUR_PREAMBLE, PREAMBLE
+
+ROOT = Path(__file__).resolve().parents[1]
+README = """The following is a character profile for an RPG game in JSON format.
+```json
+{
+    "id": "{{id}}",
+    "name": "{{gen 'name'}}",
+    "age": {{gen 'age' pattern='[0-9]+' stop=','}},
+    "armor": "{{#select 'armor'}}leather{{or}}chainmail{{or}}plate{{/select}}",
+    "items": [{{#geneach 'items' num_iterations=3 join=', '}}"{{gen 'this' temperature=0.7}}"\
+{{/geneach}}]
+}```"""
+SCHEMA = {"type": "object",
+          "properties": {"name": {"type": "string", "maxLength": 24},
+                         "job": {"type": "string", "maxLength": 24},
+                         "age": {"type": "integer"}},
+          "required": ["name", "job", "age"], "additionalProperties": False}
+JSON_TEMPLATE = PREAMBLE + "As JSON: {{gen 'person' json_schema=schema max_tokens=60}}"
+TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "readme": (README, {"id": "e1f491f7"}),
+    "preamble": (OUR_PREAMBLE, {}),
+    "json": (JSON_TEMPLATE, {"schema": SCHEMA}),
+}
+COUNT = PREAMBLE + "Then she counted from one to fifty: 1, 2, 3,{{gen 'n' max_tokens=40}}"
+
+
+# -- what the engine did --------------------------------------------------------------------------
+
+
+@dataclass
+class Pass:
+    kwargs: dict[str, Any]  # the model inputs, without the cache
+    cache_len: int
+    batch: int
+    start: float
+
+
+class Recorder:
+    """A forward pre-hook noting each pass's inputs, cache shape, start time and thread."""
+
+    def __init__(self, model: Any) -> None:
+        self.passes: list[Pass] = []
+        self.threads: set[int] = set()
+        self.on = True
+        model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, _module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+        if not self.on:
+            return
+        cache = kwargs.get("cache")
+        length = int(cache.get_seq_length()) if cache is not None else 0
+        ids = kwargs["input_ids"]
+        inputs = {k: v for k, v in kwargs.items() if k not in ("cache", "use_cache")}
+        self.passes.append(Pass(inputs, length, int(ids.shape[0]), time.perf_counter()))
+        self.threads.add(threading.get_ident())
+
+    def take(self) -> list[Pass]:
+        out, self.passes = self.passes, []
+        return out
+
+
+class Steps:
+    """Wall time in the decode loop's steps outside forward (wrapped on the model instance)."""
+
+    NAMES = ("_mask_step", "_sample_step", "_commit_step")
+
+    def __init__(self, llm: Any) -> None:
+        self.seconds = dict.fromkeys(self.NAMES, 0.0)
+        for name in self.NAMES:
+            setattr(llm, name, self._timed(name, getattr(llm, name)))
+
+    def _timed(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+        return timed
+
+    def take(self) -> dict[str, float]:
+        out, self.seconds = self.seconds, dict.fromkeys(self.NAMES, 0.0)
+        return out
+
+
+# -- the limit: the same passes by hand on the main thread ---------------------------------------
+
+
+def replay(llm: Any, passes: list[Pass]) -> float:
+    """Seconds the passes take on this thread, each on a cache of its recorded length."""
+    import torch
+
+    from guidance_engine.llms.kv import KVCache
+
+    longest = max(p.cache_len for p in passes)
+    base = KVCache()
+    if longest:
+        with torch.inference_mode():
+            llm.model(input_ids=torch.randint(100, 1000, (1, longest)), cache=base.cache,
+                      use_cache=True, logits_to_keep=1)
+    snapshot = base.snapshot()
+    total = 0.0
+    for p in passes:
+        kv = KVCache.restore(snapshot.prefix(p.cache_len), batch=p.batch)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = llm.model(cache=kv.cache, use_cache=True, **p.kwargs)
+            out.logits[:, -1, :].float()
+        total += time.perf_counter() - start
+    return total
+
+
+def limit(llm: Any, passes: list[Pass]) -> float:
+    llm.recorder.on = False
+    try:
+        return statistics.median(replay(llm, passes) for _ in range(3))
+    finally:
+        llm.recorder.on = True
+
+
+# -- one process: set up, then measure ------------------------------------------------------------
+
+
+def on_thread(func: Callable[[], Any]) -> Any:
+    """Run `func` on a new thread that ends afterwards (its OpenMP team goes with it)."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(func()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def prepare(threads: int, caller: str, release: bool = True) -> Any:
+    """The default model, loaded and warmed; main-thread torch use only when caller='used'."""
+    import torch
+
+    from guidance_engine.llms.kv import KVCache
+    from guidance_engine.llms.transformers import Transformers
+
+    torch.set_num_threads(threads)
+    if not release:
+        import guidance_engine.runtime.program as program_module
+
+        program_module.release_thread_pool = lambda: False  # type: ignore[assignment]
+
+    def load() -> Any:
+        llm = Transformers()
+        llm.index, llm.end_ids  # noqa: B018  # the vocabulary table, as a wrap would load it
+        llm.extend(KVCache(), llm.encode(PREAMBLE))  # first-pass warm-up
+        return llm
+
+    llm = on_thread(load)
+    if caller == "used":
+        llm.extend(KVCache(), llm.encode(PREAMBLE))  # the caller's thread runs torch
+    llm.recorder, llm.steps = Recorder(llm.model), Steps(llm)
+    return llm
+
+
+def run_template(llm: Any, name: str) -> dict[str, Any]:
+    import guidance_engine as guidance
+
+    template, variables = TEMPLATES[name]
+    program = guidance(template, llm=llm)
+    llm.recorder.take()
+    llm.steps.take()
+    runs = []
+    for _ in range(2):
+        forward0 = llm.forward_seconds
+        start = time.perf_counter()
+        program(**variables)
+        seconds = time.perf_counter() - start
+        runs.append((seconds, llm.forward_seconds - forward0, llm.recorder.take(),
+                     llm.steps.take()))
+    out: dict[str, Any] = {}
+    for i, (seconds, forward, passes, steps) in enumerate(runs, 1):
+        n = len(passes)
+        outside = seconds - forward
+        bound = limit(llm, passes)
+        out[f"run{i}"] = {
+            "seconds": seconds, "limit": bound, "ratio": seconds / bound, "passes": n,
+            "fed": sum(int(p.kwargs["input_ids"].numel()) for p in passes),
+            "outside_ms": 1000 * outside / n,
+            **{k.strip("_").removesuffix("_step") + "_ms": 1000 * v / n
+               for k, v in steps.items()},
+            "rest_ms": 1000 * (outside - sum(steps.values())) / n,
+        }
+    return out
+
+
+def per_pass(llm: Any) -> dict[str, Any]:
+    """Median ms between two decoding passes: the engine vs a raw main-thread loop."""
+    import torch
+
+    import guidance_engine as guidance
+    from guidance_engine.llms.kv import KVCache
+
+    program = guidance(COUNT, llm=llm)
+    program()  # run 1: the prompt is prefilled and cached
+    llm.recorder.take()
+    program()
+    passes = [p for p in llm.recorder.take() if p.kwargs["input_ids"].shape[-1] == 1]
+    engine = statistics.median(b.start - a.start for a, b in itertools.pairwise(passes))
+    context = passes[0].cache_len
+    kv = KVCache()
+    llm.recorder.on = False
+    with torch.inference_mode():
+        out = llm.model(input_ids=torch.randint(100, 1000, (1, context)), cache=kv.cache,
+                        use_cache=True, logits_to_keep=1)
+        stamps = []
+        for _ in range(len(passes) + 1):
+            stamps.append(time.perf_counter())
+            token = out.logits[:, -1].argmax(-1, keepdim=True)
+            out = llm.model(input_ids=token, cache=kv.cache, use_cache=True, logits_to_keep=1)
+    llm.recorder.on = True
+    raw = statistics.median(b - a for a, b in itertools.pairwise(stamps))
+    return {"engine_ms": 1000 * engine, "raw_ms": 1000 * raw, "ratio": engine / raw,
+            "passes": len(passes), "context": context}
+
+
+def measure(llm: Any, templates: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {"per_pass": per_pass(llm)}
+    for name in templates:
+        result[name] = run_template(llm, name)
+    result["model_threads"] = len(llm.recorder.threads)
+    return result
+
+
+# -- driver: one fresh process (or kernel) per caller state ------------------------------------
+
+
+def worker(args: argparse.Namespace) -> None:
+    llm = prepare(args.threads, args.caller, release=not args.no_release)
+    print("RESULT " + json.dumps(measure(llm, args.templates)), flush=True)
+
+
+def in_kernel(args: argparse.Namespace, caller: str) -> dict[str, Any]:
+    from jupyter_client.manager import KernelManager
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(env=env, cwd=str(ROOT))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        code = (f"import sys, json; sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+                "import bench_limit\n"
+                f"llm = bench_limit.prepare({args.threads}, {caller!r}, "
+                f"release={not args.no_release})\n"
+                f"print('RESULT ' + json.dumps(bench_limit.measure(llm, {args.templates!r})))")
+        lines: list[str] = []
+
+        def collect(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                lines.extend(msg["content"]["text"].splitlines())
+            elif msg["msg_type"] == "error":
+                lines.append("ERROR " + "\n".join(msg["content"]["traceback"]))
+
+        client.execute_interactive(code, output_hook=collect, timeout=1200)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return _result(lines)
+
+
+def in_process(args: argparse.Namespace, caller: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", "--caller", caller,
+           "--threads", str(args.threads), "--templates", *args.templates]
+    if args.no_release:
+        cmd.append("--no-release")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return _result(done.stdout.splitlines() + done.stderr.splitlines()[-20:])
+
+
+def _result(lines: list[str]) -> dict[str, Any]:
+    for line in lines:
+        if line.startswith("RESULT "):
+            found: dict[str, Any] = json.loads(line[len("RESULT "):])
+            return found
+    raise SystemExit("no result from the worker:\n" + "\n".join(lines[-40:]))
+
+
+def _medians(rounds: list[Any]) -> Any:
+    """The rounds' results with every number replaced by its median over the rounds."""
+    first = rounds[0]
+    if isinstance(first, dict):
+        return {key: _medians([r[key] for r in rounds]) for key in first}
+    if isinstance(first, bool) or not isinstance(first, int | float):
+        return first
+    value = statistics.median(rounds)
+    return type(first)(value) if isinstance(first, int) else value
+
+
+def report(caller: str, result: dict[str, Any], templates: list[str]) -> None:
+    pp = result["per_pass"]
+    print(f"\n[{caller}] per pass at context {pp['context']}: engine {pp['engine_ms']:.1f} ms, "
+          f"raw main-thread loop {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}  "
+          f"(threads running forward: {result['model_threads']})")
+    print(f"{'template':10s} {'run':4s} {'passes':>6s} {'fed':>5s} {'engine s':>9s} "
+          f"{'limit T s':>9s} {'ratio':>6s} {'outside':>8s} {'mask':>6s} {'sample':>6s} "
+          f"{'commit':>6s} {'rest':>6s}   (ms per pass)")
+    for name in templates:
+        for run in ("run1", "run2"):
+            r = result[name][run]
+            print(f"{name:10s} {run[-1]:4s} {r['passes']:6d} {r['fed']:5d} "
+                  f"{r['seconds']:9.3f} {r['limit']:9.3f} {r['ratio']:6.3f} "
+                  f"{r['outside_ms']:8.2f} {r['mask_ms']:6.2f} {r['sample_ms']:6.2f} "
+                  f"{r['commit_ms']:6.2f} {r['rest_ms']:6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--callers", nargs="+", default=["clean", "used"],
+                        choices=["clean", "used"])
+    parser.add_argument("--templates", nargs="+", default=list(TEMPLATES), choices=TEMPLATES)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="fresh processes per caller state; every figure is their median")
+    parser.add_argument("--kernel", action="store_true", help="measure in an IPython kernel")
+    parser.add_argument("--no-release", action="store_true",
+                        help="keep the caller's OpenMP team (the behaviour before issue 16)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--caller", default="clean", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    where = "IPython kernel" if args.kernel else "script"
+    print(f"{where}, {args.threads} torch threads, release={'off' if args.no_release else 'on'}, "
+          f"medians of {args.rounds} fresh process(es) per caller state, "
+          f"load average {os.getloadavg()}")
+    for caller in args.callers:
+        rounds = [in_kernel(args, caller) if args.kernel else in_process(args, caller)
+                  for _ in range(args.rounds)]
+        report(caller, _medians(rounds), args.templates)
+    print(f"\nload average {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
