@@ -162,3 +162,69 @@ def test_healed_and_forced_tokens_in_headless_chromium(tmp_path: Path, smol_llm:
     chromium(tmp_path, f"--screenshot={shot}", "--window-size=900,520", "--hide-scrollbars",
              html_file.as_uri())
     assert shot.stat().st_size > 10_000
+
+
+def test_llmcompiler_timeline_in_headless_chromium(tmp_path: Path) -> None:
+    from guidance_engine.llmcompiler.timeline import Timeline
+    from guidance_engine.llmcompiler.timeline_svg import write_picture
+
+    from ..llmcompiler.test_timeline import QUESTION, replanning_agent
+
+    result = replanning_agent(latency=0.6).run(QUESTION)
+    page = tmp_path / "timeline.html"
+    write_picture(Timeline.from_trace(result.trace), str(page))
+    dom = Dom()
+    dom.feed(chromium(tmp_path, "--dump-dom", page.as_uri()))
+    bars = [a for _, a in dom.elements if "bar" in a.get("class", "").split()]
+    assert [(a["class"], a["data-lane"]) for a in bars] == [
+        ("bar plan", "planner"), ("bar plan", "planner"), ("bar task", "task 1"),
+        ("bar task", "task 2"), ("bar task", "task 3"), ("bar join", "joiner"),
+        ("bar join", "joiner")]
+    assert len(dom.with_class("replan")) == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "llmcompiler_timeline_replan.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=940,250", "--hide-scrollbars",
+             page.as_uri())
+    assert shot.stat().st_size > 10_000
+
+
+POPULATION = {"France": 68, "Spain": 48, "Peru": 34, "Chile": 20}
+PLANNER_EXAMPLES = """Question: Which has more people, Peru or Chile?
+1. population("Peru")
+2. population("Chile")
+3. join()"""
+JOINER_EXAMPLES = """Question: Which has more people, Peru or Chile?
+1. population("Peru")
+Observation: Peru has 34 million people.
+2. population("Chile")
+Observation: Chile has 20 million people.
+Thought: Peru has 34 million people and Chile 20 million, so Peru has more.
+Action: Finish(Peru)"""
+
+
+def test_the_timeline_of_a_real_model_run_for_the_readme(tmp_path: Path, smol_llm: Any) -> None:
+    """Notebook 06's run on the default model: the README shows this test's screenshot
+    (docs/images/llmcompiler_timeline.png is a copy of artifacts/llmcompiler_timeline.png)."""
+    from guidance_engine.llmcompiler import Latency, LLMCompiler, Tool
+    from guidance_engine.llmcompiler.timeline import Timeline
+    from guidance_engine.llmcompiler.timeline_svg import write_picture
+
+    def population(country: str) -> str:
+        """The population of a country, in millions."""
+        return f"{country} has {POPULATION.get(country, 'an unknown number of')} million people."
+
+    tools = [Tool.from_function(population, latency=Latency.fixed(2.0))]
+    agent = LLMCompiler(tools, llm=smol_llm, planner_examples=PLANNER_EXAMPLES,
+                        joiner_examples=JOINER_EXAMPLES, max_replans=1)
+    result = agent.run("Which has more people, France or Spain?")
+    timeline = Timeline.from_trace(result.trace)
+    plan = next(b for b in timeline.bars if b.kind == "plan")
+    tasks = [b for b in timeline.bars if b.kind == "task"]
+    assert len(tasks) == 2 and all(t.start < (plan.end or 0) for t in tasks)  # while planning
+    page = tmp_path / "timeline.html"
+    write_picture(timeline, str(page))
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "llmcompiler_timeline.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=940,210", "--hide-scrollbars",
+             page.as_uri())
+    assert shot.stat().st_size > 10_000
