@@ -88,10 +88,14 @@ def llamacpp_server() -> Iterator[Any]:
 def vllm_server() -> Iterator[Any]:
     """A real vLLM server (the CPU build from `make vllm`) on 127.0.0.1 serving the converted
     SmolLM2 in float32 with one thread, shared by the whole session and stopped at its end,
-    whatever happened. Its prefix cache is on (vLLM's default)."""
+    whatever happened. Its prefix cache is on (vLLM's default). Constraints run on llguidance
+    (our engine) with compact JSON: by default vLLM allows any whitespace between JSON tokens,
+    which sampling can fill up to max_tokens (docs/remote.md)."""
     from guidance_engine.llms.vllm_server import VLLMServer
 
-    server = VLLMServer(n_threads=1, served_name="smollm2")
+    server = VLLMServer(n_threads=1, served_name="smollm2", extra_args=(
+        "--structured-outputs-config",
+        '{"backend": "guidance", "disable_any_whitespace": true}'))
     server.start()
     try:
         yield server

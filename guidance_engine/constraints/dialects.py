@@ -128,6 +128,8 @@ def server_constraint(spec: ConstraintSpec, server: str, chat: bool = False) -> 
 
 def _vllm(spec: ConstraintSpec, kind: str, chat: bool) -> dict[str, Any]:
     if kind == "json_schema":
+        # Whitespace between JSON tokens is the server's setting (vLLM's
+        # --structured-outputs-config '{"disable_any_whitespace": true}' makes it compact).
         schema = schema_dict(spec.json_schema)
         if chat:
             return {"response_format": {"type": "json_schema", "json_schema": {

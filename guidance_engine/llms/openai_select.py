@@ -1,13 +1,16 @@
 """`select` on an OpenAI-style server: score options from top logprobs, or constrain the choice.
 
-Scoring walks the options as text. At each point (the prompt plus an option prefix already
-scored) one request asks for a single token with its top alternatives; the longest alternative
-that is the next piece of an option extends that option's path (options sharing a piece share
-the request), and one that is the rest of an option completes it. An option none of whose
-pieces shows up among the alternatives has no known score: it is reported missing and the
-result is marked inexact. With `select_method="constraint"` (or "auto" when scoring
-left options unknown) the server generates under a choice constraint instead; then the choice
-is the server's and no probabilities are reported::
+On vLLM every option is first scored exactly from `prompt_logprobs` (`openai_exact.py`, one
+batched request). Otherwise scoring walks the options as text. At each point (the prompt plus
+an option prefix already scored) one request asks for a single token with its top
+alternatives; the longest alternative that is the next piece of an option extends that
+option's path (options sharing a piece share the request), and one that is the rest of an
+option completes it. An option none of whose pieces shows up among the alternatives has no
+known score: it is reported missing and the result is marked inexact, as it is when an option
+was only covered by longer tokens (their summed probability is an approximation). With
+`select_method="constraint"` (or "auto" when scoring left options unknown) the server
+generates under a choice constraint instead; then the choice is the server's and no
+probabilities are reported::
 
     {{select 'answer' options=[' yes', ' no']}}   # 1 request when the options differ at once
 """
@@ -24,6 +27,7 @@ from guidance_engine.constraints import ConstraintSpec
 from guidance_engine.constraints.dialects import DIALECTS, matches, server_constraint
 from guidance_engine.errors import ConstraintError, GuidanceError
 from guidance_engine.llms.base import GenRequest, SelectRequest, SelectResult
+from guidance_engine.llms.openai_exact import score_exact
 from guidance_engine.llms.openai_wire import ChoiceState, stream_choices
 from guidance_engine.llms.stops import StopScanner
 
@@ -41,18 +45,24 @@ async def select(session: OpenAISession, request: SelectRequest) -> SelectResult
     llm = session.llm
     method = llm.select_method
     usages: list[dict[str, Any]] = []
+    if method != "constraint" and llm.api_type == "vllm":
+        exact = await score_exact(session, request, options, usages)
+        if exact is not None:
+            return _choose(request, options, exact, usages, "prompt_logprobs", True)
     if method != "constraint":
-        scores = await _score(session, request, options, usages)
+        approximate: set[str] = set()
+        scores = await _score(session, request, options, usages, approximate)
         if len(scores) == len(options) or method == "logprobs" or \
                 "options" not in DIALECTS.get(llm.api_type, frozenset()):
-            return _choose(request, options, scores, usages)
+            return _choose(request, options, scores, usages, "logprobs", not approximate)
     return await _constrained(session, request, options, usages)
 
 
 def _choose(
     request: SelectRequest, options: Sequence[str], scores: dict[str, float],
-    usages: list[dict[str, Any]],
+    usages: list[dict[str, Any]], method: str, exact: bool,
 ) -> SelectResult:
+    """The choice among the scored options; `exact` says the scores are exact ones."""
     from guidance_engine.llms.openai import usage_stats
 
     if not scores:
@@ -68,15 +78,16 @@ def _choose(
         choice = rng.choices(list(logprobs), weights=weights)[0]
     else:
         choice = max(logprobs, key=lambda opt: logprobs[opt])
-    return SelectResult(choice, logprobs, usage_stats(usages), method="logprobs",
-                        exact=len(logprobs) == len(options))
+    return SelectResult(choice, logprobs, usage_stats(usages), method=method,
+                        exact=exact and len(logprobs) == len(options))
 
 
 async def _score(
     session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
-    usages: list[dict[str, Any]],
+    usages: list[dict[str, Any]], approximate: set[str],
 ) -> dict[str, float]:
-    """Log-probability of each option that could be scored (the text walk)."""
+    """Log-probability of each option that could be scored (the text walk); options whose
+    score is only approximate are added to `approximate`."""
     done: dict[str, float] = {}
     frontier: dict[str, float] = {"": 0.0}  # option prefix scored so far -> its logprob
     for _ in range(_MAX_STEPS):
@@ -87,19 +98,19 @@ async def _score(
                                       for p, _ in points))
         frontier = {}
         for (prefix, lp), top in zip(points, tops, strict=True):
-            _extend(prefix, lp, top, options, done, frontier)
+            _extend(prefix, lp, top, options, done, frontier, approximate)
     return done
 
 
 def _extend(
     prefix: str, lp: float, top: dict[str, float], options: tuple[str, ...],
-    done: dict[str, float], frontier: dict[str, float],
+    done: dict[str, float], frontier: dict[str, float], approximate: set[str],
 ) -> None:
     """Fold one point's top tokens into finished options and the next frontier.
 
     Each option follows one path, its likely tokenization: the token equal to the rest of the
-    option finishes it (else tokens that cover the rest and go on, summed); otherwise the
-    longest token that starts the rest leads to the next point.
+    option finishes it (else tokens that cover the rest and go on, summed: only an approximate
+    score); otherwise the longest token that starts the rest leads to the next point.
     """
     for option in options:
         if not option.startswith(prefix) or option == prefix:
@@ -111,6 +122,7 @@ def _extend(
         covering = [v for t, v in top.items() if t.startswith(rest)]
         if covering:
             done[option] = lp + _logsumexp(covering)
+            approximate.add(option)
             continue
         starts = [t for t in top if t and rest.startswith(t)]
         if starts:

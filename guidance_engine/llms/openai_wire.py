@@ -122,10 +122,26 @@ async def stream_choices(
     server: str,
 ) -> StreamResult:
     """Run `create()` (returns an async stream of chunks) with retries; fills `choices`."""
+
+    def reset() -> None:
+        for choice in choices:
+            choice.reset()
+
+    result: StreamResult = await with_retries(
+        lambda: _attempt(create, choices, on_chunk), policy, server, reset)
+    return result
+
+
+async def with_retries(
+    attempt_once: Callable[[], Awaitable[Any]], policy: RetryPolicy, server: str,
+    before_retry: Callable[[], None] | None = None,
+) -> Any:
+    """`await attempt_once()`, retrying what `_classify` calls retryable (see the module doc);
+    also for requests that are not streamed (vLLM's prompt_logprobs)."""
     attempt = 0
     while True:
         try:
-            return await _attempt(create, choices, on_chunk)
+            return await attempt_once()
         except ModelAPIError:
             raise
         except Exception as exc:  # classified below: retried, or raised as ModelAPIError
@@ -135,8 +151,8 @@ async def stream_choices(
                 raise ModelAPIError(
                     f"{retry} (gave up after {attempt} attempts)", status=retry.status
                 ) from exc
-            for choice in choices:
-                choice.reset()
+            if before_retry is not None:
+                before_retry()
             await asyncio.sleep(policy.delay(attempt, retry.retry_after))
 
 

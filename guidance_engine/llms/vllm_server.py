@@ -79,6 +79,7 @@ class VLLMServer:
     port: int | None = None
     python: str | os.PathLike[str] | None = None
     startup_timeout: float = 600.0
+    extra_args: tuple[str, ...] = ()  # more `vllm serve` options, passed as they are
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: deque[str] = field(default_factory=lambda: deque(maxlen=60), repr=False)
 
@@ -111,7 +112,7 @@ class VLLMServer:
                 "--max-num-seqs", str(self.max_num_seqs), "--generation-config", "vllm",
                 "--host", self.host, "--port", str(self.port), "--disable-uvicorn-access-log",
                 # usage.prompt_tokens_details.cached_tokens: prompt tokens the prefix cache served
-                "--enable-prompt-tokens-details"]
+                "--enable-prompt-tokens-details", *self.extra_args]
 
     def start(self) -> VLLMServer:
         """Launch the child and wait until `/health` answers ok; raises `ServerStartError`."""
