@@ -13,6 +13,10 @@ engine then refuses it with its own reason. Applied before the schema reaches th
   or when both require one property whose allowed `const`/`enum` values are disjoint and one of
   them only allows objects. Types and requirements are read through local `$ref`s, `allOf`,
   `anyOf` and `enum`/`const` (llguidance itself reads only inline `type`/`const`/`enum`).
+- `oneOf` of branches that only list `required` properties, each other branch missing one of
+  them, becomes "an object with one branch's properties and without the others' extra one".
+- `dependencies` / `dependentRequired` / `dependentSchemas` become "absent, or present and the
+  rest holds" (an `anyOf` per property).
 - `not: {}` (nothing matches) becomes `false`; `not: {"required": [a, ...]}` becomes "an object
   in which one of a, ... is absent"; `not: {"type": [...]}` becomes the other types.
 - `uniqueItems` on an array of `enum`/`const` items becomes the `enum` of every array of
@@ -74,11 +78,20 @@ class _Rewriter:
             elif key in SCHEMA_MAPS and isinstance(value, dict):
                 out[key] = {name: self.node(sub, f"{path}/{_escape(key)}/{_escape(name)}")
                             for name, sub in value.items()}
+            elif key == "dependencies" and isinstance(value, dict):  # schemas or name lists
+                out[key] = {name: sub if isinstance(sub, list) else self.node(
+                    sub, f"{path}/{key}/{_escape(name)}") for name, sub in value.items()}
             else:
                 out[key] = value
-        if isinstance(out.get("oneOf"), list) and self.free(path, "oneOf") and self.disjoint(
-                out["oneOf"]):
-            _add_any_of(out, out.pop("oneOf"))
+        if isinstance(out.get("oneOf"), list) and self.free(path, "oneOf"):
+            if self.disjoint(out["oneOf"]):
+                _add_any_of(out, out.pop("oneOf"))
+            elif (exclusive := _exclusive_required(out["oneOf"])) is not None:
+                del out["oneOf"]
+                out["allOf"] = [*out.get("allOf", []), exclusive]
+        for key in ("dependencies", "dependentRequired", "dependentSchemas"):
+            if isinstance(out.get(key), dict) and self.free(path, key):
+                out = _dependencies(out, key)
         if "not" in out and self.free(path, "not"):
             out = self.negate(out)
         if out.get("uniqueItems") is True and self.free(path, "items"):
@@ -362,6 +375,59 @@ def _arrangements(k: int, n: int) -> int:
     for i in range(n):
         out *= k - i
     return out if n <= k else 0
+
+
+def _exclusive_required(branches: list[Any]) -> Any:
+    """`oneOf` of branches that only require properties, as "an object with exactly one branch's
+    properties": branch i holds and every other branch j misses its one property not in i.
+
+    >>> _exclusive_required([{"required": ["a"]}, {"required": ["b"]}])["anyOf"][0]
+    {'required': ['a'], 'properties': {'b': False}}
+
+    None when some other branch j misses more than one property of branch i (then "j fails"
+    is a choice between properties, not written here). A branch whose properties include
+    another's can never be the only match, and is left out. Non-objects match every branch,
+    so they are excluded.
+    """
+    needs: list[set[str]] = []
+    for branch in branches:
+        shape = set(branch) - ANNOTATIONS if isinstance(branch, dict) else None
+        if shape != {"required"} or not _names(branch["required"]):
+            return None
+        needs.append(set(branch["required"]))
+    if len(needs) < 2:
+        return None
+    alive = []
+    for i, mine in enumerate(needs):
+        others = [theirs - mine for j, theirs in enumerate(needs) if j != i]
+        if any(not extra for extra in others):
+            continue  # another branch's properties are all here too: never the only match
+        if any(len(extra) > 1 for extra in others):
+            return None
+        absent = sorted({name for extra in others for name in extra})
+        alive.append({"required": sorted(mine),
+                      "properties": {name: False for name in absent}})
+    return {"type": "object", "anyOf": alive} if alive else False
+
+
+def _dependencies(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    """`dependencies` / `dependentRequired` / `dependentSchemas` as "absent, or present and
+    then ...": an `anyOf` per property, exact for objects and (like the keyword) vacuous for
+    anything else."""
+    clauses = []
+    for name, then in schema[key].items():
+        if isinstance(then, list) and all(isinstance(n, str) for n in then):
+            if key == "dependentSchemas":
+                return schema
+            present: Any = {"required": [name, *then]}
+        elif isinstance(then, dict | bool) and key != "dependentRequired":
+            present = {"allOf": [{"required": [name]}, then]}
+        else:
+            return schema
+        clauses.append({"anyOf": [{"properties": {name: False}}, present]})
+    out = {k: v for k, v in schema.items() if k != key}
+    out["allOf"] = [*out.get("allOf", []), *clauses]
+    return out
 
 
 def _add_any_of(schema: dict[str, Any], branches: list[Any]) -> None:

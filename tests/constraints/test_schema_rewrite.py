@@ -18,6 +18,7 @@ from guidance_engine.constraints.replay import replay
 from guidance_engine.constraints.schema_rewrite import rewrite
 from guidance_engine.errors import ConstraintError
 
+DRAFT7 = "http://json-schema.org/draft-07/schema#"
 SAMPLE = Path("/work/shared/data/jsonschemabench/schemas")
 
 CIRCLE = {"type": "object", "properties": {"kind": {"const": "circle"}, "r": {"type": "number"}},
@@ -57,7 +58,7 @@ def test_oneof_with_a_required_discriminator_becomes_anyof() -> None:
     "branches",
     [
         [{"type": "integer"}, {"type": "number"}],  # 1 is both
-        [{"required": ["a"]}, {"required": ["b"]}],  # {"a": 1, "b": 2} is both
+        [{"required": ["a"]}, {"required": ["b", "c"]}],  # {"a": 1, "b": 2, "c": 3} is both
         [{"enum": [1, "x"]}, {"enum": [1.0]}],  # 1 == 1.0 in JSON
         [{"type": "string"}, {"$ref": "#/nowhere"}],  # unknown target: anything
         # the discriminator is not required in the second branch: {"r": 1} matches both
@@ -94,6 +95,19 @@ def test_a_property_named_like_a_keyword_is_not_a_keyword() -> None:
     schema = {"type": "object", "properties": {"not": {"type": "string"},
                                                "oneOf": {"type": "null"}}}
     assert rewrite(schema) == schema
+
+
+def test_exclusive_required_and_dependencies() -> None:
+    assert rewrite({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}) == {"allOf": [
+        {"type": "object", "anyOf": [{"required": ["a"], "properties": {"b": False}},
+                                     {"required": ["b"], "properties": {"a": False}}]}]}
+    assert rewrite({"oneOf": [{"required": ["a"]}, {"required": ["a"]}]}) == {"allOf": [False]}
+    kept = {"oneOf": [{"required": ["a"]}, {"required": ["b", "c"]}]}  # two ways to miss b, c
+    assert rewrite(kept) == kept
+    assert rewrite({"dependencies": {"a": ["b"], "c": {"required": ["d"]}}}) == {"allOf": [
+        {"anyOf": [{"properties": {"a": False}}, {"required": ["a", "b"]}]},
+        {"anyOf": [{"properties": {"c": False}}, {"allOf": [{"required": ["c"]},
+                                                            {"required": ["d"]}]}]}]}
 
 
 def test_unique_items_on_an_enum_lists_every_array() -> None:
@@ -142,6 +156,18 @@ SCHEMAS: dict[str, Any] = {
     "not required, any type": {"not": {"required": ["a"]}},
     "not empty": {"type": "object", "properties": {"a": {"not": {}}, "b": {"type": "integer"}}},
     "not type": {"not": {"type": ["object", "array", "string"]}},
+    "oneOf required": {"type": "object", "properties": {"a": {"type": "integer"},
+                                                        "b": {"type": "integer"}},
+                       "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
+    "oneOf required, any type": {"oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
+    "oneOf required, one inside another": {"oneOf": [{"required": ["a"]},
+                                                     {"required": ["a", "b"]}]},
+    "dependencies": {"$schema": DRAFT7, "type": "object",
+                     "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                     "dependencies": {"a": ["b"]}},
+    "dependencies, schema": {"$schema": DRAFT7, "dependencies": {"kind": {"required": ["r"]}}},
+    "dependentRequired": {"dependentRequired": {"b": ["a"]}, "additionalProperties": False,
+                          "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
     "unique enum": {"type": "array", "items": {"enum": ["a", "b", "c"]}, "uniqueItems": True},
     "unique enum, at most 2": {"type": "array", "items": {"enum": ["a", "b", "c"]},
                                "uniqueItems": True, "maxItems": 2},
