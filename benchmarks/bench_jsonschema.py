@@ -239,6 +239,8 @@ def print_tables(records: list[Record]) -> None:
     for name in sorted(by_subset):
         print(row(name, by_subset[name]))
     print(row("**all**", records))
+    both = [r for r in records if r.ours.status == r.direct.status == "compiled"]
+    print(row("**both compile**", both))
     print_reasons(records)
     print_times(records)
 

@@ -67,6 +67,11 @@ def test_random_regex_outputs_fully_match(
     matcher = Matcher(ConstraintSpec(pattern=pattern, stop=stop), smol)
     run = random_model(smol, seed).run(matcher, max_tokens=40)
     result = matcher.result()
+    if matcher.error() and "too many expressions constructed" in (matcher.error() or ""):
+        # The engine's lexer gave up on this regex (a resource limit, not a wrong mask): the
+        # value is then reported incomplete, never passed off as a match.
+        assert not result.complete
+        return
     assert result.stop_text in (*stop, "")
     data = matcher.text()
     body = data[: len(data) - len(result.stop_text.encode())]

@@ -164,8 +164,8 @@ ERRORS = [
         "json_schema cannot be used: Unsatisfiable schema: minimum (5) is greater than maximum (3)",
     ),
     (
-        ConstraintSpec(json_schema={"type": "object", "dependentSchemas": {}}),
-        'json_schema cannot be used: Unimplemented keys: ["dependentSchemas"]',
+        ConstraintSpec(json_schema={"type": "array", "contains": {"const": 1}}),
+        'json_schema cannot be used: Unimplemented keys: ["contains"]',
     ),
     (
         ConstraintSpec(pattern="a", grammar="b"),
