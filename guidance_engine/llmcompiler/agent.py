@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from guidance_engine.llmcompiler.answer_form import TEXT, answer_form, looked_up
 from guidance_engine.llmcompiler.executor import TaskFetchingUnit
 from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_history
 from guidance_engine.llmcompiler.plan import PlanItem, Task
@@ -67,6 +68,7 @@ class LLMCompiler:
         planner_template: str | Path | None = None,
         joiner_template: str | Path | None = None,
         check_plans: bool = True,
+        answer_forms: bool = True,
     ) -> None:
         self.tools = tool_table("LLMCompiler", tools)
         check_count("LLMCompiler", "max_replans", max_replans, least=0)
@@ -80,6 +82,7 @@ class LLMCompiler:
         self.max_concurrency = max_concurrency
         self.task_timeout = task_timeout
         self.check_plans = check_plans  # refuse degenerate tasks (see plan_checks)
+        self.answer_forms = answer_forms  # hold Finish to the question's form (answer_form)
         self.planner = Planner(tools, llm=llm, examples=planner_examples,
                                template=planner_template, max_tasks=max_tasks, stream=stream)
         self.joiner = Joiner(llm=llm, examples=joiner_examples, template=joiner_template)
@@ -120,8 +123,10 @@ class LLMCompiler:
                                                           trace, clock, checks)
             history.append((items, {i: r.observation for i, r in records.items()}))
             emit(JoinStarted(round_, clock()))
+            form = answer_form(question, looked_up(trace.tasks)) if self.answer_forms else TEXT
             decision = await self.joiner.decide(question, format_history(history),
-                                                can_replan=round_ < self.max_replans, clock=clock)
+                                                can_replan=round_ < self.max_replans, clock=clock,
+                                                form=form)
             emit(JoinEnded(round_, decision.end, decision.action, decision.argument,
                            decision.thought, decision.start))
             self._record(trace, decision)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guidance_engine.llmcompiler.answer_form import TEXT, AnswerForm
 from guidance_engine.llmcompiler.plan import PlanItem, Thought
 from guidance_engine.llmcompiler.trace import TokenUsage
 from guidance_engine.llmcompiler.turns import (
@@ -73,14 +74,19 @@ def strip_action(argument: str) -> str:
     return text[:-1].rstrip() if text.endswith(")") else text
 
 
-def joiner_grammar(can_replan: bool) -> str:
-    """Lark text for a whole joiner turn: a thought, then `Finish(...)` (or `Replan(...)`).
+def joiner_grammar(can_replan: bool, form: AnswerForm = TEXT) -> str:
+    """Lark text for a whole joiner turn: a thought, then `Finish(...)` (or `Replan(...)`);
+    the answer inside `Finish(...)` has the question's form.
 
         >>> print(joiner_grammar(False).splitlines()[-1])
-        FINISH: /Finish\\([^\\n]{0,200}\\)/
+        FINISH: "Finish(" /[^\n]{0,200}/ ")"
+        >>> print(joiner_grammar(False, AnswerForm("yes_no")).splitlines()[-1])
+        FINISH: "Finish(" ("yes" | "no") ")"
     """
+    rules = [f'FINISH: "Finish(" {form.lark()} ")"']
+    if can_replan:
+        rules.insert(0, f"REPLAN: /Replan\\([^\\n]{{0,{ARGUMENT_CHARS}}}\\)/")
     actions = [FINISH, REPLAN] if can_replan else [FINISH]
-    rules = [f"{a.upper()}: /{a}\\([^\\n]{{0,{ARGUMENT_CHARS}}}\\)/" for a in actions]
     return turn_grammar(" | ".join(a.upper() for a in actions), rules)
 
 
@@ -118,20 +124,27 @@ class Joiner:
                                      silent=True, log=True)
 
     async def decide(self, question: str, history: str, can_replan: bool,
-                     clock: Callable[[], float] = time.perf_counter) -> Decision:
+                     clock: Callable[[], float] = time.perf_counter,
+                     form: AnswerForm = TEXT) -> Decision:
+        """Finish or Replan; a Finish answer has `form` (told, and held by the constraint)."""
         start = clock()
-        variables = {"question": question, "context": history, "examples": self.examples}
+        variables = {"question": question, "context": history, "examples": self.examples,
+                     "form": form.instruction() if form.kind != "text" else ""}
         if chat_turns(self.llm):
-            grammar = enforced_grammar(self.llm, joiner_grammar(can_replan))
+            grammar = enforced_grammar(self.llm, joiner_grammar(can_replan, form))
             out = await self.program(**variables, chat=True, grammar=grammar,
                                      max_tokens=turn_tokens(ARGUMENT_CHARS + _FRAME),
                                      async_mode=True)
             thought, action, argument = parse_decision(str(out["turn"]), can_replan)
         else:
             actions = [FINISH, REPLAN] if can_replan else [FINISH]
-            out = await self.program(**variables, chat=False, actions=actions, async_mode=True)
+            out = await self.program(**variables, chat=False, actions=actions,
+                                     answer_options=form.select_options(),
+                                     answer_pattern=form.pattern(), async_mode=True)
             thought, action = str(out["thought"]).strip(), str(out["action"])
-            argument = strip_action(str(out["argument"]))
+            answer = out.get("answer")
+            argument = str(answer) if answer is not None and action == FINISH else \
+                strip_action(str(out["argument"]))
         decision = Decision(thought, action, argument, start=start, end=clock())
         decision.usage.add_log(out.log)
         return decision

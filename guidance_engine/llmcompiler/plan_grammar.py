@@ -118,18 +118,24 @@ def plan_grammar(
     return "\n".join(lines) + "\n"
 
 
-def call_grammar(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 200) -> str:
-    """One action for ReAct: a tool call with constant arguments, or `Finish(answer)`.
+def call_grammar(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 200,
+                 answer: str | None = None) -> str:
+    """One action for ReAct: a tool call with constant arguments, or `Finish(answer)`; `answer`
+    is a Lark expression for what Finish may hold (default: up to `max_chars` of one line).
 
         >>> "Finish(" in call_grammar([Tool("search", "", (Arg("q"),), print)])
         True
     """
-    return "\n".join(["start: call_1 | finish", *call_rules(tools, finish, max_chars)]) + "\n"
+    rules = call_rules(tools, finish, max_chars, answer)
+    return "\n".join(["start: call_1 | finish", *rules]) + "\n"
 
 
-def call_rules(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 200) -> list[str]:
+def call_rules(tools: Sequence[Tool], finish: str = "Finish", max_chars: int = 200,
+               answer: str | None = None) -> list[str]:
     """The rules behind `call_1 | finish` (ReAct's action), without a `start` rule."""
-    lines = [f"finish: /{finish}\\([^\\n]{{0,{max_chars}}}\\)/",
+    answer = answer or f"/[^\\n]{{0,{max_chars}}}/"
+    # One terminal, so that the answer's regex cannot swallow the closing parenthesis.
+    lines = ["finish: FINISH_1", f'FINISH_1: "{finish}(" {answer} ")"',
              f"NUMBER: {_NUMBER}",
              f"STR_1: {_string_terminal(None, max_chars)}",
              f"PROSE_1: {_string_terminal(None, max_chars, prose=True)}",

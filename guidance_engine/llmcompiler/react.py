@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from guidance_engine.errors import GuidanceError
+from guidance_engine.llmcompiler.answer_form import TEXT, AnswerForm, answer_form, looked_up
 from guidance_engine.llmcompiler.joiner import strip_action
 from guidance_engine.llmcompiler.math_tool import MATH_REACT_DESCRIPTION
 from guidance_engine.llmcompiler.plan import PlanSyntaxError, Task, parse_line
@@ -73,6 +74,7 @@ class ReAct:
         template: str | Path | None = None,
         context_tools: Mapping[str, str] = CONTEXT_TOOLS,
         action_tokens: int = 120,
+        answer_forms: bool = True,
     ) -> None:
         self.llm = llm
         self.tools = tool_table("ReAct", tools)
@@ -90,7 +92,8 @@ class ReAct:
         self.action_tokens = action_tokens  # a longer action is cut and becomes an error
         self.task_timeout = task_timeout
         self.shown = [self._offered(tool) for tool in tools]
-        self.grammar = call_grammar(self.shown)
+        self.answer_forms = answer_forms  # hold Finish to the question's form, as the joiner
+        self.grammar = call_grammar(self.shown)  # the action grammars for a free-text answer
         self.turn_grammar = turn_grammar("call_1 | finish", call_rules(self.shown))
         self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
                                      silent=True, log=True)
@@ -134,24 +137,39 @@ class ReAct:
     async def _turn(self, question: str, steps: Sequence[ReactStep],
                     usage: TokenUsage) -> Turn:
         """The model's next thought and action, through the template its endpoint can run."""
+        form = self.form(question, steps)
         variables = {"question": question, "examples": self.examples,
-                     "tools": [tool.description for tool in self.shown]}
+                     "tools": [tool.description for tool in self.shown],
+                     "form": form.instruction() if form.kind != "text" else ""}
         if chat_turns(self.llm):
+            grammar = turn_grammar("call_1 | finish", call_rules(self.shown, answer=form.lark()))
             out = await self.program(
                 **variables, chat=True, max_tokens=turn_tokens(self.action_tokens),
                 steps=[{"thought": s.thought, "action": s.action, "observation": s.observation}
                        for s in steps],
-                grammar=enforced_grammar(self.llm, self.turn_grammar), async_mode=True)
+                grammar=enforced_grammar(self.llm, grammar), async_mode=True)
             usage.add_log(out.log)
             expected = f"a call of {', '.join(self.tools)} or Finish(<answer>)"
             return parse_turn(str(out["turn"]), "ReAct", expected)
         scratchpad = "".join(f"Thought: {s.thought}\nAction: {s.action}\n"
                              f"Observation: {s.observation}\n" for s in steps)
         out = await self.program(**variables, chat=False, steps=[], scratchpad=scratchpad,
-                                 grammar=self.grammar, action_tokens=self.action_tokens,
-                                 async_mode=True)
+                                 grammar=call_grammar(self.shown, answer=form.lark()),
+                                 action_tokens=self.action_tokens, async_mode=True)
         usage.add_log(out.log)
         return Turn(str(out["thought"]).strip(), str(out["action"]).strip())
+
+    def form(self, question: str, steps: Sequence[ReactStep]) -> AnswerForm:
+        """The question's answer form, with the names looked up so far (see answer_form)."""
+        if not self.answer_forms:
+            return TEXT
+        calls = []
+        for step in steps:
+            try:
+                calls.append(parse_line(f"1. {step.action}"))
+            except PlanSyntaxError:
+                continue
+        return answer_form(question, looked_up(calls))
 
     async def _act(self, action: str, observations: list[str]) -> str:
         try:

@@ -86,7 +86,7 @@ class PlanRecord:
     start: float
     end: float
     tasks: list[int] = field(default_factory=list)
-    error: str | None = None  # a line that could not be parsed (only without a grammar)
+    error: str | None = None  # a line that did not parse (only without a grammar), a refused task
 
 
 @dataclass

@@ -51,7 +51,8 @@ def test_plan_runs_in_parallel_and_the_joiner_answers_with_a_full_trace() -> Non
     assert ('Question: How much taller is Everest than K2?\n\n1. search("Mount Everest")\n'
             "Observation: Mount Everest is 8,849 m high.\n2. search(\"K2\")\nObservation: K2 is "
             '8,611 m high.\n3. math("Everest minus K2", ["$1", "$2"])\nObservation: 238\n'
-            "Thought: That is all.<|im_end|>") in joiner_prompt
+            "Thought: That is all.\n\nThe answer is a number: finish with the number alone, "
+            "without units.<|im_end|>") in joiner_prompt
     assert trace.as_dict()["replans"] == 0
 
 

@@ -22,12 +22,13 @@ from .test_cli import cli
 SAMPLES, BATCH = 200, 50
 
 
-def check_plan(text: str, first_index: int = 1) -> list[Task]:
-    """Every line parses, numbering runs in order, `$N` only looks back, join ends it."""
+def check_plan(text: str, first_index: int = 1, joined: bool = True) -> list[Task]:
+    """Every line parses, numbering runs in order, `$N` only looks back, join ends it (unless
+    the plan was ended at a refused task: `joined=False`)."""
     items = [parse_line(line) for line in text.split("\n")]
     tasks = [item for item in items if isinstance(item, Task)]
     assert [t.index for t in tasks] == list(range(first_index, first_index + len(tasks))), text
-    assert tasks[-1].is_join and items[-1] == tasks[-1], text
+    assert not joined or (tasks[-1].is_join and items[-1] == tasks[-1]), text
     assert all(dep < task.index for task in tasks for dep in task.deps), text
     assert all(task.tool in ("search", "math") for task in tasks[:-1]), text
     return tasks
@@ -60,7 +61,10 @@ def test_cli_runs_llmcompiler_and_react_on_the_default_model(tmp_path: Path) -> 
     record = next(iter(json.loads((tmp_path / "llmc.json").read_text())["results"].values()))
     assert isinstance(record["answer"], str) and record["answer"]
     trace = record["trace"]
-    tasks = check_plan(trace["plans"][0]["text"])
+    plan = trace["plans"][0]
+    refused = plan["error"] is not None  # a refused task ends the plan at its line
+    assert not refused or " refused: " in plan["error"], plan["error"]
+    tasks = check_plan(plan["text"], joined=not refused)
     assert [t["index"] for t in trace["tasks"]] == [t.index for t in tasks[:-1]]
     assert all(t["start"] <= t["end"] <= trace["joins"][0]["start"] for t in trace["tasks"])
     assert trace["joins"][-1]["action"] == "Finish" and record["usage"]["input_tokens"] > 0
