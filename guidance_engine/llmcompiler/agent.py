@@ -152,15 +152,14 @@ class LLMCompiler:
             raise
         emit(PlanEnded(unit.plan, run.end, run.text, run.error, run.start))
         records = await unit.wait()
-        trace.usage.add(run.usage.input_tokens, run.usage.output_tokens, run.usage.model_calls)
+        trace.usage.merge(run.usage)
         trace.plans.append(PlanRecord(run.text, run.start, run.end, list(records), run.error))
         trace.tasks.extend(records.values())
         return run.items, records
 
     @staticmethod
     def _record(trace: Trace, decision: Decision) -> None:
-        trace.usage.add(decision.usage.input_tokens, decision.usage.output_tokens,
-                        decision.usage.model_calls)
+        trace.usage.merge(decision.usage)
         trace.joins.append(JoinerRecord(decision.thought, decision.action, decision.argument,
                                         decision.start, decision.end))
 

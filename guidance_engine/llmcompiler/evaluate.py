@@ -58,6 +58,7 @@ class Summary:
     input_tokens: float  # mean per question
     output_tokens: float
     replans: float
+    processed_tokens: float = 0.0  # input tokens the model evaluated (not reused from a cache)
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -67,6 +68,7 @@ class Summary:
             ("latency median (s)", f"{self.latency_median:.2f}"),
             ("latency std (s)", f"{self.latency_std:.2f}"),
             ("input tokens / question", f"{self.input_tokens:.0f}"),
+            ("processed tokens / question", f"{self.processed_tokens:.0f}"),
             ("output tokens / question", f"{self.output_tokens:.0f}"),
             ("replans / question", f"{self.replans:.2f}"),
         ]
@@ -87,6 +89,9 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> Summary:
         input_tokens=statistics.fmean(r["usage"]["input_tokens"] for r in records),
         output_tokens=statistics.fmean(r["usage"]["output_tokens"] for r in records),
         replans=statistics.fmean(r.get("replans", 0) for r in records),
+        # Stores written before processed tokens were counted: every input token was processed.
+        processed_tokens=statistics.fmean(
+            r["usage"].get("processed_tokens", r["usage"]["input_tokens"]) for r in records),
     )
 
 
@@ -108,6 +113,8 @@ def format_comparison(run: Summary, baseline: Summary, names: Sequence[str] = ("
         "latency mean (s)": ratio(baseline.latency_mean, run.latency_mean),
         "latency median (s)": ratio(baseline.latency_median, run.latency_median),
         "input tokens / question": ratio(baseline.input_tokens, run.input_tokens),
+        "processed tokens / question": ratio(baseline.processed_tokens,
+                                                   run.processed_tokens),
         "output tokens / question": ratio(baseline.output_tokens, run.output_tokens),
     }
     rows = [(a, b, c, ratios.get(a, d)) for a, b, c, d in rows]

@@ -23,16 +23,26 @@ from guidance_engine.runtime import events as ev
 
 @dataclass
 class TokenUsage:
-    """Input (prompt) and output (sampled + forced) tokens over a run's model calls."""
+    """Input (prompt) and output (sampled + forced) tokens over a run's model calls.
+
+    `input_tokens` counts every prompt token sent; `processed_tokens` only those the model
+    evaluated (the rest were reused from its prompt / KV cache)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     model_calls: int = 0
+    processed_tokens: int = 0
 
-    def add(self, input_tokens: int, output_tokens: int, calls: int = 1) -> None:
+    def add(self, input_tokens: int, output_tokens: int, calls: int = 1,
+            processed_tokens: int | None = None) -> None:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.model_calls += calls
+        self.processed_tokens += input_tokens if processed_tokens is None else processed_tokens
+
+    def merge(self, other: TokenUsage) -> None:
+        self.add(other.input_tokens, other.output_tokens, other.model_calls,
+                 other.processed_tokens)
 
     def add_log(self, log: Any) -> None:
         """Add the `ModelCallRecord`s of an executed program's `log` (a list, or False)."""
@@ -41,7 +51,8 @@ class TokenUsage:
                 self.add_stats(record.stats)
 
     def add_stats(self, stats: GenStats) -> None:
-        self.add(stats.prompt_tokens, stats.sampled_tokens + stats.forced_tokens)
+        self.add(stats.prompt_tokens, stats.sampled_tokens + stats.forced_tokens,
+                 processed_tokens=stats.fed_tokens)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -70,8 +70,8 @@ def test_evaluate_prints_figures_and_ratios_as_a_subprocess(tmp_path: Path) -> N
     single = cli("evaluate", str(run))
     assert single.returncode == 0, single.stderr
     assert single.stdout.splitlines()[:3] == [
-        "questions                 1", "accuracy                  100.0%",
-        "latency mean (s)          2.00"]
+        "questions                    1", "accuracy                     100.0%",
+        "latency mean (s)             2.00"]
     both = cli("evaluate", str(run), str(base))
     assert both.returncode == 0, both.stderr
     lines = {line.split("  ")[0]: line.split() for line in both.stdout.splitlines()}
