@@ -10,15 +10,19 @@ engine then refuses it with its own reason. Applied before the schema reaches th
 
 - `oneOf` whose branches provably never overlap becomes `anyOf` (exactly one branch matches
   whenever any does). Two branches never overlap when the JSON types they allow are disjoint,
-  or when both require one property whose allowed `const`/`enum` values are disjoint and one of
-  them only allows objects. Types and requirements are read through local `$ref`s, `allOf`,
-  `anyOf` and `enum`/`const` (llguidance itself reads only inline `type`/`const`/`enum`).
+  or, for objects (when a branch or the schema around the `oneOf` allows only objects), when
+  both require one property with disjoint `const`/`enum` values, or one branch requires a
+  property the other forbids (`false`, or not listed under `"additionalProperties": false`).
+  Types and requirements are read through local `$ref`s, `allOf`, `anyOf` and `enum`/`const`
+  (llguidance itself reads only inline `type`/`const`/`enum`).
 - `oneOf` of branches that only list `required` properties, each other branch missing one of
   them, becomes "an object with one branch's properties and without the others' extra one".
 - `dependencies` / `dependentRequired` / `dependentSchemas` become "absent, or present and the
   rest holds" (an `anyOf` per property).
 - `not: {}` (nothing matches) becomes `false`; `not: {"required": [a, ...]}` becomes "an object
   in which one of a, ... is absent"; `not: {"type": [...]}` becomes the other types.
+- A `format` llguidance does not know but that has an exact regex (`FORMATS`: OpenAPI's
+  base64 `byte`) becomes that `pattern`.
 - `uniqueItems` on an array of `enum`/`const` items becomes the `enum` of every array of
   distinct values (when there are at most `MAX_UNIQUE_ARRAYS` of them); with `maxItems` <= 1 it
   is dropped (one item is always unique).
@@ -37,6 +41,11 @@ ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "defaul
 #: Keys that never constrain the instance where they stand (kept as they are by a rewrite).
 PASSIVE = ANNOTATIONS | {"x-guidance", "$defs", "definitions"}
 MAX_UNIQUE_ARRAYS = 200
+#: String formats llguidance does not know, as the regex of exactly their strings.
+FORMATS = {
+    # OpenAPI's "byte": base64 (RFC 4648, with padding)
+    "byte": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+}
 _ALL: frozenset[str] | None = None  # "any value": no restriction known
 
 
@@ -84,11 +93,15 @@ class _Rewriter:
             else:
                 out[key] = value
         if isinstance(out.get("oneOf"), list) and self.free(path, "oneOf"):
-            if self.disjoint(out["oneOf"]):
+            # What the siblings already exclude cannot be a double match.
+            around = self.types({k: v for k, v in out.items() if k != "oneOf"})
+            if self.disjoint(out["oneOf"], around is not None and around <= {"object"}):
                 _add_any_of(out, out.pop("oneOf"))
             elif (exclusive := _exclusive_required(out["oneOf"])) is not None:
                 del out["oneOf"]
                 out["allOf"] = [*out.get("allOf", []), exclusive]
+        if out.get("format") in FORMATS:
+            out = _format_as_pattern(out)
         for key in ("dependencies", "dependentRequired", "dependentSchemas"):
             if isinstance(out.get(key), dict) and self.free(path, key):
                 out = _dependencies(out, key)
@@ -187,20 +200,35 @@ class _Rewriter:
 
     # -- oneOf --------------------------------------------------------------------------------
 
-    def disjoint(self, branches: list[Any]) -> bool:
-        """Whether no instance can match two of `branches`."""
-        return all(self._pair_disjoint(a, b) for a, b in itertools.combinations(branches, 2))
+    def disjoint(self, branches: list[Any], objects: bool = False) -> bool:
+        """Whether no instance can match two of `branches` (`objects`: only objects can come)."""
+        return all(self._pair_disjoint(a, b, objects)
+                   for a, b in itertools.combinations(branches, 2))
 
-    def _pair_disjoint(self, a: Any, b: Any) -> bool:
+    def _pair_disjoint(self, a: Any, b: Any, objects: bool) -> bool:
         ta, tb = self.types(a), self.types(b)
         if ta is not None and tb is not None and not _overlap(ta, tb):
             return True
-        objects_only = any(t is not None and t <= {"object"} for t in (ta, tb))
-        if not objects_only:
+        if not (objects or any(t is not None and t <= {"object"} for t in (ta, tb))):
             return False
+        # From here an instance matching both is an object.
         for prop in self.required(a) & self.required(b):
             va, vb = self.values(a, prop), self.values(b, prop)
             if va is not None and vb is not None and not va & vb:
+                return True
+        return any(self.forbids(a, p) for p in self.required(b)) or any(
+            self.forbids(b, p) for p in self.required(a))
+
+    def forbids(self, schema: Any, prop: str) -> bool:
+        """Whether an object matching `schema` cannot have property `prop`."""
+        for part in self.parts(schema):
+            props = part.get("properties")
+            props = props if isinstance(props, dict) else {}
+            if props.get(prop) is False:
+                return True
+            closed = part.get("additionalProperties") is False and not part.get(
+                "patternProperties")
+            if closed and prop not in props:
                 return True
         return False
 
@@ -427,6 +455,13 @@ def _dependencies(schema: dict[str, Any], key: str) -> dict[str, Any]:
         clauses.append({"anyOf": [{"properties": {name: False}}, present]})
     out = {k: v for k, v in schema.items() if k != key}
     out["allOf"] = [*out.get("allOf", []), *clauses]
+    return out
+
+
+def _format_as_pattern(schema: dict[str, Any]) -> dict[str, Any]:
+    """A string `format` from `FORMATS` as its regex (beside any `pattern` already there)."""
+    out = {k: v for k, v in schema.items() if k != "format"}
+    out["allOf"] = [*out.get("allOf", []), {"pattern": FORMATS[schema["format"]]}]
     return out
 
 
