@@ -58,6 +58,11 @@ SCHEMA_MAPS = frozenset({"properties", "patternProperties", "definitions", "$def
                          "dependentSchemas"})
 
 
+#: The keywords some rewrite starts from: a schema without any of them is left as it is.
+REWRITTEN_KEYS = ("oneOf", "not", "uniqueItems", "dependencies", "dependentRequired",
+                  "dependentSchemas", "format")
+
+
 def rewrite(schema: Any) -> Any:
     """`schema` with the rewrites above applied (a new object; the argument is not changed)."""
     if not isinstance(schema, dict):
@@ -202,22 +207,23 @@ class _Rewriter:
 
     def disjoint(self, branches: list[Any], objects: bool = False) -> bool:
         """Whether no instance can match two of `branches` (`objects`: only objects can come)."""
+        facts = [(b, self.types(b), self.required(b)) for b in branches]
         return all(self._pair_disjoint(a, b, objects)
-                   for a, b in itertools.combinations(branches, 2))
+                   for a, b in itertools.combinations(facts, 2))
 
-    def _pair_disjoint(self, a: Any, b: Any, objects: bool) -> bool:
-        ta, tb = self.types(a), self.types(b)
+    def _pair_disjoint(self, a: tuple[Any, frozenset[str] | None, set[str]],
+                       b: tuple[Any, frozenset[str] | None, set[str]], objects: bool) -> bool:
+        (sa, ta, ra), (sb, tb, rb) = a, b
         if ta is not None and tb is not None and not _overlap(ta, tb):
             return True
         if not (objects or any(t is not None and t <= {"object"} for t in (ta, tb))):
             return False
         # From here an instance matching both is an object.
-        for prop in self.required(a) & self.required(b):
-            va, vb = self.values(a, prop), self.values(b, prop)
+        for prop in ra & rb:
+            va, vb = self.values(sa, prop), self.values(sb, prop)
             if va is not None and vb is not None and not va & vb:
                 return True
-        return any(self.forbids(a, p) for p in self.required(b)) or any(
-            self.forbids(b, p) for p in self.required(a))
+        return any(self.forbids(sa, p) for p in rb) or any(self.forbids(sb, p) for p in ra)
 
     def forbids(self, schema: Any, prop: str) -> bool:
         """Whether an object matching `schema` cannot have property `prop`."""

@@ -24,6 +24,7 @@ for the spec then reuses that compile), else on the 257-token byte vocabulary (n
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import llguidance
 import numpy as np
 
-from guidance_engine.constraints.schema_rewrite import rewrite
+from guidance_engine.constraints.schema_rewrite import REWRITTEN_KEYS, rewrite
 from guidance_engine.constraints.vocab import TokenIndex
 from guidance_engine.errors import ConstraintError
 
@@ -184,7 +185,7 @@ def _value_rule(spec: ConstraintSpec) -> tuple[str, dict[str, Any] | None]:
         body = " | ".join(alts) if alts else '""'
         return (f"({body})?" if "" in spec.options and alts else body), None
     if spec.json_schema is not None:
-        schema = rewrite(schema_dict(spec.json_schema))
+        schema = dict(_rewritten(json.dumps(schema_dict(spec.json_schema))))
         schema["x-guidance"] = json_options(schema.get("x-guidance"))
         return "@value", {"name": "value", "json_schema": schema}
     if spec.grammar is not None:
@@ -208,6 +209,17 @@ def json_options(given: Any) -> dict[str, Any]:
     if JSON_LAYOUT_OPTIONS.isdisjoint(options):
         options = {**JSON_DEFAULTS, **options}
     return options
+
+
+@functools.lru_cache(maxsize=64)
+def _rewritten(schema_text: str) -> dict[str, Any]:
+    """The schema (as JSON text) with `schema_rewrite` applied; remembered, because a gen is
+    checked and then matched, often in a loop, and the rewrite walks the whole schema. The
+    result is shared: callers copy it before changing it."""
+    schema: dict[str, Any] = json.loads(schema_text)
+    if any(f'"{key}"' in schema_text for key in REWRITTEN_KEYS):  # else nothing to walk for
+        schema = rewrite(schema)
+    return schema
 
 
 def engine_grammar(spec: ConstraintSpec) -> str:
@@ -272,6 +284,7 @@ def forget_compiled(index: TokenIndex | None = None) -> None:
     for each in (index, TokenIndex.bytes_level()):
         if each is not None:
             each.clear_compiled()
+    _rewritten.cache_clear()
 
 
 def _check_shape(spec: ConstraintSpec) -> None:

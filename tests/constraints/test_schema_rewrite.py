@@ -247,3 +247,18 @@ def test_sample_invalid_instances_stay_rejected(byte_index: TokenIndex) -> None:
                 checked += 1
                 assert not accepts(schema, test["data"], byte_index), (path.name, test["data"])
     assert checked > 10
+
+
+def test_the_users_schema_is_never_changed() -> None:
+    import copy
+
+    from guidance_engine.constraints import engine_grammar
+
+    schema = {"type": "object", "properties": {"a": {"not": {}}},
+              "oneOf": [{"required": ["b"]}, {"required": ["c"]}],
+              "x-guidance": {"whitespace_flexible": True}}
+    before = copy.deepcopy(schema)
+    first = engine_grammar(ConstraintSpec(json_schema=schema))
+    assert engine_grammar(ConstraintSpec(json_schema=schema)) == first
+    assert schema == before
+    assert '"oneOf"' not in first and '"x-guidance": {"whitespace_flexible": true}' in first
