@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,10 @@ class OpenAI(LLM):
     and `timeout` (seconds) apply to every request; `select_method` is "auto", "logprobs" or
     "constraint". On llama.cpp, `prompt_cache` keeps the server's prompt cache on, and each
     session (one program run) sticks to one slot, so consecutive requests reuse its prefix.
-    Extra keyword arguments go to the `openai` client.
+    Every request of one program run carries the header `session_header` (default
+    `x-session-id`) with one random id, so a router in front of several servers can keep a run
+    on one replica (None: no header; never sent to OpenAI or Azure). Extra keyword arguments go
+    to the `openai` client.
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class OpenAI(LLM):
         chat_template: str | None = None,
         select_method: str = "auto",
         prompt_cache: bool = True,
+        session_header: str | None = "x-session-id",
         **client_kwargs: Any,
     ) -> None:
         base = (base_url or api_base) if api_type is not None else \
@@ -183,6 +188,7 @@ class OpenAI(LLM):
         self.timeout = timeout
         self.select_method = select_method
         self.prompt_cache = prompt_cache
+        self.session_header = session_header
         self._slots: int | None = None
         self._version = detected.version  # vLLM's /version, read when first needed
         self._sessions = 0
@@ -371,6 +377,14 @@ class OpenAISession(Session):
         self.llm = llm
         self.requests = 0  # HTTP requests made (tests and benchmarks read it)
         self._fields: dict[str, Any] | None = None
+        self.session_id = uuid.uuid4().hex
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers every request of this session carries (the session id for routers)."""
+        header = self.llm.session_header
+        if header is None or self.llm.api_type in ("openai", "azure"):
+            return {}
+        return {header: self.session_id}
 
     def server_fields(self) -> dict[str, Any]:
         """Server-specific fields every request of this session carries (llama.cpp: slot)."""
@@ -431,6 +445,7 @@ class OpenAISession(Session):
             params["response_format"] = extra.pop("response_format")
         if extra:
             params["extra_body"] = extra
+        params["extra_headers"] = self.headers() or None
         prefill = llm.chat_prompt(request).prefill if llm.chat_mode else ""
         choices = [ChoiceState(s, StopScanner(request.stop, request.stop_regex), prefill)
                    for s in samples]

@@ -100,6 +100,9 @@ async def _chat(session: OpenAISession, request: SelectRequest, option: str) -> 
 
 
 async def _send(session: OpenAISession, endpoint: Any, params: dict[str, Any]) -> dict[str, Any]:
+    if session.headers():
+        params = {**params, "extra_headers": session.headers()}
+
     async def once() -> dict[str, Any]:
         session.requests += 1
         answer = await endpoint.create(**params)

@@ -155,6 +155,8 @@ async def _next_token(
         params["logprobs"] = llm.profile.top_logprobs
     if session.server_fields():
         params["extra_body"] = {**params.get("extra_body", {}), **session.server_fields()}
+    if session.headers():
+        params["extra_headers"] = session.headers()
     choice = ChoiceState(0, StopScanner())
     endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
 

@@ -34,6 +34,9 @@ def _check(proxy: Any, outs: list[Any], faults: int) -> None:
     sent = Counter(r.body["prompt"] for r in proxy.requests)
     assert set(sent) == {_TEMPLATE.split("{{")[0] + str(c) + " ->" for c in _CODES}
     assert sum(sent.values()) == _PROGRAMS + faults  # each fault cost one retry, no more
+    sessions = {r.body["prompt"]: r.headers["x-session-id"] for r in proxy.requests}
+    assert len(set(sessions.values())) == _PROGRAMS  # a retry keeps its program's session
+    assert all(r.headers["x-session-id"] == sessions[r.body["prompt"]] for r in proxy.requests)
     proxy.requests.clear()
 
 

@@ -174,6 +174,8 @@ def test_completion_gen_streams_with_stops_logprobs_and_native_seeded_n(vllm_pro
         "The capital of France is", ["."], 2, True)
     stats = _calls(out)[1].result.stats
     assert stats.prompt_tokens > 10 and stats.sampled_tokens > 0
+    runs = [r.headers["x-session-id"] for r in vllm_proxy.requests]  # for routers' affinity
+    assert runs[0] == runs[1] != runs[2] == runs[3] and len(runs) == 4
     vllm_proxy.requests.clear()
     sampled = guidance("Name:{{gen 'names' n=3 temperature=1.0 seed=7 max_tokens=4}}", llm=llm)
     first_names, second_names = sampled()["names"], sampled()["names"]
