@@ -3,7 +3,7 @@ and the bounded cross-run cache of prefix snapshots.
 
 transformers 5.x `DynamicLayer.update` grows keys/values with `torch.cat` and `crop(-k)` slices,
 so cached tensors are never written in place. A snapshot is therefore just the per-layer tensor
-references, taken for free and restored with one copy; the cross-run prefix cache relies on it.
+references, taken and restored (batch of one) without a copy; the prefix cache relies on it.
 Caches are built without the model config, so every layer keeps its full history, also in
 models with sliding-window layers (Gemma3): the model's attention masks apply the window, and
 cropping never has to recover states a sliding layer already dropped.
@@ -90,9 +90,13 @@ class KVCache:
         data: list[Any] = []
         for k, v in snapshot.layers:
             if batch > 1:
-                k, v = k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)
-            # contiguous() copies, so later growth never aliases the snapshot's storage.
-            data.append((k.contiguous(), v.contiguous()))
+                # contiguous() copies: each row gets storage of its own.
+                k = k.expand(batch, -1, -1, -1).contiguous()
+                v = v.expand(batch, -1, -1, -1).contiguous()
+            # A batch of one shares the snapshot's tensors: the cache only ever replaces them
+            # (update concatenates, crop slices, keep_positions selects), never writes into
+            # them, and the next pass's concatenation makes the one copy a copy here would.
+            data.append((k, v))
         return KVCache(DynamicCache(ddp_cache_data=data))
 
     def keep_positions(self, positions: list[int]) -> None:
