@@ -58,3 +58,12 @@ def test_repetition_penalty_changes_the_greedy_output_of_the_real_model(smol_llm
     penalised = guidance(template, llm=smol_llm)()["x"]
     assert "the the" in plain  # greedy decoding continues the repetition
     assert penalised != plain and "the the" not in penalised
+
+
+def test_sampling_follows_the_distribution_and_never_draws_a_masked_token() -> None:
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.3, 0.2, 0.0])
+    logits = torch.log(probs).repeat(4000, 1)  # masked tokens at -inf
+    draw = choose(logits, 1.0, 1.0, make_generator(11, torch.device("cpu")))
+    counts = torch.bincount(draw, minlength=6) / 4000
+    assert counts[[0, 2, 5]].tolist() == [0.0, 0.0, 0.0]
+    assert torch.allclose(counts, probs, atol=0.03), counts.tolist()
