@@ -30,7 +30,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not model and not gemma and not server"
 
 test: $(STAMP) lint browser $(VLLM_STAMP)
-	GUIDANCE_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/pytest -q -ra
+	GUIDANCE_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q -ra
 
 # Headless Debian Chromium for the program-view DOM test (tests/notebooks/test_browser.py);
 # installed from apt only when missing, never downloaded by a test.

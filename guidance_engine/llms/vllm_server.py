@@ -10,13 +10,12 @@ SmolLM2 GGUF (config + safetensors, tokenizer files beside it)::
         llm = guidance.llms.OpenAI("smollm2", api_type="vllm", base_url=server.base_url)
 
 The child is in a process group of its own and gets SIGTERM when the process that started it
-dies (Linux `PR_SET_PDEATHSIG`), so neither it nor its engine processes outlive the tests.
+dies (Linux `PR_SET_PDEATHSIG`), upon which vLLM stops its engine processes too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -34,7 +33,6 @@ from guidance_engine.llms.llamacpp_server import ServerStartError, free_port
 #: Where `make vllm` puts vLLM's own environment; `$GUIDANCE_VLLM_PYTHON` overrides it.
 VLLM_PYTHON_ENV = "GUIDANCE_VLLM_PYTHON"
 _DEFAULT_VENV = Path(__file__).resolve().parents[2] / "build" / "vllm-venv"
-_PR_SET_PDEATHSIG = 1
 
 
 def vllm_python() -> Path:
@@ -51,11 +49,15 @@ def default_model_dirs() -> tuple[Path, Path]:
     return model_store.model_dir(source), model_store.tokenizer_dir(source)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM when the parent process dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+# Run first in the child (with vLLM's Python), then exec'd into the server: SIGTERM when the
+# parent dies (Linux PR_SET_PDEATHSIG = 1 survives exec), and no start at all when the parent
+# is already gone. Done there rather than in a preexec_fn, which can deadlock a threaded parent.
+_EXEC_WITH_PDEATHSIG = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(0)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 @dataclass
@@ -105,7 +107,8 @@ class VLLMServer:
         else:
             model = Path(self.model)
             tokenizer = Path(self.tokenizer) if self.tokenizer is not None else model
-        return [str(python), "-m", "vllm.entrypoints.openai.api_server",
+        return [str(python), "-c", _EXEC_WITH_PDEATHSIG, str(os.getpid()), str(python),
+                "-m", "vllm.entrypoints.openai.api_server",
                 "--model", str(model), "--tokenizer", str(tokenizer),
                 "--served-model-name", self.served_name, "--dtype", self.dtype,
                 "--max-model-len", str(self.max_model_len), "--enforce-eager",
@@ -132,8 +135,7 @@ class VLLMServer:
         env.pop("PYTHONPATH", None)  # the child imports vLLM's environment, not ours
         self._process = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent)
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)
         threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
         try:
             self._wait_healthy()
