@@ -5,10 +5,11 @@ IPython is imported only then, so scripts never need it::
 
     out = program()     # in a notebook: the cell shows the text growing, then the result
 
-Updates are throttled (at most ~10 per second; the last state is always sent). Interrupting
-the cell (the kernel's stop button, `KernelManager.interrupt_kernel`) stops the model within
-one forward pass; the cell then returns the partial program, marked interrupted, and its view
-says so. Outside a kernel, `silent=False` prints the text view at the end instead.
+Updates are throttled (at most ~10 per second; the last state is always sent). The view's own
+stop button (`stop_button`, under the view while the run goes) or interrupting the cell (the
+kernel's stop button, `KernelManager.interrupt_kernel`) stops the model within one forward
+pass; the cell then returns the partial program, marked interrupted, and its view says so.
+Outside a kernel, `silent=False` prints the text view at the end instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from guidance_engine.display import stop_button
 from guidance_engine.display.html import render_html
 from guidance_engine.display.text import render_text
 from guidance_engine.display.view import ProgramView
@@ -26,6 +28,8 @@ from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 
 UPDATE_SECONDS = 0.1  # at most ~10 display updates per second
+_OUTCOMES = {"running": "stopped", "done": "done", "waiting": "waiting", "interrupted": "stopped",
+             "error": "failed"}
 
 
 def should_display(silent: bool | None) -> bool:
@@ -68,9 +72,14 @@ def show_live(program: Any, stream: Any) -> Any:
     from IPython.display import display
 
     handle = display(bundle(view), raw=True, display_id=True)
-    result = _consume(view, bridge.iterate(stream, interrupt="finish"),
-                      lambda: handle.update(bundle(view), raw=True),
-                      on_interrupt=lambda: stream.stop("KeyboardInterrupt"))
+    button = stop_button.offer(lambda: stream.stop("the stop button"))
+    try:
+        result = _consume(view, bridge.iterate(stream, interrupt="finish"),
+                          lambda: handle.update(bundle(view), raw=True),
+                          on_interrupt=lambda: stream.stop("KeyboardInterrupt"))
+    finally:
+        if button is not None:
+            button.finish(_OUTCOMES[view.status])
     if result is not None:
         result._shown_in = _execution_count()  # the cell's own result is not shown again
     return result
@@ -83,6 +92,8 @@ async def show_live_async(program: Any, stream: Any) -> Any:
 
     view = _started_view(program)
     handle = display(bundle(view), raw=True, display_id=True)
+    # The kernel's loop is free while this cell awaits: comms are served without a subshell.
+    button = stop_button.offer(lambda: stream.stop("the stop button"), blocking=False)
     last, result = time.monotonic(), None
     try:
         async for event in stream:
@@ -94,6 +105,8 @@ async def show_live_async(program: Any, stream: Any) -> Any:
                 last = time.monotonic()
     finally:
         handle.update(bundle(view), raw=True)
+        if button is not None:
+            button.finish(_OUTCOMES[view.status])
     if result is not None:
         result._shown_in = _execution_count()
     return result

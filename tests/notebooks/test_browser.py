@@ -228,3 +228,69 @@ def test_the_timeline_of_a_real_model_run_for_the_readme(tmp_path: Path, smol_ll
     chromium(tmp_path, f"--screenshot={shot}", "--window-size=940,210", "--hide-scrollbars",
              page.as_uri())
     assert shot.stat().st_size > 10_000
+
+
+BUTTON_PAGE = """<!doctype html><html><head><meta charset='utf-8'><title>stop</title></head>
+<body style='margin: 0; font-size: 14px'><div id='out' style='padding: 12px'>{view}
+<div id='button'></div></div>
+<script type='module'>
+// The widget's front end as a notebook runs it: render({{model, el}}) with a model that keeps
+// its traits and records what the button sends to the kernel.
+const source = {source};
+const module = await import(URL.createObjectURL(new Blob([source], {{type: 'text/javascript'}})));
+const traits = {{running: true, outcome: 'done'}}, handlers = {{}}, sent = [];
+const model = {{
+  get: (name) => traits[name],
+  on: (event, callback) => {{ handlers[event] = callback; }},
+  send: (content) => sent.push(content),
+}};
+module.default.render({{model, el: document.getElementById('button')}});
+const button = document.querySelector('button.guidance-stop');
+const log = [button.textContent + (button.disabled ? ' (disabled)' : '')];
+if (location.search === '?click') {{
+  button.click();
+  log.push(button.textContent + (button.disabled ? ' (disabled)' : ''));
+  traits.running = false; traits.outcome = 'stopped';  // the kernel says the run ended
+  handlers['change:running']();
+  log.push(button.textContent + (button.disabled ? ' (disabled)' : ''));
+  button.click();  // a disabled button sends nothing more
+}}
+document.body.dataset.sent = JSON.stringify(sent);
+document.body.dataset.log = JSON.stringify(log);
+</script></body></html>"""
+
+
+def test_the_stop_button_is_shown_and_clickable_in_headless_chromium(tmp_path: Path) -> None:
+    import json
+
+    from guidance_engine.display.stop_button import _ESM
+
+    view = running_view()
+    page = tmp_path / "button.html"
+    page.write_text(BUTTON_PAGE.format(view=view, source=json.dumps(_ESM.read_text())),
+                    encoding="utf-8")
+    flags = ["--virtual-time-budget=2000", "--allow-file-access-from-files"]
+    dom = Dom()
+    dom.feed(chromium(tmp_path, *flags, "--dump-dom", page.as_uri() + "?click"))
+    body = next(attrs for tag, attrs in dom.elements if tag == "body")
+    assert json.loads(body["data-sent"]) == [{"event": "stop"}]
+    assert json.loads(body["data-log"]) == ["■ stop", "stopping… (disabled)",
+                                            "stopped (disabled)"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "stop_button.png"
+    chromium(tmp_path, *flags, f"--screenshot={shot}", "--window-size=700,160",
+             "--hide-scrollbars", page.as_uri())
+    assert shot.stat().st_size > 5_000
+
+
+def running_view() -> str:
+    """The HTML of a view whose gen is still streaming."""
+    from guidance_engine.display.view import ProgramView
+    from guidance_engine.errors import Span
+
+    span = Span(10, 36, 1, 11)
+    view = ProgramView("Count: 1, {{gen 'n' max_tokens=400}}")
+    for event in [ev.TextEvent("Count: 1, ", Span(0, 10, 1, 1)), ev.GenStart("n", span),
+                  ev.GenChunk("n", 0, "2, 3, 4, 5, 6", span)]:
+        view.feed(event)
+    return render_html(view)

@@ -10,6 +10,7 @@ displays.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -71,7 +72,8 @@ def test_updates_stream_during_a_real_gen_and_interrupt_stops_it(kernel: Any) ->
     assert elapsed < HANG_GUARD_SECONDS
     # The cell returned the partial program (no traceback) and its view says it was stopped.
     assert cell.reply["status"] == "ok" and not cell.of_type("error")
-    displays = cell.of_type("display_data", "update_display_data")
+    displays = [m for m in cell.of_type("display_data", "update_display_data")
+                if "guidance-program" in _html(m)]  # the stop button's messages left out
     assert 'data-status="interrupted"' in _html(displays[-1])
     assert "interrupted (KeyboardInterrupt) at line 1, column 43" in _html(displays[-1])
     # The gen was cut: its streamed text is shown struck out, and its variable is not saved.
@@ -114,20 +116,88 @@ def test_a_streaming_gen_s_variable_holds_its_text_so_far(kernel: Any) -> None:
     assert streamed == sorted(streamed, key=len), values
 
 
+def _views(cell: Any) -> list[dict[str, Any]]:
+    """The display_data messages showing a program view (the stop button is another one)."""
+    return [m for m in cell.of_type("display_data") if "text/html" in m["content"]["data"]]
+
+
+def _last_view(cell: Any) -> dict[str, Any]:
+    views = [m for m in cell.of_type("display_data", "update_display_data")
+             if "guidance-program" in _html(m)]
+    return views[-1]
+
+
+STOP_SETUP = """
+from guidance_engine.runtime.program import RunControl
+passes_at_stop = []
+_stop = RunControl.stop
+
+def noting_stop(self, reason="stopped"):
+    passes_at_stop.append((llm.forward_passes, reason))
+    _stop(self, reason)
+
+RunControl.stop = noting_stop
+"""
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_the_stop_button_stops_a_real_gen_and_leaves_the_partial_program(kernel: Any) -> None:
+    kernel.check(SETUP + STOP_SETUP)
+    button: list[str] = []
+    streaming: list[float] = []
+    sent: list[float] = []
+
+    def watch(msg: dict[str, Any]) -> None:
+        data = msg["content"].get("data", {})
+        if msg["msg_type"] == "display_data" and WIDGET in data:
+            button.append(data[WIDGET]["model_id"])
+        if msg["msg_type"] == "update_display_data" and "guidance-streaming" in _html(msg):
+            streaming.append(time.monotonic())
+            if len(streaming) == 3 and button and not sent:
+                # What the button's front end sends on a click (display/stop_button.js).
+                click = kernel.client.session.msg("comm_msg", {
+                    "comm_id": button[0],
+                    "data": {"method": "custom", "content": {"event": "stop"}}})
+                kernel.client.shell_channel.send(click)
+                sent.append(time.monotonic())
+
+    cell = kernel.run("out = guidance(\"Count from one to two hundred: 1, 2, 3, 4,"
+                      "{{gen 'n' max_tokens=400}}\", llm=llm)()", on_message=watch)
+    assert button, "no stop button was shown"
+    assert sent, "no streamed update arrived before the gen finished"
+    assert cell.reply["status"] == "ok" and not cell.of_type("error")
+    final = cell.of_type("display_data", "update_display_data")
+    views = [m for m in final if "guidance-program" in _html(m)]
+    assert "interrupted (the stop button) at line 1, column 43" in _html(views[-1])
+    # The button is taken out of the output when the run ends.
+    assert final[-1]["content"]["data"] == {"text/plain": ""}
+    report = json.loads(kernel.check(
+        "import json\nprint(json.dumps([passes_at_stop, llm.forward_passes, out.interrupted, "
+        "'n' in out, out.text[:14]]))"))
+    stops, passes, *rest = report
+    assert stops[0][1] == "the stop button"
+    print(f"forward passes: {stops[0][0]} when the stop arrived, {passes} after the cell")
+    assert passes - stops[0][0] <= MAX_PASSES_AFTER_SIGNAL
+    assert rest == [True, False, "Count from one"]
+    again = kernel.check("print(guidance('Hi{{gen \"x\" max_tokens=3}}', llm=llm, "
+                         "silent=True)().done)")
+    assert again == "True\n"
+
+
 def test_last_expression_call_is_displayed_once_and_async_mode_displays(
     kernel: Any,
 ) -> None:
     kernel.check("import guidance_engine as guidance\nmock = guidance.llms.Mock('b c')")
     cell = kernel.run("guidance('a{{gen \"x\"}}', llm=mock)()")
     assert cell.reply["status"] == "ok"
-    assert len(cell.of_type("display_data")) == 1
+    assert len(_views(cell)) == 1
     assert cell.of_type("execute_result") == []
-    final = cell.of_type("display_data", "update_display_data")[-1]
+    final = _last_view(cell)
     assert 'data-status="done"' in _html(final)
     assert final["content"]["data"]["text/plain"] == "a⟦b c⟧\n--- done ---"
     # A later cell showing the program does display it.
     shown = kernel.run("_")
-    assert len(shown.of_type("display_data")) == 1
+    assert len(_views(shown)) == 1
     cell = kernel.run("out = await guidance('q{{gen \"y\"}}', llm=mock, async_mode=True)()")
     assert cell.reply["status"] == "ok"
-    assert 'data-status="done"' in _html(cell.of_type("display_data", "update_display_data")[-1])
+    assert 'data-status="done"' in _html(_last_view(cell))
