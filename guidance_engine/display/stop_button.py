@@ -67,11 +67,12 @@ def offer(stop: Callable[[], None], blocking: bool = True) -> StopButton | None:
             stop()
 
     widget.on_msg(on_message)
-    handle = display(widget, display_id=True)
     if subshell is not None:
-        # Replies to the front end are routed where the comm last sent from; every message the
-        # front end sends on this comm then goes to the subshell (see ipykernel.comm.comm).
-        widget.comm._reply_subshell_id = subshell
+        # ipykernel's shell channel thread asks a comm where the front end's messages on it go
+        # (`_reply_subshell_for`, by default the subshell the comm last sent from): always to
+        # ours. Set before the button is shown, so no click can come earlier.
+        widget.comm._reply_subshell_for = lambda data, default: subshell
+    handle = display(widget, display_id=True)
     return StopButton(widget, handle)
 
 

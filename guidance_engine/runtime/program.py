@@ -313,9 +313,11 @@ class Program:
                 await holder[0].run()
             finally:
                 holder[0].shared.close()  # stops and joins the model worker
-                queue.put_nowait(None)
 
         task = asyncio.ensure_future(run())
+        # The end marker comes from the task's end, not from run(): a task stopped before it
+        # started (a stop button pressed at once) never enters run() at all.
+        task.add_done_callback(lambda _: queue.put_nowait(None))
         control.attach(task)
         try:
             while (item := await queue.get()) is not None:

@@ -173,3 +173,17 @@ def test_stream_true_is_built_on_the_event_stream_and_closing_it_stops_the_run()
     parts.close()  # leaving early: the run is stopped and its thread joined
     assert len(calls) <= 2
     assert not [t for t in threading.enumerate() if t.name == "guidance-run"]
+
+
+def test_a_stop_before_the_run_has_started_ends_it_at_once() -> None:
+    async def main() -> list[ev.Event]:
+        stream = guidance("a{{gen 'x'}}", llm=Mock("b")).events()
+        stream.stop("at once")  # e.g. the stop button pressed as soon as it was shown
+        return [event async for event in stream]
+
+    events = asyncio.run(asyncio.wait_for(main(), 10))
+    assert [type(e).__name__ for e in events] == ["Interrupted"]
+    stopped = events[0]
+    assert isinstance(stopped, ev.Interrupted)
+    assert (stopped.reason, stopped.program.interrupted, stopped.program.text) == (
+        "at once", True, "")
