@@ -19,11 +19,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from guidance_engine.llmcompiler.answer_form import TEXT, answer_form, looked_up
+from guidance_engine.llmcompiler.conversation import (
+    Conversation,
+    replan_turn,
+    results_turn,
+    shared_system,
+    using,
+)
 from guidance_engine.llmcompiler.executor import TaskFetchingUnit
 from guidance_engine.llmcompiler.joiner import FINISH, Decision, Joiner, format_history
-from guidance_engine.llmcompiler.plan import PlanItem, Task
+from guidance_engine.llmcompiler.plan import PlanItem, Task, Thought
 from guidance_engine.llmcompiler.plan_checks import PlanChecks
-from guidance_engine.llmcompiler.planner import Planner
+from guidance_engine.llmcompiler.planner import Planner, PlanRun
 from guidance_engine.llmcompiler.run_events import (
     JoinEnded,
     JoinStarted,
@@ -86,6 +93,8 @@ class LLMCompiler:
         self.planner = Planner(tools, llm=llm, examples=planner_examples,
                                template=planner_template, max_tasks=max_tasks, stream=stream)
         self.joiner = Joiner(llm=llm, examples=joiner_examples, template=joiner_template)
+        # One system text for every call of every question: the shared prefix (conversation).
+        self.system = shared_system(tools, planner_examples, joiner_examples)
 
     def run(self, question: str) -> AgentResult:
         """`arun` from synchronous code (not inside a running event loop)."""
@@ -108,49 +117,66 @@ class LLMCompiler:
         return AgentResult(answer, trace)
 
     async def _rounds(self, question: str, trace: Trace, clock: Callable[[], float]) -> str | None:
-        history: list[tuple[list[PlanItem], dict[int, str]]] = []
-        context, first_index = "", 1
+        # Planner, joiner, replans and math all extend this one conversation (see conversation).
+        conversation = Conversation(self.system, question=question)
+        conversation.user(f"Question: {question}")
+        first_index = 1
         previous: TaskFetchingUnit | None = None
         # A call made in one round is refused in the next; check_plans=False accepts every task.
         checks = PlanChecks(question, enabled=self.check_plans)
-        for round_ in range(self.max_replans + 1):
-            unit = TaskFetchingUnit(self.tools, self.max_concurrency, self.task_timeout,
-                                    clock=clock, plan=round_)
-            if previous is not None:
-                unit.carry_over(previous)
-            emit(PlanStarted(round_, clock()))
-            items, records = await self._plan_and_execute(question, unit, context, first_index,
-                                                          trace, clock, checks)
-            history.append((items, {i: r.observation for i, r in records.items()}))
-            emit(JoinStarted(round_, clock()))
-            form = answer_form(question, looked_up(trace.tasks)) if self.answer_forms else TEXT
-            decision = await self.joiner.decide(question, format_history(history),
-                                                can_replan=round_ < self.max_replans, clock=clock,
-                                                form=form)
-            emit(JoinEnded(round_, decision.end, decision.action, decision.argument,
-                           decision.thought, decision.start))
-            self._record(trace, decision)
-            if decision.action == FINISH:
-                return decision.argument
-            first_index = max([first_index - 1, *records]) + 1
-            context = replan_context(format_history(history), decision, first_index)
-            previous = unit
+        with using(conversation):
+            for round_ in range(self.max_replans + 1):
+                unit = TaskFetchingUnit(self.tools, self.max_concurrency, self.task_timeout,
+                                        clock=clock, plan=round_)
+                if previous is not None:
+                    unit.carry_over(previous)
+                emit(PlanStarted(round_, clock()))
+                items, records = await self._plan_and_execute(
+                    question, unit, conversation, first_index, trace, clock, checks)
+                decision = await self._join(question, conversation, trace, clock, round_,
+                                            format_history([(items, {
+                                                i: r.observation for i, r in records.items()})]))
+                checks.add_context(conversation.turns[-2]["text"])  # a replan may name results
+                if decision.action == FINISH:
+                    return decision.argument
+                first_index = max([first_index - 1, *records]) + 1
+                conversation.user(replan_turn(first_index))
+                previous = unit
         return None
 
+    async def _join(self, question: str, conversation: Conversation, trace: Trace,
+                    clock: Callable[[], float], round_: int, results: str) -> Decision:
+        """The joiner's decision on this round's results, added to the conversation."""
+        emit(JoinStarted(round_, clock()))
+        form = answer_form(question, looked_up(trace.tasks)) if self.answer_forms else TEXT
+        conversation.user(results_turn(results, form.instruction() if form.kind != "text"
+                                       else ""))
+        decision = await self.joiner.decide(question, results,
+                                            can_replan=round_ < self.max_replans, clock=clock,
+                                            form=form, conversation=conversation)
+        emit(JoinEnded(round_, decision.end, decision.action, decision.argument,
+                       decision.thought, decision.start))
+        self._record(trace, decision)
+        conversation.assistant(f"Thought: {decision.thought}\nAction: {decision.action}"
+                               f"({decision.argument})")
+        return decision
+
     async def _plan_and_execute(
-        self, question: str, unit: TaskFetchingUnit, context: str, first_index: int,
-        trace: Trace, clock: Callable[[], float], checks: PlanChecks,
+        self, question: str, unit: TaskFetchingUnit, conversation: Conversation,
+        first_index: int, trace: Trace, clock: Callable[[], float], checks: PlanChecks,
     ) -> tuple[list[PlanItem], dict[int, TaskRecord]]:
         def deliver(item: PlanItem) -> None:
             if isinstance(item, Task):
                 unit.submit(item)
 
         try:
-            run = await self.planner.plan(question, deliver, context, first_index, clock, checks)
+            run = await self.planner.plan(question, deliver, "", first_index, clock, checks,
+                                          conversation)
         except BaseException:
             unit.cancel()
             raise
         emit(PlanEnded(unit.plan, run.end, run.text, run.error, run.start))
+        conversation.assistant(plan_text(run))
         records = await unit.wait()
         trace.usage.merge(run.usage)
         trace.plans.append(PlanRecord(run.text, run.start, run.end, list(records), run.error))
@@ -164,13 +190,10 @@ class LLMCompiler:
                                         decision.start, decision.end))
 
 
-def replan_context(history: str, decision: Decision, first_index: int) -> str:
-    """What a new plan is told: the earlier plans and results, and why they were not enough."""
-    return (
-        f"Earlier plans and their results:\n{history}\n"
-        f"Thought: {decision.thought}\n"
-        f"A new plan is needed because: {decision.argument}\n"
-        f"Write a new plan for what is still missing. Number its actions from {first_index}; "
-        "the results above may be used as $N."
-    )
-
+def plan_text(run: PlanRun) -> str:
+    """The plan as the conversation keeps it: what the model wrote, or, when a line was refused
+    or did not parse, the lines that were accepted."""
+    if run.error is None:
+        return run.text.strip()
+    return "\n".join(f"Thought: {item.text}" if isinstance(item, Thought) else item.line
+                     for item in run.items)

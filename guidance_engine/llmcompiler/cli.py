@@ -19,7 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
-from guidance_engine.llmcompiler.benchmarks import BENCHMARKS, Benchmark, load_benchmark
+from guidance_engine.llmcompiler.benchmarks import (
+    BENCHMARKS,
+    Benchmark,
+    Question,
+    load_benchmark,
+)
 from guidance_engine.llmcompiler.evaluate import format_comparison, format_summary, summarize
 from guidance_engine.llmcompiler.runner import Agent, Store, read_store, run_benchmark
 from guidance_engine.llmcompiler.tools import Latency
@@ -63,7 +68,13 @@ def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--logging", action="store_true", help="keep each question's full trace")
     run.add_argument("--stream", action="store_true", help="dispatch tasks while planning")
     run.add_argument("--react", action="store_true", help="run the ReAct baseline instead")
+    run.add_argument("--tools_api", action="store_true",
+                     help="run the server's own OpenAI tools API (parallel function calling) "
+                          "as the baseline instead")
     run.add_argument("--N", type=_count(1), default=None, help="only the first N questions")
+    run.add_argument("--split", choices=("all", "design", "report"), default="all",
+                     help="design: the questions at even positions (what prompts and rules may "
+                          "be tuned on), report: the odd ones (what results are reported on)")
     run.add_argument("--model_type", choices=MODEL_TYPES, default="transformers")
     run.add_argument("--model_name", default=None, help="model name (server) or path/id (local)")
     run.add_argument("--model_path", default=None,
@@ -204,6 +215,10 @@ def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
     from guidance_engine.llmcompiler.react import ReAct
 
     tools = bench.tools(llm, Latency.parse(args.tool_latency, seed=args.seed))
+    if args.tools_api:
+        from guidance_engine.llmcompiler.tool_calling import ToolCalling
+
+        return ToolCalling(tools, llm=llm, max_iterations=args.max_iterations)
     if args.react:
         return ReAct(tools, llm=llm, examples=bench.examples("react"),
                      max_iterations=args.max_iterations)
@@ -215,11 +230,17 @@ def make_agent(args: argparse.Namespace, bench: Benchmark, llm: LLM) -> Agent:
 def run_command(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark, args.data)
     bench.docstore  # noqa: B018 - a malformed docstore is reported before any model loads
-    questions = bench.questions[: args.N] if args.N else bench.questions
+    questions = split_questions(bench.questions, args.split)
+    questions = questions[: args.N] if args.N else questions
     config = {key: getattr(args, key) for key in (
         "benchmark", "model_type", "model_name", "model_path", "tool_latency", "seed",
-        "stream", "max_replans", "max_iterations", "chat")}
-    config["agent"] = "react" if args.react else "llmcompiler"
+        "stream", "max_replans", "max_iterations", "chat", "split")}
+    if args.react and args.tools_api:
+        raise GuidanceError("--react and --tools_api name two baselines; expected one of them")
+    if args.tools_api and args.model_type == "transformers":
+        raise GuidanceError("--tools_api needs a server with an OpenAI tools API (--model_type "
+                            "llamacpp, vllm or openai); a transformers model has none")
+    config["agent"] = "tools" if args.tools_api else "react" if args.react else "llmcompiler"
     store = Store.open(args.store, config)
     try:
         with contextlib.ExitStack() as stack:
@@ -234,6 +255,13 @@ def run_command(args: argparse.Namespace) -> int:
         return 130
     print(format_summary(summarize(store.results)))
     return 0
+
+
+def split_questions(questions: tuple[Question, ...], split: str) -> tuple[Question, ...]:
+    """All questions, or the design half (even positions) or the report half (odd ones)."""
+    if split == "all":
+        return questions
+    return questions[0 if split == "design" else 1::2]
 
 
 def evaluate_command(args: argparse.Namespace) -> int:

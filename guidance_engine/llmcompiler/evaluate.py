@@ -10,6 +10,7 @@ when the expected answer is a number, the first number in the prediction counts 
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import string
@@ -59,14 +60,20 @@ class Summary:
     output_tokens: float
     replans: float
     processed_tokens: float = 0.0  # input tokens the model evaluated (not reused from a cache)
+    accuracy_ci: tuple[float, float] = (0.0, 0.0)  # Wilson 95% interval
+    latency_first: float = 0.0  # the first question answered (a cold server or model)
+    latency_warm: float = 0.0  # mean over the others
 
     def rows(self) -> list[tuple[str, str]]:
         return [
             ("questions", str(self.n)),
             ("accuracy", f"{self.accuracy:.1%}"),
+            ("accuracy 95% CI", f"{self.accuracy_ci[0]:.1%}-{self.accuracy_ci[1]:.1%}"),
             ("latency mean (s)", f"{self.latency_mean:.2f}"),
             ("latency median (s)", f"{self.latency_median:.2f}"),
             ("latency std (s)", f"{self.latency_std:.2f}"),
+            ("latency first question (s)", f"{self.latency_first:.2f}"),
+            ("latency mean of the rest (s)", f"{self.latency_warm:.2f}"),
             ("input tokens / question", f"{self.input_tokens:.0f}"),
             ("processed tokens / question", f"{self.processed_tokens:.0f}"),
             ("output tokens / question", f"{self.output_tokens:.0f}"),
@@ -80,9 +87,10 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> Summary:
     if not records:
         return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     latencies = [float(r["latency"]) for r in records]
+    right = sum(is_correct(r.get("answer"), str(r["label"])) for r in records)
     return Summary(
         n=len(records),
-        accuracy=sum(is_correct(r.get("answer"), str(r["label"])) for r in records) / len(records),
+        accuracy=right / len(records),
         latency_mean=statistics.fmean(latencies),
         latency_median=statistics.median(latencies),
         latency_std=statistics.pstdev(latencies),
@@ -92,7 +100,24 @@ def summarize(results: Mapping[str, Mapping[str, Any]]) -> Summary:
         # Stores written before processed tokens were counted: every input token was processed.
         processed_tokens=statistics.fmean(
             r["usage"].get("processed_tokens", r["usage"]["input_tokens"]) for r in records),
+        accuracy_ci=wilson(right, len(records)),
+        latency_first=latencies[0],
+        latency_warm=statistics.fmean(latencies[1:]) if len(latencies) > 1 else latencies[0],
     )
+
+
+def wilson(right: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of `right` successes in `n` trials.
+
+        >>> tuple(round(x, 3) for x in wilson(5, 10))
+        (0.237, 0.763)
+    """
+    if n == 0:
+        return (0.0, 0.0)
+    p = right / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def format_summary(summary: Summary) -> str:
@@ -112,6 +137,8 @@ def format_comparison(run: Summary, baseline: Summary, names: Sequence[str] = ("
     ratios = {
         "latency mean (s)": ratio(baseline.latency_mean, run.latency_mean),
         "latency median (s)": ratio(baseline.latency_median, run.latency_median),
+        "latency first question (s)": ratio(baseline.latency_first, run.latency_first),
+        "latency mean of the rest (s)": ratio(baseline.latency_warm, run.latency_warm),
         "input tokens / question": ratio(baseline.input_tokens, run.input_tokens),
         "processed tokens / question": ratio(baseline.processed_tokens,
                                                    run.processed_tokens),

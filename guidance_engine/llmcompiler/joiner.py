@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidance_engine.llmcompiler.answer_form import TEXT, AnswerForm
+from guidance_engine.llmcompiler.conversation import PROMPTS as SECTIONS
+from guidance_engine.llmcompiler.conversation import Conversation
 from guidance_engine.llmcompiler.plan import PlanItem, Thought
 from guidance_engine.llmcompiler.trace import TokenUsage
 from guidance_engine.llmcompiler.turns import (
@@ -123,13 +125,30 @@ class Joiner:
         self.program: Program = load(str(template or PROMPTS / "joiner.handlebars"), llm=llm,
                                      silent=True, log=True)
 
+    def conversation(self, question: str, history: str, form: AnswerForm) -> Conversation:
+        """A one-turn conversation for a decision made outside an agent's run."""
+        system = (SECTIONS / "shared_decide.txt").read_text(encoding="utf-8").strip()
+        if self.examples:
+            system += f"\n\n{self.examples}"
+        text = f"Question: {question}\n\n{history}"
+        if form.kind != "text":
+            text += f"\n\n{form.instruction()}"
+        conversation = Conversation(system, question=question)
+        conversation.user(text)
+        return conversation
+
     async def decide(self, question: str, history: str, can_replan: bool,
                      clock: Callable[[], float] = time.perf_counter,
-                     form: AnswerForm = TEXT) -> Decision:
-        """Finish or Replan; a Finish answer has `form` (told, and held by the constraint)."""
+                     form: AnswerForm = TEXT,
+                     conversation: Conversation | None = None) -> Decision:
+        """Finish or Replan; a Finish answer has `form` (told, and held by the constraint).
+
+        The prompt is `conversation` (an agent's run: its last user turn holds the results and
+        the form), else the question, `history` and the form after the joiner's own system text.
+        """
         start = clock()
-        variables = {"question": question, "context": history, "examples": self.examples,
-                     "form": form.instruction() if form.kind != "text" else ""}
+        conversation = conversation or self.conversation(question, history, form)
+        variables = conversation.variables()
         if chat_turns(self.llm):
             grammar = enforced_grammar(self.llm, joiner_grammar(can_replan, form))
             out = await self.program(**variables, chat=True, grammar=grammar,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
+from guidance_engine.llmcompiler.conversation import current_conversation
 from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
 from guidance_engine.llmcompiler.trace import current_usage
 from guidance_engine.llmcompiler.turns import enforced_grammar
@@ -86,9 +87,13 @@ class MathTool:
     async def __call__(self, problem: str, context: Sequence[Any] = ()) -> str:
         if isinstance(context, str):
             context = [context]
+        # Inside an LLMCompiler run the prompt starts with the run's shared prefix (its system
+        # text and question), so the server re-reads only the problem.
+        shared = current_conversation()
         out = await self.program(problem=str(problem), context=[str(c) for c in context],
                                  grammar=enforced_grammar(self.llm, "arithmetic"),
-                                 async_mode=True)
+                                 system=shared.system if shared else "",
+                                 question=shared.question if shared else "", async_mode=True)
         usage = current_usage()
         if usage is not None:
             usage.add_log(out.log)

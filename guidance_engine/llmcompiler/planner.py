@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidance_engine.errors import IncompleteOutputError
+from guidance_engine.llmcompiler.conversation import Conversation, shared_system
 from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
 from guidance_engine.llmcompiler.plan_checks import PlanChecks
 from guidance_engine.llmcompiler.plan_grammar import plan_grammar
@@ -79,16 +80,23 @@ class Planner:
         self.program: Program = load(str(template or PROMPTS / "planner.handlebars"), llm=llm,
                                      silent=True, log=True)
 
+    def conversation(self, question: str, context: str = "") -> Conversation:
+        """A one-turn conversation for a plan made outside an agent's run."""
+        conversation = Conversation(shared_system(self.tools, self.examples), question=question)
+        conversation.user(f"Question: {question}" + (f"\n\n{context}" if context else ""))
+        return conversation
+
     def variables(
-        self, question: str, context: str = "", first_index: int = 1, samples: int = 1
+        self, question: str, context: str = "", first_index: int = 1, samples: int = 1,
+        conversation: Conversation | None = None,
     ) -> dict[str, object]:
-        """What the template receives; `samples > 1` makes `plan` a list (tests sample plans)."""
+        """What the template receives; `samples > 1` makes `plan` a list (tests sample plans).
+        The prompt is `conversation` (the run's shared prefix and turns), else the question and
+        `context` after this planner's own system text."""
+        conversation = conversation or self.conversation(question, context)
         return {
+            **conversation.variables(),
             "samples": samples,
-            "question": question,
-            "context": context,
-            "tools": [tool.description for tool in self.tools],
-            "examples": self.examples,
             "grammar": enforced_grammar(self.llm,
                                         plan_grammar(self.tools, first_index, **self.limits)),
             "max_tokens": self.max_tokens,
@@ -104,6 +112,7 @@ class Planner:
         first_index: int = 1,
         clock: Callable[[], float] = time.perf_counter,
         checks: PlanChecks | None = None,
+        conversation: Conversation | None = None,
     ) -> PlanRun:
         """Generate a plan, handing each parsed task or thought to `deliver` as it completes.
 
@@ -111,7 +120,7 @@ class Planner:
         the model is stopped, and `run.error` says why."""
         run = PlanRun(start=clock())
         stream = PlanStream()
-        variables = self.variables(question, context, first_index)
+        variables = self.variables(question, context, first_index, conversation=conversation)
         if checks is None:
             checks = PlanChecks(question)
         checks.add_context(context)

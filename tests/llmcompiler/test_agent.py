@@ -47,12 +47,19 @@ def test_plan_runs_in_parallel_and_the_joiner_answers_with_a_full_trace() -> Non
     assert [(j.thought, j.action, j.argument) for j in trace.joins] == [
         ("Everest is 238 m taller.", "Finish", "238 m")]
     assert trace.usage.model_calls == 5  # plan, math, thought, action, answer
-    joiner_prompt = llm.calls[-1].prompt
-    assert ('Question: How much taller is Everest than K2?\n\n1. search("Mount Everest")\n'
-            "Observation: Mount Everest is 8,849 m high.\n2. search(\"K2\")\nObservation: K2 is "
-            '8,611 m high.\n3. math("Everest minus K2", ["$1", "$2"])\nObservation: 238\n'
-            "Thought: That is all.\n\nThe answer is a number: finish with the number alone, "
-            "without units.<|im_end|>") in joiner_prompt
+    # One shared prefix: the joiner's prompt extends the planner's by the plan and its results;
+    # the math call shares the system text and the question.
+    planner_prompt, math_prompt, joiner_prompt = (llm.calls[i].prompt for i in (0, 1, -1))
+    assert joiner_prompt.startswith(
+        f"{planner_prompt}{PLAN}<|im_end|>\n<|im_start|>user\nResults:\n1. search(")
+    system = planner_prompt.split("<|im_start|>user\n")[0]
+    assert planner_prompt == (f"{system}<|im_start|>user\nQuestion: How much taller is Everest "
+                              "than K2?<|im_end|>\n<|im_start|>assistant\n")
+    assert math_prompt.startswith(f"{system}<|im_start|>user\nQuestion: How much taller is "
+                                  "Everest than K2?\n\nMath problem: Everest minus K2\n")
+    assert ("Observation: 238\nThought: That is all.\n\nThe answer is a number: finish with "
+            "the number alone, without units.\n\nDecide: one Thought: line, then one Action: "
+            "line.<|im_end|>") in joiner_prompt
     assert trace.as_dict()["replans"] == 0
 
 
@@ -166,12 +173,18 @@ def test_replan_runs_with_the_earlier_plan_observations_and_reason() -> None:
     second_plan = [c for c in llm.calls if (getattr(c, "grammar", None) or "").startswith(
         "start: plan_")][1]
     assert second_plan.grammar.startswith("start: plan_2\n")  # type: ignore[union-attr]
-    assert ("Earlier plans and their results:\n1. search(\"Harbour Bridge\")\n"
-            "Observation: Could not find") in second_plan.prompt
-    assert ("Thought: The height is missing.\nA new plan is needed because: search the tower by "
-            "its name\nWrite a new plan for what is still missing. Number its actions from 2;"
-            ) in second_plan.prompt
+    first_plan = next(c for c in llm.calls if (getattr(c, "grammar", None) or "").startswith(
+        "start: plan_"))
+    assert second_plan.prompt.startswith(first_plan.prompt)  # the replan extends the run
+    assert ('<|im_start|>user\nResults:\n1. search("Harbour Bridge")\nObservation: Could not '
+            "find") in second_plan.prompt
+    assert second_plan.prompt.endswith(
+        "<|im_start|>assistant\nThought: The height is missing.\nAction: Replan(search the "
+        "tower by its name)<|im_end|>\n<|im_start|>user\nWrite a new plan for what is still "
+        "missing. Number its actions from 2; the results above may be used as $N.<|im_end|>\n"
+        "<|im_start|>assistant\n")
     final_joiner = [c for c in llm.calls if getattr(c, "options", None)][-1]
+    assert final_joiner.prompt.startswith(second_plan.prompt)
     assert '2. search("Sydney Tower")\nObservation: Sydney Tower Eye is 309 m tall.' in (
         final_joiner.prompt)
 

@@ -70,8 +70,8 @@ def test_evaluate_prints_figures_and_ratios_as_a_subprocess(tmp_path: Path) -> N
     single = cli("evaluate", str(run))
     assert single.returncode == 0, single.stderr
     assert single.stdout.splitlines()[:3] == [
-        "questions                    1", "accuracy                     100.0%",
-        "latency mean (s)             2.00"]
+        "questions                     1", "accuracy                      100.0%",
+        "accuracy 95% CI               20.7%-100.0%"]
     both = cli("evaluate", str(run), str(base))
     assert both.returncode == 0, both.stderr
     lines = {line.split("  ")[0]: line.split() for line in both.stdout.splitlines()}
@@ -281,3 +281,14 @@ def test_a_local_model_runs_on_the_physical_cores_and_the_cli_says_so(
         f"threads: {physical_cores()} (the machine's physical cores; --threads to change)")
     chosen = cli(*base, "--threads", "1")
     assert chosen.stderr.splitlines()[0] == "threads: 1 (--threads)"
+
+
+def test_split_takes_the_even_or_the_odd_positions() -> None:
+    from guidance_engine.llmcompiler.cli import split_questions
+
+    questions = load_benchmark("movie").questions
+    design, report = split_questions(questions, "design"), split_questions(questions, "report")
+    assert (len(design), len(report)) == (30, 30)
+    assert design[:2] == (questions[0], questions[2]) and report[:2] == (questions[1],
+                                                                          questions[3])
+    assert split_questions(questions, "all") == questions

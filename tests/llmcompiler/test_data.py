@@ -43,8 +43,12 @@ def test_the_wheel_holds_every_data_file_and_the_licences(tmp_path: Path) -> Non
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name.rpartition("/")[2] for name in archive.namelist()
                    if name.startswith("guidance_engine/llmcompiler/data/")}
+        prompts = {name.rpartition("/")[2] for name in archive.namelist()
+                   if name.startswith("guidance_engine/llmcompiler/prompts/")}
     assert shipped == {path.name for path in DATA.iterdir()}
     assert "LICENSES.md" in shipped and len(shipped) == 9
+    source = {p.name for p in (DATA.parent / "prompts").rglob("*") if p.is_file()}
+    assert prompts == source  # the shared system text's sections ship too
 
 
 def test_without_the_environment_variable_the_shipped_data_is_used() -> None:
