@@ -13,14 +13,15 @@ this small interface:
 `ConstraintSpec(pattern=None, json_schema=None, grammar=None, options=None, stop=(),
 stop_regex=(), healing_prefix="")` (frozen dataclass)
     At most one of pattern (Python-style regex, Rust semantics, `\\d` = [0-9]), json_schema (a
-    dict or a pydantic model class; `x-guidance` options honoured, compact separators by
-    default), grammar (a shipped name such as "arithmetic", a path to a .lark file, or inline
-    Lark text) and options (exact strings, for a token-by-token select). Semantics: the
-    generated text is `healing_prefix + value + stop`, where value fully matches the constraint;
-    once the value is complete the model may end (EOS) or emit one stop string / stop_regex
-    match, which ends generation and is not part of the value. Without a constraint (healing
-    only) any text that starts with the prefix is allowed, and stop strings stay the backend's
-    job.
+    dict or a pydantic model class; `x-guidance` options honoured as llguidance defines them,
+    compact layout by default; keywords llguidance refuses are rewritten first where an exact
+    equivalent exists, see `schema_rewrite`), grammar (a shipped name such as "arithmetic", a
+    path to a .lark file, or inline Lark text) and options (exact strings, for a token-by-token
+    select). Semantics: the generated text is `healing_prefix + value + stop`, where value fully
+    matches the constraint; once the value is complete the model may end (EOS) or emit one stop
+    string / stop_regex match, which ends generation and is not part of the value. Without a
+    constraint (healing only) any text that starts with the prefix is allowed, and stop strings
+    stay the backend's job.
 
 `validate(spec, index=None) -> None`
     Raises `guidance_engine.errors.ConstraintError` naming the part at fault and the engine's

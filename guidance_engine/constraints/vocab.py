@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import copy
+import hashlib
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -74,7 +75,8 @@ class TokenIndex:
         self._ll: llguidance.LLTokenizer | None = None
         # Compiled grammars, least recently used first: a gen inside a loop compiles once.
         self._compiled: dict[str, llguidance.LLMatcher] = {}
-        self._checked: dict[str, None] = {}  # grammars `validate` passed, oldest first
+        # Digests of the grammars `validate` passed, oldest first (a schema can be megabytes).
+        self._checked: dict[bytes, None] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -139,11 +141,11 @@ class TokenIndex:
 
     def checked(self, grammar: str) -> bool:
         """Whether `validate` already passed `grammar` on this vocabulary."""
-        return grammar in self._checked
+        return _digest(grammar) in self._checked
 
     def mark_checked(self, grammar: str) -> None:
         with self._lock:
-            self._checked[grammar] = None
+            self._checked[_digest(grammar)] = None
             if len(self._checked) > CHECKED_CACHE_SIZE:
                 del self._checked[next(iter(self._checked))]
 
@@ -205,6 +207,10 @@ class TokenIndex:
 
     def __repr__(self) -> str:
         return f"TokenIndex({self.name!r}, vocab_size={self.vocab_size}, eos_id={self.eos_id})"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 def _compile(ll: llguidance.LLTokenizer, grammar: str) -> llguidance.LLMatcher:
