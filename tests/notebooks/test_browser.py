@@ -238,25 +238,16 @@ BUTTON_PAGE = """<!doctype html><html><head><meta charset='utf-8'><title>stop</t
 // its traits and records what the button sends to the kernel.
 const source = {source};
 const module = await import(URL.createObjectURL(new Blob([source], {{type: 'text/javascript'}})));
-const traits = {{running: true, outcome: 'done'}}, handlers = {{}}, sent = [];
-const model = {{
+const traits = {{running: true, outcome: 'done'}}, handlers = {{}};
+window.sent = [];
+window.kernelSays = (running, outcome) => {{  // a trait change from the kernel
+  traits.running = running; traits.outcome = outcome; handlers['change:running']();
+}};
+module.default.render({{model: {{
   get: (name) => traits[name],
   on: (event, callback) => {{ handlers[event] = callback; }},
-  send: (content) => sent.push(content),
-}};
-module.default.render({{model, el: document.getElementById('button')}});
-const button = document.querySelector('button.guidance-stop');
-const log = [button.textContent + (button.disabled ? ' (disabled)' : '')];
-if (location.search === '?click') {{
-  button.click();
-  log.push(button.textContent + (button.disabled ? ' (disabled)' : ''));
-  traits.running = false; traits.outcome = 'stopped';  // the kernel says the run ended
-  handlers['change:running']();
-  log.push(button.textContent + (button.disabled ? ' (disabled)' : ''));
-  button.click();  // a disabled button sends nothing more
-}}
-document.body.dataset.sent = JSON.stringify(sent);
-document.body.dataset.log = JSON.stringify(log);
+  send: (content) => window.sent.push(content),
+}}, el: document.getElementById('button')}});
 </script></body></html>"""
 
 
@@ -265,21 +256,27 @@ def test_the_stop_button_is_shown_and_clickable_in_headless_chromium(tmp_path: P
 
     from guidance_engine.display.stop_button import _ESM
 
-    view = running_view()
+    from .devtools import DevTools
+
     page = tmp_path / "button.html"
-    page.write_text(BUTTON_PAGE.format(view=view, source=json.dumps(_ESM.read_text())),
+    page.write_text(BUTTON_PAGE.format(view=running_view(), source=json.dumps(_ESM.read_text())),
                     encoding="utf-8")
-    flags = ["--virtual-time-budget=2000", "--allow-file-access-from-files"]
-    dom = Dom()
-    dom.feed(chromium(tmp_path, *flags, "--dump-dom", page.as_uri() + "?click"))
-    body = next(attrs for tag, attrs in dom.elements if tag == "body")
-    assert json.loads(body["data-sent"]) == [{"event": "stop"}]
-    assert json.loads(body["data-log"]) == ["■ stop", "stopping… (disabled)",
-                                            "stopped (disabled)"]
+    state = "[document.querySelector('button.guidance-stop').textContent, " \
+            "document.querySelector('button.guidance-stop').disabled, window.sent]"
+    assert CHROMIUM is not None
+    with DevTools(CHROMIUM, tmp_path / "devtools") as browser:
+        browser.open(page.as_uri(), "!!document.querySelector('button.guidance-stop')")
+        assert browser.evaluate(state) == ["■ stop", False, []]
+        browser.click("button.guidance-stop")  # a real mouse click, hit testing included
+        assert browser.evaluate(state) == ["stopping…", True, [{"event": "stop"}]]
+        browser.click("button.guidance-stop")  # disabled now: nothing more is sent
+        browser.evaluate("window.kernelSays(false, 'stopped')")  # the run ended
+        assert browser.evaluate(state) == ["stopped", True, [{"event": "stop"}]]
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "stop_button.png"
-    chromium(tmp_path, *flags, f"--screenshot={shot}", "--window-size=700,160",
-             "--hide-scrollbars", page.as_uri())
+    chromium(tmp_path, "--virtual-time-budget=2000", "--allow-file-access-from-files",
+             f"--screenshot={shot}", "--window-size=700,160", "--hide-scrollbars",
+             page.as_uri())
     assert shot.stat().st_size > 5_000
 
 
