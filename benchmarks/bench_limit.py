@@ -79,11 +79,10 @@ class Pass:
 
 
 class Recorder:
-    """A forward pre-hook noting each pass's inputs, cache shape, start time and thread."""
+    """A forward pre-hook noting each pass's inputs, cache shape and start time."""
 
     def __init__(self, model: Any) -> None:
         self.passes: list[Pass] = []
-        self.threads: set[int] = set()
         self.on = True
         model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
@@ -95,7 +94,6 @@ class Recorder:
         ids = kwargs["input_ids"]
         inputs = {k: v for k, v in kwargs.items() if k not in ("cache", "use_cache")}
         self.passes.append(Pass(inputs, length, int(ids.shape[0]), time.perf_counter()))
-        self.threads.add(threading.get_ident())
 
     def take(self) -> list[Pass]:
         out, self.passes = self.passes, []
@@ -287,7 +285,6 @@ def measure(llm: Any, templates: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {"per_pass": per_pass(llm)}
     for name in templates:
         result[name] = run_template(llm, name)
-    result["model_threads"] = len(llm.recorder.threads)
     return result
 
 
@@ -361,8 +358,7 @@ def _medians(rounds: list[Any]) -> Any:
 def report(caller: str, result: dict[str, Any], templates: list[str]) -> None:
     pp = result["per_pass"]
     print(f"\n[{caller}] per pass at context {pp['context']}: engine {pp['engine_ms']:.1f} ms, "
-          f"raw main-thread loop {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}  "
-          f"(threads running forward: {result['model_threads']})")
+          f"raw main-thread loop {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}")
     print(f"{'template':10s} {'run':4s} {'passes':>6s} {'fed':>5s} {'engine s':>9s} "
           f"{'limit T s':>9s} {'ratio':>6s} {'1st use':>7s} {'ratio-1st':>9s} {'outside':>8s} "
           f"{'mask':>6s} {'sample':>6s} "
