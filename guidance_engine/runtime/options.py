@@ -8,23 +8,13 @@ from an option (`silnet`) that the template never reads is refused with a did-yo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
+from guidance_engine.template import analysis
 from guidance_engine.template import instructions as ins
-from guidance_engine.template.nodes import (
-    BinOp,
-    Call,
-    DictExpr,
-    Expr,
-    GetAttr,
-    GetItem,
-    ListExpr,
-    UnaryOp,
-    Var,
-)
 
 OPTIONS = ("llm", "silent", "stream", "async_mode", "caching", "await_missing", "log")
 
@@ -68,8 +58,7 @@ def names_read(compiled: ins.CompiledTemplate, variables: Mapping[str, Any]) -> 
         if id(template) in seen:
             continue
         seen.add(id(template))
-        for expr in _expressions(template.instructions):
-            names.update(_var_names(expr))
+        names |= analysis.names_read(template.instructions)
     if "parse" in names:
         return None
     for value in variables.values():
@@ -80,36 +69,6 @@ def names_read(compiled: ins.CompiledTemplate, variables: Mapping[str, Any]) -> 
                 return None
             names |= nested
     return names
-
-
-def _expressions(instructions: tuple[ins.Instruction, ...]) -> Iterator[Expr]:
-    for instruction in instructions:
-        for field in ("expr", "cond", "call"):
-            value = getattr(instruction, field, None)
-            if value is not None:
-                yield value
-
-
-def _var_names(root: Expr) -> Iterator[str]:
-    stack = [root]
-    while stack:  # iterative: expressions can be 64 levels deep
-        expr = stack.pop()
-        if isinstance(expr, Var):
-            yield expr.name
-        elif isinstance(expr, GetAttr):
-            stack.append(expr.obj)
-        elif isinstance(expr, GetItem):
-            stack += [expr.obj, expr.index]
-        elif isinstance(expr, Call):
-            stack += [expr.func, *expr.args, *(kw.value for kw in expr.kwargs)]
-        elif isinstance(expr, UnaryOp):
-            stack.append(expr.operand)
-        elif isinstance(expr, BinOp):
-            stack += [expr.left, expr.right]
-        elif isinstance(expr, ListExpr):
-            stack += expr.items
-        elif isinstance(expr, DictExpr):
-            stack += [part for pair in expr.items for part in pair]
 
 
 def _one_edit(a: str, b: str) -> bool:

@@ -43,6 +43,11 @@ def test_static_constraints_only_for_literal_arguments() -> None:
     ]
 
 
+def test_static_constraints_skip_a_gen_that_a_variable_replaces() -> None:
+    compiled = compile_template("{{gen 'a' pattern='['}}")
+    assert list(static_constraints(compiled.instructions, {"gen": lambda *a, **k: ""})) == []
+
+
 def test_schema_dict() -> None:
     class Point(pydantic.BaseModel):
         x: int

@@ -21,8 +21,9 @@ from guidance_engine.runtime.library.base import (
     as_strings,
     expect,
 )
-from guidance_engine.template.instructions import CallSite, Emit, Instruction
-from guidance_engine.template.nodes import Call, DictExpr, Expr, ListExpr, Literal, UnaryOp, Var
+from guidance_engine.template.analysis import command_calls, static_value
+from guidance_engine.template.instructions import CallSite, Instruction
+from guidance_engine.template.nodes import Call
 
 _CONSTRAINTS = ("pattern", "json_schema", "grammar")
 
@@ -167,20 +168,11 @@ def static_constraints(
     The interpreter hands these to `llm.validate_request` before the first model call, so a bad
     pattern or schema fails before any decoding.
     """
-    for ins in instructions:
-        if isinstance(ins, Emit):
-            for call in _gen_calls(ins.expr):
-                request = _constraint_request(call, known or {})
-                if request is not None:
-                    yield request, call.span
-
-
-def _gen_calls(expr: Expr) -> Iterator[Call]:
-    if isinstance(expr, Call):
-        if isinstance(expr.func, Var) and expr.func.name == "gen":
-            yield expr
-        for arg in (*expr.args, *(kw.value for kw in expr.kwargs)):
-            yield from _gen_calls(arg)
+    known = known or {}
+    for call in command_calls(instructions, ("gen",), shadowed=known):
+        request = _constraint_request(call, known)
+        if request is not None:
+            yield request, call.span
 
 
 def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | None:
@@ -204,26 +196,6 @@ def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | No
         )
     except ArgumentError:
         return None  # reported with its position when the gen runs
-
-
-def static_value(expr: Expr, known: Mapping[str, Any]) -> tuple[bool, Any]:
-    if isinstance(expr, Literal):
-        return True, expr.value
-    if isinstance(expr, UnaryOp) and expr.op == "-":
-        ok, value = static_value(expr.operand, known)  # `-1` is a minus applied to 1
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        return (True, -value) if ok and number else (False, None)
-    if isinstance(expr, Var):
-        return (True, known[expr.name]) if expr.name in known else (False, None)
-    if isinstance(expr, ListExpr):
-        parts = [static_value(item, known) for item in expr.items]
-        return all(ok for ok, _ in parts), [value for _, value in parts]
-    if isinstance(expr, DictExpr):
-        keys = [static_value(k, known) for k, _ in expr.items]
-        values = [static_value(v, known) for _, v in expr.items]
-        ok = all(ok for ok, _ in keys + values)
-        return ok, {k: v for (_, k), (_, v) in zip(keys, values, strict=True)} if ok else None
-    return False, None
 
 
 COMMANDS = [Command("gen", gen)]

@@ -19,10 +19,11 @@ from typing import Any
 from guidance_engine.errors import Span
 from guidance_engine.runtime.library.arguments import check_keywords, check_values
 from guidance_engine.runtime.library.base import ArgumentError
-from guidance_engine.runtime.library.gen import gen, static_value
+from guidance_engine.runtime.library.gen import gen
 from guidance_engine.runtime.library.select import select
 from guidance_engine.template import instructions as ins
-from guidance_engine.template.nodes import Call, Expr, Var
+from guidance_engine.template.analysis import command_calls, static_value
+from guidance_engine.template.nodes import Call, Var
 
 
 def _parameters(func: Callable[..., Any]) -> tuple[str, ...]:
@@ -42,20 +43,10 @@ def argument_errors(
 ) -> Iterator[tuple[str, ArgumentError, Span]]:
     """(command, error, span of the keyword) for every argument that is wrong before running."""
     for instruction in instructions:
-        if isinstance(instruction, ins.Emit):
-            for call in _model_calls(instruction.expr, known):
-                yield from _check_call(call, known, sampling_kwargs)
-        elif isinstance(instruction, ins.SelectBlock) and "select" not in known:
+        for call in command_calls((instruction,), ("gen", "select"), shadowed=known):
+            yield from _check_call(call, known, sampling_kwargs)
+        if isinstance(instruction, ins.SelectBlock) and "select" not in known:
             yield from _check_call(instruction.call, known, frozenset(), block=True)
-
-
-def _model_calls(expr: Expr, known: Mapping[str, Any]) -> Iterator[Call]:
-    if isinstance(expr, Call):
-        func = expr.func
-        if isinstance(func, Var) and func.name in ("gen", "select") and func.name not in known:
-            yield expr
-        for arg in (*expr.args, *(kw.value for kw in expr.kwargs)):
-            yield from _model_calls(arg, known)
 
 
 def _check_call(
