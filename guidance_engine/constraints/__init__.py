@@ -12,7 +12,7 @@ this small interface:
 
 `ConstraintSpec(pattern=None, json_schema=None, grammar=None, options=None, stop=(),
 stop_regex=(), healing_prefix="")` (frozen dataclass)
-    At most one of pattern (Python-style regex, Rust semantics, `\\d` = [0-9]), json_schema (a
+    At most one of pattern (the engine's Rust regex syntax, as for stop_regex), json_schema (a
     dict or a pydantic model class; `x-guidance` options honoured as llguidance defines them,
     compact layout by default; keywords llguidance refuses are rewritten first where an exact
     equivalent exists, see `schema_rewrite`), grammar (a shipped name such as "arithmetic", a

@@ -21,7 +21,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from guidance_engine.constraints import ConstraintSpec, TokenIndex
 
 FinishReason = Literal["stop", "length", "eos", "constraint"]
 
@@ -322,5 +325,23 @@ class LLM(ABC):
     def role_end(self, role: str) -> str:
         """The text that closes a role block (for ChatML: `<|im_end|>`, newline included)."""
 
-    def validate_request(self, request: GenRequest) -> None:  # noqa: B027 - optional hook
-        """Raise `ConstraintError` for a constraint this backend cannot honour (no model call)."""
+    def validate_request(self, request: GenRequest) -> None:
+        """Raise `ConstraintError` for a pattern, stop regex, schema or grammar that is invalid,
+        or that this backend cannot honour (no model call). Every backend runs this one check;
+        a backend adds its own limits in `check_constraint`."""
+        if (request.pattern is None and request.json_schema is None and request.grammar is None
+                and not request.stop_regex):
+            return  # nothing to check: skip importing the constraint engine
+        from guidance_engine.constraints import ConstraintSpec, validate
+
+        spec = ConstraintSpec.for_request(request)
+        validate(spec, self.constraint_index())
+        if spec.constrained:
+            self.check_constraint(spec)
+
+    def constraint_index(self) -> TokenIndex | None:
+        """The vocabulary constraints are compiled on (None: the engine's byte vocabulary)."""
+        return None
+
+    def check_constraint(self, spec: ConstraintSpec) -> None:  # noqa: B027 - optional hook
+        """Raise `ConstraintError` for a valid constraint this backend cannot enforce."""

@@ -106,14 +106,6 @@ class Mock(LLM):
     def role_end(self, role: str) -> str:
         return "<|im_end|>"
 
-    def validate_request(self, request: GenRequest) -> None:
-        """Constraints are checked for validity even though the Mock does not enforce them."""
-        if request.pattern is None and request.json_schema is None and request.grammar is None:
-            return  # nothing to check: skip importing the constraint engine
-        from guidance_engine.constraints import ConstraintSpec, validate
-
-        validate(ConstraintSpec.for_request(request))
-
     def next_output(self, prompt: str) -> tuple[str, FinishReason]:
         """The scripted text and finish reason for the next call on `prompt`."""
         item = self._pick_script(prompt)

@@ -24,7 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from guidance_engine.constraints import ConstraintSpec, validate
+from guidance_engine.constraints import ConstraintSpec
 from guidance_engine.constraints.dialects import (
     check_cut_value,
     check_expressible,
@@ -325,12 +325,9 @@ class OpenAI(LLM):
         self._sessions += 1
         return {"cache_prompt": True, "id_slot": (self._sessions - 1) % self._slots}
 
-    def validate_request(self, request: GenRequest) -> None:
-        """Constraints must be valid and expressible on this server (checked before any call)."""
-        spec = ConstraintSpec.for_request(request)
-        if spec.constrained:
-            validate(spec)
-            check_expressible(spec, self.api_type, self.chat_mode)
+    def check_constraint(self, spec: ConstraintSpec) -> None:
+        """A constraint must be expressible on this server (checked before any call)."""
+        check_expressible(spec, self.api_type, self.chat_mode)
 
     def cache_identity(self) -> dict[str, Any]:
         return {"backend": "OpenAI", "api_type": self.api_type, "model": self.model,

@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
-from guidance_engine.constraints import ConstraintSpec, TokenIndex, validate
+from guidance_engine.constraints import TokenIndex
+from guidance_engine.constraints.regex import full_match
 from guidance_engine.errors import ContextOverflowError, ModelLoadError
 from guidance_engine.llms.base import (
     LLM,
     LOGITS_PROCESSOR_KWARGS,
-    GenRequest,
     Segment,
     SelectRequest,
     TokenLogprob,
@@ -47,10 +47,9 @@ from guidance_engine.llms.sampling import (
     path_scores,
     token_logprobs,
 )
-from guidance_engine.llms.stops import find_stop, hold_back
 from guidance_engine.llms.transformers_session import GenerationCancelled as GenerationCancelled
 from guidance_engine.llms.transformers_session import TransformersSession as TransformersSession
-from guidance_engine.llms.transformers_session import _Batch, _decode_prefix, _full_match, _Row
+from guidance_engine.llms.transformers_session import _Batch, _decode_prefix, _Row
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 
@@ -212,11 +211,9 @@ class Transformers(LLM):
 
     # -- constraints ---------------------------------------------------------------------------
 
-    def validate_request(self, request: GenRequest) -> None:
-        """Raise `ConstraintError` for a pattern/schema/grammar the engine cannot honour."""
-        spec = ConstraintSpec.for_request(request)
-        if spec.constrained:
-            validate(spec, self.index)  # compiled on the model's vocabulary: the matcher reuses it
+    def constraint_index(self) -> TokenIndex:
+        """Constraints compile on the model's vocabulary: the matcher then reuses the compile."""
+        return self.index
 
     # -- forward passes ------------------------------------------------------------------------
 
@@ -405,36 +402,44 @@ class Transformers(LLM):
         self._emit(row)
 
     def _update_text(self, row: _Row) -> None:
-        """Recompute the row's text (healed prefix removed) and detect its end."""
+        """Read the row's new text (healed prefix removed) and detect its end."""
         full = _decode_prefix(bytes(row.raw[len(row.heal):]))
+        row.scanner.feed(full[row.read:])
+        row.read = len(full)
         matcher, spec = row.matcher, row.spec
         if matcher is not None and spec is not None and spec.constrained:
-            # The constraint engine owns stops here: they are part of its grammar. A pattern may
-            # also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at
-            # which the value is already a full match ends it, as it would without a pattern.
             row.text = full
-            stop = (find_stop(full, row.request.stop, row.request.stop_regex)
-                    if spec.pattern is not None else None)
-            if stop is not None and _full_match(spec.pattern, full[: stop[0]]):
-                row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
-                return
-            if matcher.is_finished():
+            self._constrained_stop(row, full, spec.pattern)
+            if row.finish is None and matcher.is_finished():
                 result = matcher.result()
                 row.text, row.stop_text = result.value, result.stop_text
                 row.finish = "stop" if result.stop_text else "constraint"
             return
         if matcher is not None and matcher.is_free():
             row.matcher = None  # the healed prefix is produced: no mask from here on
-        stop = find_stop(full, row.request.stop, row.request.stop_regex)
-        if stop is not None:
-            row.text, row.stop_text, row.finish = full[: stop[0]], stop[1], "stop"
+        scanner = row.scanner
+        if scanner.stopped:
+            row.text, row.stop_text, row.finish = scanner.text, scanner.stop_text, "stop"
         else:
             row.text = full
+
+    @staticmethod
+    def _constrained_stop(row: _Row, full: str, pattern: str | None) -> None:
+        """The constraint engine owns stops here: they are part of its grammar. A pattern may
+        also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at which
+        the value is already a full match ends it, as it would without a pattern; the scanner
+        looks past every other stop (and keeps holding back what may start one)."""
+        while row.scanner.stopped:
+            end = row.scan_from + len(row.scanner.text)
+            if pattern is not None and full_match(pattern, full[:end]):
+                row.text, row.stop_text, row.finish = full[:end], row.scanner.stop_text, "stop"
+                return
+            row.rescan(full, end + 1)
 
     def _emit(self, row: _Row) -> None:
         upto = len(row.text)
         if row.finish is None:
-            upto -= hold_back(row.text, row.request.stop, row.request.stop_regex)
+            upto -= row.scanner.holding()
         if upto > row.emitted and row.on_chunk is not None:
             row.on_chunk(row.sample, row.text[row.emitted:upto])
         row.emitted = max(row.emitted, upto)

@@ -22,7 +22,6 @@ passes, so a cancelled run stops within one pass with the cache still matching `
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from guidance_engine.llms.base import (
 from guidance_engine.llms.kv import KVCache, common_prefix
 from guidance_engine.llms.marks import MarkKind, value_marks
 from guidance_engine.llms.sampling import Processors, build_processors, make_generator
+from guidance_engine.llms.stops import StopScanner
 
 if TYPE_CHECKING:  # only an annotation here; transformers.py imports this module
     from guidance_engine.llms.transformers import Transformers
@@ -89,6 +89,18 @@ class _Row:
     sampled: int = 0
     forced: int = 0
     marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
+    read: int = 0  # characters of the generated text read by `scanner`
+    scan_from: int = 0  # where `scanner`'s text starts (past stops a constraint did not end at)
+    scanner: StopScanner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scanner = StopScanner(self.request.stop, self.request.stop_regex)
+
+    def rescan(self, text: str, start: int) -> None:
+        """Look for stops in `text` again from `start` on, with a fresh scanner."""
+        self.scan_from, self.scanner = start, StopScanner(self.request.stop,
+                                                          self.request.stop_regex)
+        self.scanner.feed(text[start:])
 
 
 def _decode_prefix(raw: bytes) -> str:
@@ -99,14 +111,6 @@ def _decode_prefix(raw: bytes) -> str:
         except UnicodeDecodeError:
             continue
     return raw.decode("utf-8", errors="replace")
-
-
-def _full_match(pattern: str | None, value: str) -> bool:
-    """Whether `value` fully matches `pattern` (Python syntax; engine-only syntax says no)."""
-    try:
-        return pattern is not None and re.fullmatch(pattern, value) is not None
-    except re.error:
-        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -480,8 +480,7 @@ class Execution:
         partial: Literal["set", "append"] | None = None,
     ) -> GenResult:
         llm = self.require_llm(span)
-        if request.pattern is not None or request.json_schema is not None or request.grammar:
-            llm.validate_request(request)  # constraints given as variables are checked here
+        llm.validate_request(request)  # constraints given as variables are checked here
         session = self.shared.open_session(llm)
         if not request.segments and request.prompt == self.state.text:
             request = replace(request, segments=self.prompt_segments())

@@ -43,3 +43,23 @@ def test_scanner_stops_on_a_regex_split_across_chunks() -> None:
     scanner = StopScanner(stop_regex=(r"\d+ units",))
     assert "".join(scanner.feed(d) for d in ["It is 4", "2 un", "its long"]) == "It is "
     assert (scanner.text, scanner.stop_text) == ("It is ", "42 units")
+
+
+def test_stop_regexes_use_the_engine_syntax_of_patterns() -> None:
+    # `\x{..}` and class intersection are the engine's (Rust) syntax; Python's re refuses the
+    # first and reads `&&` literally, so a stop regex now means what the same pattern= means.
+    assert find_stop("smile \u263a now", (), (r"\x{263A}",)) == (6, "\u263a")
+    assert find_stop("a e x o", (), (r"[a-z&&[^aeiou]]",)) == (4, "x")
+
+
+def test_scanner_keeps_a_greedy_regex_stop_as_long_as_its_chunk() -> None:
+    scanner = StopScanner(stop_regex=(r"\n+",))
+    assert scanner.feed("one\n\n\ntwo") == "one"
+    assert (scanner.text, scanner.stop_text) == ("one", "\n\n\n")
+
+
+def test_a_string_stop_split_across_many_chunks_is_found() -> None:
+    scanner = StopScanner(stop=("<END>",))
+    assert [scanner.feed(c) for c in "ab<EN"] == ["a", "b", "", "", ""]
+    assert scanner.feed("D>c") == ""
+    assert (scanner.text, scanner.stop_text) == ("ab", "<END>")

@@ -25,7 +25,7 @@ from guidance_engine.template.analysis import command_calls, static_value
 from guidance_engine.template.instructions import CallSite, Instruction
 from guidance_engine.template.nodes import Call
 
-_CONSTRAINTS = ("pattern", "json_schema", "grammar")
+_CONSTRAINTS = ("pattern", "json_schema", "grammar", "stop_regex")
 
 
 async def gen(
@@ -166,7 +166,7 @@ def static_constraints(
     literals, or plain names of `known` variables (those passed to the program).
 
     The interpreter hands these to `llm.validate_request` before the first model call, so a bad
-    pattern or schema fails before any decoding.
+    pattern, stop regex, schema or grammar fails before any decoding.
     """
     known = known or {}
     for call in command_calls(instructions, ("gen",), shadowed=known):
@@ -176,26 +176,28 @@ def static_constraints(
 
 
 def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | None:
+    """The gen's constraint arguments that have a value before the run (the others are checked
+    when the gen runs, as are arguments of a wrong type)."""
     fields: dict[str, Any] = {}
     for kw in call.kwargs:
         if kw.name in _CONSTRAINTS:
             ok, value = static_value(kw.value, known)
-            if not ok:
-                return None
-            fields[kw.name] = value
-    if not any(value is not None for value in fields.values()):
+            if ok and value is not None:
+                fields[kw.name] = value
+    if not fields:
         return None
     if any(not isinstance(fields.get(k), str | None) for k in ("pattern", "grammar")):
-        return None  # a wrong type is reported with its position when the gen runs
+        return None
     try:
         return GenRequest(
             prompt="",
             pattern=fields.get("pattern"),
             json_schema=schema_dict(fields.get("json_schema")),
             grammar=fields.get("grammar"),
+            stop_regex=as_strings(fields.get("stop_regex"), "stop_regex"),
         )
     except ArgumentError:
-        return None  # reported with its position when the gen runs
+        return None
 
 
 COMMANDS = [Command("gen", gen)]
