@@ -24,9 +24,15 @@ from guidance_engine.runtime.events import GenChunk, GenEnd
 PROMPT = "Count from one to two hundred: 1, 2, 3, 4,"
 
 
-def model_threads() -> list[str]:
+def model_threads(before: frozenset[threading.Thread] = frozenset()) -> list[str]:
+    """The engine's worker threads alive now that were not in `before` (sessions that earlier
+    tests left to the garbage collector may still be winding down theirs)."""
     return [t.name for t in threading.enumerate()
-            if t.name.startswith(("guidance-model", "guidance-run"))]
+            if t.name.startswith(("guidance-model", "guidance-run")) and t not in before]
+
+
+def live_threads() -> frozenset[threading.Thread]:
+    return frozenset(threading.enumerate())
 
 
 def test_chunks_arrive_while_the_model_decodes_and_no_deprecation_warning(
@@ -83,6 +89,7 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
     the flag, or a close that never sets it (held 10 s at most, once), fails by hundreds."""
     reference = guidance(PROMPT + "{{gen 'n' max_tokens=10}}", llm=smol_llm)()["n"]
     program = guidance(PROMPT + "{{gen 'n' max_tokens=300}}", llm=smol_llm)
+    before = live_threads()
     sessions: list[TransformersSession] = []
     stopping = threading.Event()  # the consumer has noted the count
     held: list[bool] = []
@@ -117,7 +124,7 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
     monkeypatch.undo()
     assert held in ([], [True])  # a held pass saw the flag set by the close
     assert after - at_stop <= 1  # at most the pass that was running when we stopped
-    assert model_threads() == []
+    assert model_threads(before) == []
     # The session's cache (kept for the next run) is consistent: same greedy answer again.
     assert guidance(PROMPT + "{{gen 'n' max_tokens=10}}", llm=smol_llm)()["n"] == reference
 
@@ -125,6 +132,7 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
 def test_keyboard_interrupt_stops_a_sync_call(smol_llm: Transformers) -> None:
     start = smol_llm.forward_passes
     program = guidance(PROMPT + "{{gen 'n' max_tokens=300}}", llm=smol_llm)
+    before = live_threads()
 
     def interrupt_once_decoding() -> None:
         while smol_llm.forward_passes < start + 4:
@@ -137,6 +145,6 @@ def test_keyboard_interrupt_stops_a_sync_call(smol_llm: Transformers) -> None:
         program()
     sender.join()
     stopped = smol_llm.forward_passes
-    assert model_threads() == []
+    assert model_threads(before) == []
     assert stopped - start < 100  # far from the 300 tokens asked for
     assert smol_llm.forward_passes == stopped  # nothing runs on after the call returned
