@@ -29,7 +29,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not model and not gemma and not server"
 
-test: $(STAMP) lint browser $(VLLM_STAMP)
+test: $(STAMP) lint browser vllm
 	GUIDANCE_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q -ra
 
 # Headless Debian Chromium for the program-view DOM test (tests/notebooks/test_browser.py);
