@@ -49,7 +49,7 @@ from guidance_engine.llms.sampling import (
 )
 from guidance_engine.llms.transformers_session import GenerationCancelled as GenerationCancelled
 from guidance_engine.llms.transformers_session import TransformersSession as TransformersSession
-from guidance_engine.llms.transformers_session import _Batch, _decode_prefix, _Row
+from guidance_engine.llms.transformers_session import _Batch, _Row
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 
@@ -403,13 +403,12 @@ class Transformers(LLM):
 
     def _update_text(self, row: _Row) -> None:
         """Read the row's new text (healed prefix removed) and detect its end."""
-        full = _decode_prefix(bytes(row.raw[len(row.heal):]))
-        row.scanner.feed(full[row.read:])
-        row.read = len(full)
+        row.scanner.feed(row.read_new_text())
+        full = row.full
         matcher, spec = row.matcher, row.spec
         if matcher is not None and spec is not None and spec.constrained:
             row.text = full
-            self._constrained_stop(row, full, spec.pattern)
+            self._constrained_stop(row, spec.pattern)
             if row.finish is None and matcher.is_finished():
                 result = matcher.result()
                 row.text, row.stop_text = result.value, result.stop_text
@@ -424,17 +423,18 @@ class Transformers(LLM):
             row.text = full
 
     @staticmethod
-    def _constrained_stop(row: _Row, full: str, pattern: str | None) -> None:
+    def _constrained_stop(row: _Row, pattern: str | None) -> None:
         """The constraint engine owns stops here: they are part of its grammar. A pattern may
         also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at which
         the value is already a full match ends it, as it would without a pattern; the scanner
         looks past every other stop (and keeps holding back what may start one)."""
         while row.scanner.stopped:
             end = row.scan_from + len(row.scanner.text)
-            if pattern is not None and full_match(pattern, full[:end]):
-                row.text, row.stop_text, row.finish = full[:end], row.scanner.stop_text, "stop"
+            if pattern is not None and full_match(pattern, row.full[:end]):
+                row.text, row.stop_text = row.full[:end], row.scanner.stop_text
+                row.finish = "stop"
                 return
-            row.rescan(full, end + 1)
+            row.rescan(end + 1)
 
     def _emit(self, row: _Row) -> None:
         upto = len(row.text)

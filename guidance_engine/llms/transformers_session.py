@@ -22,6 +22,7 @@ passes, so a cancelled run stops within one pass with the cache still matching `
 from __future__ import annotations
 
 import asyncio
+import codecs
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -89,28 +90,34 @@ class _Row:
     sampled: int = 0
     forced: int = 0
     marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
-    read: int = 0  # characters of the generated text read by `scanner`
+    full: str = ""  # all generated text so far, healed prefix removed (stops not cut)
+    decoded: int = 0  # bytes of `raw` after the healed prefix that `full` holds
     scan_from: int = 0  # where `scanner`'s text starts (past stops a constraint did not end at)
     scanner: StopScanner = field(init=False)
+    decoder: codecs.IncrementalDecoder = field(init=False)
 
     def __post_init__(self) -> None:
         self.scanner = StopScanner(self.request.stop, self.request.stop_regex)
+        # Incremental: a character split across tokens waits for its last byte, and `full`
+        # only ever grows at its end (the stop scanner reads each character once).
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def rescan(self, text: str, start: int) -> None:
-        """Look for stops in `text` again from `start` on, with a fresh scanner."""
+    def read_new_text(self) -> str:
+        """Decode the bytes added to `raw` since the last call; the new text (maybe empty)."""
+        start = len(self.heal) + self.decoded
+        if len(self.raw) <= start:
+            return ""
+        data = bytes(self.raw[start:])
+        self.decoded += len(data)
+        delta = self.decoder.decode(data)
+        self.full += delta
+        return delta
+
+    def rescan(self, start: int) -> None:
+        """Look for stops in `full` again from `start` on, with a fresh scanner."""
         self.scan_from, self.scanner = start, StopScanner(self.request.stop,
                                                           self.request.stop_regex)
-        self.scanner.feed(text[start:])
-
-
-def _decode_prefix(raw: bytes) -> str:
-    """UTF-8 text of `raw`, leaving out an incomplete multi-byte character at the end."""
-    for cut in range(4):
-        try:
-            return raw[: len(raw) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("utf-8", errors="replace")
+        self.scanner.feed(self.full[start:])
 
 
 # ---------------------------------------------------------------------------------------------
