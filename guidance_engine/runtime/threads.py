@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from typing import Any
 
 _OMP_PAUSE_SOFT = 1
 _lock = threading.Lock()
 _gomp: Any = None  # the loaded libgomp (ctypes handle) once found
+_absent = False  # torch is loaded without a usable libgomp: never look again
 
 
 def release_thread_pool() -> bool:
@@ -36,15 +38,21 @@ def release_thread_pool() -> bool:
 
 
 def _libgomp() -> Any:
-    """The libgomp this process has loaded (never loads one), or None."""
-    global _gomp
+    """The libgomp this process has loaded (never loads one), or None.
+
+    Looked up once torch is imported (torch brings its OpenMP runtime with it), and then only
+    once: a run on the Mock or a remote server costs a dictionary lookup.
+    """
+    global _gomp, _absent
     with _lock:
         if _gomp is None:
-            path = _loaded_path("libgomp")
-            if path is None:
+            if _absent or "torch" not in sys.modules:
                 return None
-            lib = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
-            if not hasattr(lib, "omp_pause_resource"):  # older than OpenMP 5.0 (GCC 9)
+            path = _loaded_path("libgomp")
+            lib = None if path is None else ctypes.CDLL(
+                path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
+            if lib is None or not hasattr(lib, "omp_pause_resource"):  # OpenMP 5.0 (GCC 9) on
+                _absent = True
                 return None
             lib.omp_pause_resource.restype = ctypes.c_int
             lib.omp_pause_resource.argtypes = [ctypes.c_int, ctypes.c_int]

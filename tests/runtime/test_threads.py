@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import pytest
@@ -58,3 +59,27 @@ def test_only_the_calling_threads_team_is_freed(two_threads: object) -> None:
     assert teams[0] and teams[0] <= tasks()
     done.set()
     thread.join()
+
+
+def test_without_torch_nothing_is_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs on the Mock or a remote server (no torch imported) cost no scan of the process."""
+    from guidance_engine.runtime import threads
+
+    def scan(prefix: str) -> None:
+        raise AssertionError(f"looked for {prefix} without torch")
+
+    monkeypatch.setattr(threads, "_gomp", None)
+    monkeypatch.setattr(threads, "_loaded_path", scan)
+    monkeypatch.delitem(sys.modules, "torch")
+    assert release_thread_pool() is False
+
+
+def test_a_torch_without_libgomp_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guidance_engine.runtime import threads
+
+    scans: list[str] = []
+    monkeypatch.setattr(threads, "_gomp", None)
+    monkeypatch.setattr(threads, "_absent", False)
+    monkeypatch.setattr(threads, "_loaded_path", lambda prefix: scans.append(prefix))
+    assert (release_thread_pool(), release_thread_pool()) == (False, False)
+    assert scans == ["libgomp"]
