@@ -18,6 +18,7 @@ can be measured on equal terms.
 
 from __future__ import annotations
 
+import weakref
 from typing import Protocol
 
 import llguidance
@@ -69,13 +70,14 @@ class _TokensByBytes:
         self.longest = max(len(b) for b in self.ids)
 
 
-_BY_BYTES: dict[int, _TokensByBytes] = {}
+# Keyed by the index itself, held weakly: a table never outlives its index or serves another.
+_BY_BYTES: weakref.WeakKeyDictionary[TokenIndex, _TokensByBytes] = weakref.WeakKeyDictionary()
 
 
 def _by_bytes(index: TokenIndex) -> _TokensByBytes:
-    table = _BY_BYTES.get(id(index))
+    table = _BY_BYTES.get(index)
     if table is None:
-        table = _BY_BYTES[id(index)] = _TokensByBytes(index)
+        table = _BY_BYTES[index] = _TokensByBytes(index)
     return table
 
 
