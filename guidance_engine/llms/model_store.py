@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,15 +438,23 @@ def _save_dequantized(model: Any, directory: Path) -> None:
     by that name and would otherwise start from uninitialised embeddings.
     """
     from safetensors.torch import save_file
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.save_pretrained(str(directory))
-    state = remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
-    tensors = {name: tensor.contiguous() for name, tensor in state.items()}
+    tensors = {name: tensor.contiguous() for name, tensor in _untied(model.state_dict()).items()}
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+
+
+def _untied(state: Mapping[str, Any]) -> dict[str, Any]:
+    """`state` with each tensor under its first name only: a tied weight (the LM head sharing
+    the input embedding) is kept under the earlier name, as `save_pretrained` keeps it."""
+    first: dict[tuple[Any, ...], str] = {}
+    for name, tensor in state.items():
+        same = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        first.setdefault(same if tensor.numel() else (name,), name)  # empty tensors share no data
+    return {name: state[name] for name in first.values()}
 
 
 def load_tokenizer(model: str | os.PathLike[str] | None = None, verify: str = "quick") -> Any:
