@@ -316,6 +316,13 @@ class OpenAI(LLM):
             self._version = vllm_version(self.base_url, min(self.timeout, 10.0)) or "unknown"
         return vllm_dialect(self._version)
 
+    async def dialect(self) -> str:
+        """`constraint_dialect()` from a running program: vLLM's `/version` is asked in a thread,
+        so a slow server never blocks the event loop that other programs share."""
+        if self.api_type == "vllm" and self._version is None:
+            return await asyncio.to_thread(self.constraint_dialect)
+        return self.constraint_dialect()
+
     def llamacpp_fields(self) -> dict[str, Any]:
         """Fields for a new llama.cpp session: its prompt cache and slot (round robin)."""
         if not self.prompt_cache:
@@ -434,7 +441,7 @@ class OpenAISession(Session):
             else:
                 params["logprobs"] = request.logprobs
         extra = dict(params.pop("extra_body", None) or {})
-        extra.update(server_constraint(spec, llm.constraint_dialect(), llm.chat_mode))
+        extra.update(server_constraint(spec, await llm.dialect(), llm.chat_mode))
         extra.update(request.extra)
         for key, value in self.server_fields().items():
             extra.setdefault(key, value)

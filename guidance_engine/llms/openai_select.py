@@ -185,7 +185,7 @@ async def _constrained(
     llm = session.llm
     spec = ConstraintSpec(options=options)
     # refuses servers without one
-    constraint = server_constraint(spec, llm.constraint_dialect(), llm.chat_mode)
+    constraint = server_constraint(spec, await llm.dialect(), llm.chat_mode)
     gen = GenRequest(prompt=request.prompt, segments=request.segments,
                      max_tokens=max(len(o) for o in options) + 1,
                      temperature=request.temperature, seed=request.seed,

@@ -185,3 +185,27 @@ def test_openai_itself_is_never_asked(monkeypatch: pytest.MonkeyPatch) -> None:
         llms = [guidance.llms.OpenAI("gpt-4o-mini"),
                 guidance.llms.OpenAI("gpt-4o-mini", api_base="https://api.openai.com/v1")]
     assert [llm.api_type for llm in llms] == ["openai", "openai"]
+
+
+def test_vllms_version_is_asked_off_the_event_loop_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow /version must not block the loop that other programs share."""
+    import asyncio
+    import threading
+
+    from guidance_engine.llms import openai as openai_module
+
+    asked: list[threading.Thread] = []
+
+    def version(base_url: str, timeout: float) -> str:
+        asked.append(threading.current_thread())
+        return "0.9.1"
+
+    monkeypatch.setattr(openai_module, "vllm_version", version)
+    llm = guidance.llms.OpenAI("m", api_type="vllm", api_key="k",
+                               base_url="http://127.0.0.1:9/v1", caching=False)
+
+    async def twice() -> tuple[str, str]:
+        return await llm.dialect(), await llm.dialect()
+
+    assert asyncio.run(twice()) == ("vllm-guided", "vllm-guided")
+    assert len(asked) == 1 and asked[0] is not threading.main_thread()
