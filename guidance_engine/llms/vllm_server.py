@@ -19,16 +19,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
-from guidance_engine.llms.llamacpp_server import ServerStartError, free_port
+from guidance_engine.llms.child_server import ChildServer, ServerStartError, free_port
 
 #: Where `make vllm` puts vLLM's own environment; `$GUIDANCE_VLLM_PYTHON` overrides it.
 VLLM_PYTHON_ENV = "GUIDANCE_VLLM_PYTHON"
@@ -61,7 +56,7 @@ _EXEC_WITH_PDEATHSIG = (
 
 
 @dataclass
-class VLLMServer:
+class VLLMServer(ChildServer):
     """A vLLM server child process; `start()`/`stop()` or use it as a context manager.
 
     `model`/`tokenizer` default to the converted SmolLM2. `dtype` is the weights' type in the
@@ -85,19 +80,8 @@ class VLLMServer:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: deque[str] = field(default_factory=lambda: deque(maxlen=60), repr=False)
 
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, e.g. `http://127.0.0.1:40123/v1`."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    @property
-    def url(self) -> str:
-        """The server root (`/health`, `/version`, `/metrics`, ...)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    label = "vLLM server"
+    poll_seconds = 0.5
 
     def command(self) -> list[str]:
         """The command line that starts the server (the model must already be converted)."""
@@ -133,15 +117,9 @@ class VLLMServer:
                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
         env.pop("PYTHONPATH", None)  # the child imports vLLM's environment, not ours
-        self._process = subprocess.Popen(
+        self._launch(subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        threading.Thread(target=self._drain, args=(self._process,), daemon=True).start()
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
+            stderr=subprocess.STDOUT, env=env, start_new_session=True))
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -157,43 +135,3 @@ class VLLMServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # engine processes that did not exit
         process.wait()
-
-    def log_tail(self) -> str:
-        """The last lines the server printed (for error messages)."""
-        return "\n".join(self._log)
-
-    def __enter__(self) -> VLLMServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _drain(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self._log.append(line.decode("utf-8", "replace").rstrip())
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                time.sleep(0.2)  # let the reader thread collect the last lines
-                raise ServerStartError(
-                    f"vLLM server exited with status {self._process.returncode} before it was "
-                    f"ready; its last output:\n{self.log_tail()}")
-            if self._healthy():
-                return
-            time.sleep(0.5)
-        raise ServerStartError(
-            f"vLLM server on {self.url} was not healthy after {self.startup_timeout:.0f} s; "
-            f"its last output:\n{self.log_tail()}")
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False

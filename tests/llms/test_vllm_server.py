@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from guidance_engine.llms.llamacpp_server import ServerStartError
+from guidance_engine.llms.child_server import ServerStartError
 from guidance_engine.llms.vllm_server import _EXEC_WITH_PDEATHSIG, VLLMServer
 
 
