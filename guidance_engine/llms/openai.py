@@ -51,6 +51,8 @@ from guidance_engine.llms.openai_detect import (
     Detected,
     detect_server,
     is_openai_itself,
+    read_json,
+    server_root,
     vllm_version,
 )
 from guidance_engine.llms.openai_wire import (
@@ -191,6 +193,7 @@ class OpenAI(LLM):
         self.session_header = session_header
         self._slots: int | None = None
         self._version = detected.version  # vLLM's /version, read when first needed
+        self._server_props = detected.props  # llama.cpp's /props, read when first needed
         self._sessions = 0
         self.client_kwargs = client_kwargs
         self._chat_template = chat_template
@@ -295,17 +298,16 @@ class OpenAI(LLM):
         return str(self._props().get("chat_template") or "") or None
 
     def _props(self) -> dict[str, Any]:
-        """llama.cpp's `/props` (chat template, number of slots)."""
-        import json
-        import urllib.request
-
-        root = (self.base_url or "").rstrip("/").removesuffix("/v1")
-        try:
-            with urllib.request.urlopen(f"{root}/props", timeout=self.timeout) as response:
-                return dict(json.loads(response.read()))
-        except OSError as exc:
-            raise ModelAPIError(f"could not read the server's settings from {root}/props: "
-                                f"{exc}") from exc
+        """llama.cpp's `/props` (chat template, number of slots), read once (detection may
+        already have read it)."""
+        if self._server_props is None:
+            url = f"{server_root(self.base_url or '')}/props"
+            try:
+                self._server_props = dict(read_json(url, self.timeout))
+            except (OSError, ValueError, TypeError) as exc:
+                raise ModelAPIError(f"could not read the server's settings from {url}: "
+                                    f"{exc}") from exc
+        return self._server_props
 
     def constraint_dialect(self) -> str:
         """The dialect constraints are sent in: the api_type, or for vLLM the one its

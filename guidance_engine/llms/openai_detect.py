@@ -31,6 +31,7 @@ class Detected:
 
     api_type: str
     version: str | None = None
+    props: dict[str, Any] | None = None  # llama.cpp's /props, kept for the backend's settings
 
 
 def server_root(base_url: str) -> str:
@@ -46,14 +47,18 @@ def is_openai_itself(base_url: str | None) -> bool:
     return host == "openai.com" or host.endswith(".openai.com")
 
 
+def read_json(url: str, timeout: float) -> Any:
+    """The JSON body of `GET url`; raises `OSError` (no server, an HTTP error status) or
+    `ValueError` (not JSON)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 def get_json(url: str, timeout: float) -> Any:
-    """The JSON body of `GET url`, or None when there is none (any status but 200, no server,
+    """The JSON body of `GET url`, or None when there is none (an HTTP error status, no server,
     not JSON)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            if response.status != 200:
-                return None
-            return json.loads(response.read())
+        return read_json(url, timeout)
     except (OSError, ValueError):
         return None
 
@@ -72,7 +77,7 @@ def detect_server(base_url: str, timeout: float = 10.0) -> Detected:
     if isinstance(props, dict) and ("total_slots" in props or
                                     "default_generation_settings" in props):
         log.info("guidance_engine: %s is a llama.cpp server (api_type='llamacpp')", base_url)
-        return Detected("llamacpp")
+        return Detected("llamacpp", props=props)
     version = vllm_version(base_url, timeout)
     if version is not None:
         log.info("guidance_engine: %s is a vLLM %s server (api_type='vllm')", base_url, version)
