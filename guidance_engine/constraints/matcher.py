@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from guidance_engine.constraints.spec import ConstraintSpec, engine_grammar, validate
-from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.constraints.vocab import TokenIndex, unpack_mask
 from guidance_engine.errors import ConstraintError, IncompleteOutputError, Span
 
 _NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)  # bfloat16 has no numpy twin
@@ -110,7 +110,7 @@ class Matcher:
             bits = self.index.prefix_mask(self._prefix).view(np.uint8)
         else:
             self._engine.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
-            bits = np.unpackbits(self._bits.view(np.uint8), bitorder="little")[:vocab]
+            bits = unpack_mask(self._bits, vocab)
         if self._prefix and not self._tokens:
             # As in 0.0.64, the first token must start with the whole healed text: the grammar
             # alone would also let the model spell it in shorter pieces, leaving the seam

@@ -24,7 +24,7 @@ from typing import Protocol
 import llguidance
 import numpy as np
 
-from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.constraints.vocab import TokenIndex, unpack_mask
 
 
 class Steps(Protocol):
@@ -47,8 +47,7 @@ class EngineSteps:
         return list(self.engine.compute_ff_tokens())
 
     def allowed(self) -> np.ndarray:
-        bits = np.frombuffer(self.engine.compute_bitmask(), dtype=np.uint8)
-        return np.unpackbits(bits, bitorder="little")[: self.vocab_size].view(np.bool_)
+        return unpack_mask(self.engine.compute_bitmask(), self.vocab_size).view(np.bool_)
 
     def consume(self, token: int) -> None:
         if not self.engine.consume_token(token):

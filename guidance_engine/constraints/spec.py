@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import llguidance
-import numpy as np
 
 from guidance_engine.constraints.schema_rewrite import REWRITTEN_KEYS, rewrite
-from guidance_engine.constraints.vocab import TokenIndex
+from guidance_engine.constraints.vocab import TokenIndex, unpack_mask
 from guidance_engine.errors import ConstraintError
 
 if TYPE_CHECKING:
@@ -345,8 +344,7 @@ def _satisfiable(matcher: llguidance.LLMatcher, index: TokenIndex) -> bool:
     """Whether the value matches some text: it is complete, or some non-EOS token is allowed."""
     if matcher.is_accepting():
         return True
-    bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8),
-                         bitorder="little")[: index.vocab_size]
+    bits = unpack_mask(matcher.compute_bitmask(), index.vocab_size)
     bits[list(index.eos_ids)] = 0
     return bool(bits.any())
 

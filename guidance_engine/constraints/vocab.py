@@ -209,6 +209,16 @@ class TokenIndex:
         return f"TokenIndex({self.name!r}, vocab_size={self.vocab_size}, eos_id={self.eos_id})"
 
 
+def unpack_mask(bitmask: Any, size: int) -> np.ndarray:
+    """The engine's token bitmask (bytes or an int32 array, bit i of the little-endian words
+    set when token i is allowed) as a uint8 0/1 array of the first `size` tokens.
+
+    >>> unpack_mask(bytes([0b101]), 3).tolist()
+    [1, 0, 1]
+    """
+    return np.unpackbits(np.frombuffer(bitmask, dtype=np.uint8), bitorder="little")[:size]
+
+
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
