@@ -67,6 +67,9 @@ def offer(stop: Callable[[], None], blocking: bool = True) -> StopButton | None:
             stop()
 
     widget.on_msg(on_message)
+    if subshell is not None and not routes_to_subshells(widget.comm):
+        widget.close()  # this ipykernel would queue the click behind the blocked cell
+        return None
     if subshell is not None:
         # ipykernel's shell channel thread asks a comm where the front end's messages on it go
         # (`_reply_subshell_for`, by default the subshell the comm last sent from): always to
@@ -74,6 +77,13 @@ def offer(stop: Callable[[], None], blocking: bool = True) -> StopButton | None:
         widget.comm._reply_subshell_for = lambda data, default: subshell
     handle = display(widget, display_id=True)
     return StopButton(widget, handle)
+
+
+def routes_to_subshells(comm: Any) -> bool:
+    """Whether the kernel asks this comm where its messages go (ipykernel 7's
+    `Comm._reply_subshell_for`, a private hook): without it a button cannot reach a blocked
+    cell, so none is shown and the kernel's interrupt remains."""
+    return callable(getattr(type(comm), "_reply_subshell_for", None))
 
 
 def _widget_class() -> Any:

@@ -28,3 +28,18 @@ def test_no_button_for_a_blocking_call_in_a_kernel_without_subshells(
 def test_the_subshell_is_made_once_per_kernel() -> None:
     kernel = types.SimpleNamespace(_guidance_engine_stop_subshell="abc")
     assert stop_button._subshell(kernel) == "abc"
+
+
+def test_the_installed_ipykernel_routes_comm_messages_through_the_hook_the_button_sets() -> None:
+    """The button's clicks reach a blocked cell only through ipykernel's private
+    `Comm._reply_subshell_for`; an ipykernel without it gets no button (next test)."""
+    from ipykernel.comm import Comm
+
+    assert stop_button.routes_to_subshells(Comm.__new__(Comm))
+
+
+def test_no_button_where_the_kernel_would_not_route_clicks_to_a_subshell() -> None:
+    class OldComm:
+        pass
+
+    assert not stop_button.routes_to_subshells(OldComm())
