@@ -41,18 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_peers import OUR_PREAMBLE, PREAMBLE
+from bench_transformers import RPG
 
 ROOT = Path(__file__).resolve().parents[1]
-README = """The following is a character profile for an RPG game in JSON format.
-```json
-{
-    "id": "{{id}}",
-    "name": "{{gen 'name'}}",
-    "age": {{gen 'age' pattern='[0-9]+' stop=','}},
-    "armor": "{{#select 'armor'}}leather{{or}}chainmail{{or}}plate{{/select}}",
-    "items": [{{#geneach 'items' num_iterations=3 join=', '}}"{{gen 'this' temperature=0.7}}"\
-{{/geneach}}]
-}```"""
+README = RPG  # the README's template, as bench_transformers times it
 SCHEMA = {"type": "object",
           "properties": {"name": {"type": "string", "maxLength": 24},
                          "job": {"type": "string", "maxLength": 24},

@@ -10,6 +10,7 @@ JSON body) and plays scripted faults first::
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import select
 import socket
@@ -190,3 +191,28 @@ def vllm_proxy(vllm_server: Any) -> Iterator[Proxy]:
         yield p
     finally:
         p.close()
+
+
+COUNT_TEMPLATE = ("The capital of France is{{gen 'city' stop='.' max_tokens=8 logprobs=2}}"
+                  ". Count: 1, 2, 3,{{gen 'n' stop_regex='[5-6],' save_stop_text=True "
+                  "max_tokens=30}}")
+
+
+def run_count_template(llm: Any, proxy: Proxy) -> tuple[Any, dict[str, Any]]:
+    """Stream, then run, a two-gen template with a stop string, logprobs and a client-side
+    stop_regex on a real server; check what every server must give; (the program, the body of
+    the run's first request) for the server's own checks."""
+    import guidance_engine as guidance
+
+    program = guidance(COUNT_TEMPLATE, llm=llm, log=True)
+    chunks = [p.text for p in program(stream=True)]
+    out = program(log=True)
+    assert out["city"] == " Paris"
+    assert (out["n"], out["n_stop_text"]) == (" 4, ", "5,")
+    assert chunks[-1] == str(out) == "The capital of France is Paris. Count: 1, 2, 3, 4, "
+    assert all(b.startswith(a) for a, b in itertools.pairwise(chunks))  # no take-backs
+    assert [lp for tok in out["city_logprobs"] for lp in tok][:1] == [" Paris"]
+    first = proxy.requests[-2].body
+    assert (first["prompt"], first["stop"], first["logprobs"], first["stream"]) == (
+        "The capital of France is", ["."], 2, True)
+    return out, first

@@ -6,7 +6,6 @@ server was sent (through the recording proxy) and what the program captured.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from typing import Any
@@ -16,6 +15,8 @@ import pytest
 import guidance_engine as guidance
 from guidance_engine.errors import ConstraintError
 from guidance_engine.runtime.events import ModelCallRecord
+
+from .conftest import run_count_template
 
 
 def _llm(url: str, **kwargs: Any) -> Any:
@@ -28,21 +29,8 @@ def _calls(out: Any) -> list[ModelCallRecord]:
 
 
 def test_completion_gen_streams_with_stops_logprobs_and_usage(proxy: Any) -> None:
-    llm = _llm(proxy.base_url)
-    program = guidance("The capital of France is{{gen 'city' stop='.' max_tokens=8 logprobs=2}}"
-                       ". Count: 1, 2, 3,{{gen 'n' stop_regex='[5-6],' save_stop_text=True "
-                       "max_tokens=30}}", llm=llm, log=True)
-    chunks = [p.text for p in program(stream=True)]
-    out = program(log=True)
-    assert out["city"] == " Paris"
-    assert (out["n"], out["n_stop_text"]) == (" 4, ", "5,")
-    assert chunks[-1] == str(out) == "The capital of France is Paris. Count: 1, 2, 3, 4, "
-    assert all(b.startswith(a) for a, b in itertools.pairwise(chunks))  # no take-backs
-    assert [lp for tok in out["city_logprobs"] for lp in tok] [:1] == [" Paris"]
-    first = proxy.requests[-2].body
-    assert (first["prompt"], first["stop"], first["max_tokens"], first["logprobs"]) == (
-        "The capital of France is", ["."], 8, 2)
-    assert first["stream"] is True and first["cache_prompt"] is True
+    out, first = run_count_template(_llm(proxy.base_url), proxy)
+    assert first["max_tokens"] == 8 and first["cache_prompt"] is True
     assert proxy.requests[-1].body["id_slot"] == first["id_slot"]  # one session, one slot
     stats = _calls(out)[1].result.stats
     assert stats.prompt_tokens > 10 and stats.sampled_tokens > 0

@@ -20,6 +20,8 @@ import pytest
 import guidance_engine as guidance
 from guidance_engine.runtime.events import ModelCallRecord
 
+from .conftest import run_count_template
+
 
 def _llm(url: str, **kwargs: Any) -> Any:
     return guidance.llms.OpenAI("smollm2", api_type="vllm", base_url=url, caching=False,
@@ -159,19 +161,7 @@ def test_an_option_that_straddles_the_prompt_seam_falls_back_to_the_walk(
 
 def test_completion_gen_streams_with_stops_logprobs_and_native_seeded_n(vllm_proxy: Any) -> None:
     llm = _llm(vllm_proxy.base_url)
-    program = guidance("The capital of France is{{gen 'city' stop='.' max_tokens=8 logprobs=2}}"
-                       ". Count: 1, 2, 3,{{gen 'n' stop_regex='[5-6],' save_stop_text=True "
-                       "max_tokens=30}}", llm=llm, log=True)
-    chunks = [p.text for p in program(stream=True)]
-    out = program(log=True)
-    assert out["city"] == " Paris"
-    assert (out["n"], out["n_stop_text"]) == (" 4, ", "5,")
-    assert chunks[-1] == str(out) == "The capital of France is Paris. Count: 1, 2, 3, 4, "
-    assert all(b.startswith(a) for a, b in itertools.pairwise(chunks))  # no take-backs
-    assert [lp for tok in out["city_logprobs"] for lp in tok][:1] == [" Paris"]
-    first = vllm_proxy.requests[-2].body
-    assert (first["prompt"], first["stop"], first["logprobs"], first["stream"]) == (
-        "The capital of France is", ["."], 2, True)
+    out, _ = run_count_template(llm, vllm_proxy)
     stats = _calls(out)[1].result.stats
     assert stats.prompt_tokens > 10 and stats.sampled_tokens > 0
     runs = [r.headers["x-session-id"] for r in vllm_proxy.requests]  # for routers' affinity
