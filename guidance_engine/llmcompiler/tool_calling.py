@@ -28,6 +28,7 @@ from guidance_engine.llmcompiler.react import CONTEXT_TOOLS
 from guidance_engine.llmcompiler.settings import check_count, check_question, tool_table
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import AgentResult, ReactStep, Trace
+from guidance_engine.llms.openai_wire import with_retries
 
 SYSTEM = (
     "Answer the question using the tools. Call every tool you need; calls that do not depend on "
@@ -103,9 +104,12 @@ class ToolCalling:
         return None
 
     async def _reply(self, messages: list[dict[str, Any]], trace: Trace) -> Any:
-        response = await self.llm.client(True).chat.completions.create(
-            model=self.llm.model, messages=messages, tools=self.schemas, temperature=0,
-            max_tokens=self.max_tokens, parallel_tool_calls=True)
+        client = self.llm.client(True)
+        response = await with_retries(  # 429/503/timeouts retried as for every other request
+            lambda: client.chat.completions.create(
+                model=self.llm.model, messages=messages, tools=self.schemas, temperature=0,
+                max_tokens=self.max_tokens, parallel_tool_calls=True),
+            self.llm.retry, self.llm.api_type)
         usage = response.usage
         if usage is not None:
             details = getattr(usage, "prompt_tokens_details", None)
@@ -121,9 +125,12 @@ class ToolCalling:
             arguments = json.loads(call.function.arguments or "{}")
         except json.JSONDecodeError as error:
             return f"{name}({call.function.arguments})", f"Error: arguments are not JSON: {error}"
+        if not isinstance(arguments, dict):
+            return (f"{name}({call.function.arguments})", "Error: arguments must be a JSON "
+                    f"object of named arguments; found {type(arguments).__name__}")
         action = f"{name}({', '.join(json.dumps(v) for v in arguments.values())})"
         tool = self.tools.get(name)
-        if tool is None or not isinstance(arguments, dict):
+        if tool is None:
             return action, f"Error: {name!r} is not one of {', '.join(self.tools)}"
         args: list[Any] = [arguments.get(a.name) for a in tool.args if a.name in arguments]
         if name in self.context_tools:

@@ -14,6 +14,7 @@ import guidance_engine as guidance
 from guidance_engine.llmcompiler import Tool
 from guidance_engine.llmcompiler.tool_calling import ToolCalling, tool_schema
 from guidance_engine.llmcompiler.tools import Arg
+from guidance_engine.llms.openai_wire import RetryPolicy
 
 from .test_cli import cli
 
@@ -36,7 +37,8 @@ class ScriptedServer:
 
     def __init__(self, replies: list[Any]) -> None:
         self.replies, self.requests = replies, []
-        self.model = "m"
+        self.model, self.api_type, self.retry = "m", "llamacpp", RetryPolicy(base=0.01)
+        self.failures = 0  # requests that fail (malformed JSON) before the next reply
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
 
     def client(self, asynchronous: bool = True) -> Any:
@@ -44,6 +46,9 @@ class ScriptedServer:
 
     async def create(self, **request: Any) -> Any:
         self.requests.append(json.loads(json.dumps(request)))
+        if self.failures:
+            self.failures -= 1
+            raise json.JSONDecodeError("a reply cut short", "{", 1)  # retryable, as a 503
         usage = SimpleNamespace(prompt_tokens=100, completion_tokens=5,
                                 prompt_tokens_details=SimpleNamespace(cached_tokens=60))
         return SimpleNamespace(choices=[SimpleNamespace(message=self.replies.pop(0))],
@@ -91,6 +96,25 @@ def test_a_bad_call_is_an_error_observation() -> None:
     tool = Tool("height", "height(peak: str) -> str", (Arg("peak"),), str)
     result = asyncio.run(ToolCalling([tool], llm=server).arun("How high is K2?"))
     assert result.trace.steps[0].observation == "Error: 'fly' is not one of height"
+
+
+def test_arguments_that_are_not_an_object_are_an_error_observation() -> None:
+    listed = SimpleNamespace(id="a", type="function",
+                             function=SimpleNamespace(name="height", arguments="[1]"))
+    server = ScriptedServer([Message(content=None, tool_calls=[listed]),
+                             Message(content="unknown", tool_calls=None)])
+    tool = Tool("height", "height(peak: str) -> str", (Arg("peak"),), str)
+    result = asyncio.run(ToolCalling([tool], llm=server).arun("How high is K2?"))
+    assert [(s.action, s.observation) for s in result.trace.steps] == [
+        ("height([1])", "Error: arguments must be a JSON object of named arguments; found list")]
+
+
+def test_a_failed_reply_is_retried() -> None:
+    server = ScriptedServer([Message(content="8611 m", tool_calls=None)])
+    server.failures = 2
+    tool = Tool("height", "height(peak: str) -> str", (Arg("peak"),), str)
+    result = asyncio.run(ToolCalling([tool], llm=server).arun("How high is K2?"))
+    assert result.answer == "8611 m" and len(server.requests) == 3
 
 
 def test_the_schema_follows_the_argument_kinds() -> None:
