@@ -133,10 +133,11 @@ class LLMCompiler:
                 emit(PlanStarted(round_, clock()))
                 items, records = await self._plan_and_execute(
                     question, unit, conversation, first_index, trace, clock, checks)
+                results = format_history([(items, {i: r.observation
+                                                    for i, r in records.items()})])
                 decision = await self._join(question, conversation, trace, clock, round_,
-                                            format_history([(items, {
-                                                i: r.observation for i, r in records.items()})]))
-                checks.add_context(conversation.turns[-2]["text"])  # a replan may name results
+                                            results)
+                checks.add_context(results)  # a replan may name what the tasks found
                 if decision.action == FINISH:
                     return decision.argument
                 first_index = max([first_index - 1, *records]) + 1

@@ -189,6 +189,22 @@ def test_replan_runs_with_the_earlier_plan_observations_and_reason() -> None:
         final_joiner.prompt)
 
 
+def test_a_replan_may_name_what_the_tasks_found_but_not_the_joiners_instructions() -> None:
+    llm = guidance.llms.Mock({
+        "assistant\n": ['1. search("Harbour Bridge")\n2. join()',
+                        '2. search("Decide Thought")\n3. join()'],
+        "Thought:": ["The height is missing.", "Nothing more."],
+        "Action:": ["Replan", "Finish"],
+        "Replan(": "look again)",
+        "Finish(": "unknown)",
+    })
+    result = LLMCompiler([search()], llm=llm).run(
+        "How tall is the Sydney Tower, near the Harbour Bridge?")
+    # "Decide" and "Thought" are words of the joiner's instructions, not of any result.
+    assert " refused: " in (result.trace.plans[1].error or "")
+    assert [t.plan for t in result.trace.tasks] == [0]
+
+
 def test_after_max_replans_the_joiner_can_only_finish() -> None:
     llm = guidance.llms.Mock({
         "assistant\n": '1. search("nothing")\n2. join()',
