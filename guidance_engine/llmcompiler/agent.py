@@ -150,8 +150,7 @@ class LLMCompiler:
         """The joiner's decision on this round's results, added to the conversation."""
         emit(JoinStarted(round_, clock()))
         form = answer_form(question, looked_up(trace.tasks)) if self.answer_forms else TEXT
-        conversation.user(results_turn(results, form.instruction() if form.kind != "text"
-                                       else ""))
+        conversation.user(results_turn(results, form.instruction()))
         decision = await self.joiner.decide(question, results,
                                             can_replan=round_ < self.max_replans, clock=clock,
                                             form=form, conversation=conversation)

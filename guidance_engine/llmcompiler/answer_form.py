@@ -56,7 +56,7 @@ class AnswerForm:
     options: tuple[str, ...] = ()
 
     def instruction(self) -> str:
-        """One line telling the model what Finish(...) must hold."""
+        """One line telling the model what Finish(...) must hold ("" for free text)."""
         if self.kind == "yes_no":
             return "The question asks yes or no: finish with Finish(yes) or Finish(no)."
         if self.kind == "choice":
@@ -64,7 +64,7 @@ class AnswerForm:
             return f"The answer is one of: {listed}. Finish with exactly one of them."
         if self.kind == "number":
             return "The answer is a number: finish with the number alone, without units."
-        return "Finish with the answer alone, as short as possible."
+        return ""
 
     def pattern(self) -> str:
         """A regex for the Finish argument including its closing `)` (completion templates)."""

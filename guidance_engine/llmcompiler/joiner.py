@@ -131,7 +131,7 @@ class Joiner:
         if self.examples:
             system += f"\n\n{self.examples}"
         text = f"Question: {question}\n\n{history}"
-        if form.kind != "text":
+        if form.instruction():
             text += f"\n\n{form.instruction()}"
         conversation = Conversation(system, question=question)
         conversation.user(text)

@@ -140,7 +140,7 @@ class ReAct:
         form = self.form(question, steps)
         variables = {"question": question, "examples": self.examples,
                      "tools": [tool.description for tool in self.shown],
-                     "form": form.instruction() if form.kind != "text" else ""}
+                     "form": form.instruction()}
         if chat_turns(self.llm):
             grammar = turn_grammar("call_1 | finish", call_rules(self.shown, answer=form.lark()))
             out = await self.program(

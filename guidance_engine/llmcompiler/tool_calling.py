@@ -84,7 +84,7 @@ class ToolCalling:
 
     async def _loop(self, question: str, trace: Trace, clock: Callable[[], float]) -> str | None:
         form = answer_form(question) if self.answer_forms else TEXT
-        system = SYSTEM if form.kind == "text" else f"{SYSTEM} {form.instruction()}"
+        system = f"{SYSTEM} {form.instruction()}".rstrip()
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": question}]
         observations: list[str] = []

@@ -132,3 +132,9 @@ def test_smollm2_joiner_answers_with_one_of_the_listed_options(smol_llm: Any) ->
                "fiction action film.")
     decision = asyncio.run(Joiner(llm=smol_llm).decide(question, history, False, form=form))
     assert decision.action == "Finish" and decision.argument in form.options
+
+
+def test_free_text_adds_no_instruction_and_the_other_forms_one_line() -> None:
+    assert answer_form("Who founded the city?").instruction() == ""
+    assert answer_form("Is Everest taller than K2?").instruction() == (
+        "The question asks yes or no: finish with Finish(yes) or Finish(no).")
