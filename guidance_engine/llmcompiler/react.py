@@ -93,10 +93,16 @@ class ReAct:
         self.task_timeout = task_timeout
         self.shown = [self._offered(tool) for tool in tools]
         self.answer_forms = answer_forms  # hold Finish to the question's form, as the joiner
-        self.grammar = call_grammar(self.shown)  # the action grammars for a free-text answer
-        self.turn_grammar = turn_grammar("call_1 | finish", call_rules(self.shown))
         self.program: Program = load(str(template or PROMPTS / "react.handlebars"), llm=llm,
                                      silent=True, log=True)
+
+    def action_grammar(self, form: AnswerForm = TEXT) -> str:
+        """The grammar of one action (completion endpoints): a tool call or Finish(<form>)."""
+        return call_grammar(self.shown, answer=form.lark())
+
+    def chat_turn_grammar(self, form: AnswerForm = TEXT) -> str:
+        """The grammar of one chat turn: a Thought line, then an action as above."""
+        return turn_grammar("call_1 | finish", call_rules(self.shown, answer=form.lark()))
 
     def run(self, question: str) -> AgentResult:
         return asyncio.run(self.arun(question))
@@ -142,7 +148,7 @@ class ReAct:
                      "tools": [tool.description for tool in self.shown],
                      "form": form.instruction()}
         if chat_turns(self.llm):
-            grammar = turn_grammar("call_1 | finish", call_rules(self.shown, answer=form.lark()))
+            grammar = self.chat_turn_grammar(form)
             out = await self.program(
                 **variables, chat=True, max_tokens=turn_tokens(self.action_tokens),
                 steps=[{"thought": s.thought, "action": s.action, "observation": s.observation}
@@ -154,7 +160,7 @@ class ReAct:
         scratchpad = "".join(f"Thought: {s.thought}\nAction: {s.action}\n"
                              f"Observation: {s.observation}\n" for s in steps)
         out = await self.program(**variables, chat=False, steps=[], scratchpad=scratchpad,
-                                 grammar=call_grammar(self.shown, answer=form.lark()),
+                                 grammar=self.action_grammar(form),
                                  action_tokens=self.action_tokens, async_mode=True)
         usage.add_log(out.log)
         return Turn(str(out["thought"]).strip(), str(out["action"]).strip())

@@ -18,7 +18,7 @@ STORE = Docstore([Doc("Mount Everest", (), "Mount Everest is 8,849 m high."),
 
 def accepts(agent: ReAct, action: str) -> bool:
     """Whether `agent`'s action grammar lets `action` through (byte-level vocabulary)."""
-    matcher = Matcher(ConstraintSpec(grammar=agent.grammar), TokenIndex.bytes_level())
+    matcher = Matcher(ConstraintSpec(grammar=agent.action_grammar()), TokenIndex.bytes_level())
     for byte in action.encode():
         if byte not in matcher.allowed_tokens():
             return False
@@ -107,7 +107,7 @@ def test_on_a_chat_model_each_turn_is_one_gen_after_a_transcript_of_the_steps() 
     assert [(s.thought, s.observation) for s in steps] == [
         ("I need Everest.", "Mount Everest is 8,849 m high."),
         ("I need K2.", "K2 is 8,611 m high."), ("I compute.", "238"), ("Done.", "")]
-    turns = [c for c in llm.calls if getattr(c, "grammar", None) == agent.turn_grammar]
+    turns = [c for c in llm.calls if getattr(c, "grammar", None) == agent.chat_turn_grammar()]
     assert len(turns) == 4 and result.trace.usage.model_calls == 5
     assert turns[-1].prompt.endswith(
         "<|im_start|>user\nQuestion: How much taller is Everest than K2?\n"
@@ -120,7 +120,7 @@ def test_on_a_chat_model_each_turn_is_one_gen_after_a_transcript_of_the_steps() 
 
 def test_the_chat_turn_grammar_takes_the_same_actions_as_the_completion_one() -> None:
     agent = ReAct(tools(ChatMock()), llm=ChatMock())
-    spec = ConstraintSpec(grammar=agent.turn_grammar)
+    spec = ConstraintSpec(grammar=agent.chat_turn_grammar())
     assert matches(spec, 'Thought: x\nAction: math("Everest minus K2")\n')
     assert matches(spec, "Thought: x\nAction: Finish(K2 (8,611 m))")
     assert not matches(spec, 'Thought: x\nAction: math("Everest minus K2", ["9 km"])')
