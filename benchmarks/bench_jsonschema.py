@@ -42,7 +42,7 @@ from guidance_engine.constraints import spec as spec_module
 from guidance_engine.constraints.replay import EngineSteps, replay
 from guidance_engine.errors import ConstraintError
 
-DATA = Path("/work/shared/data/jsonschemabench/schemas")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "jsonschemabench" / "schemas"
 FORMS = ("compact", "flexible")
 COMPACT = dict(spec_module.JSON_DEFAULTS)
 FLEXIBLE = {"whitespace_flexible": True}

@@ -19,7 +19,8 @@ from guidance_engine.constraints.schema_rewrite import rewrite
 from guidance_engine.errors import ConstraintError
 
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
-SAMPLE = Path("/work/shared/data/jsonschemabench/schemas")
+# The MaskBench sample lies in shared/ beside the checkout (not in the repository), as in CI.
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsonschemabench" / "schemas"
 
 CIRCLE = {"type": "object", "properties": {"kind": {"const": "circle"}, "r": {"type": "number"}},
           "required": ["kind", "r"]}
