@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import llguidance
 
@@ -39,8 +39,22 @@ from guidance_engine.constraints.schema_rewrite import REWRITTEN_KEYS, rewrite
 from guidance_engine.constraints.vocab import TokenIndex, unpack_mask
 from guidance_engine.errors import ConstraintError
 
-if TYPE_CHECKING:
-    from guidance_engine.llms.base import GenRequest
+
+class RequestConstraints(Protocol):
+    """The fields of a gen request that say what its text must be (`llms.base.GenRequest` has
+    them); named here so that constraints never import the model layer above them."""
+
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def json_schema(self) -> Any: ...
+    @property
+    def grammar(self) -> str | None: ...
+    @property
+    def stop(self) -> tuple[str, ...]: ...
+    @property
+    def stop_regex(self) -> tuple[str, ...]: ...
+
 
 #: JSON is generated compactly (one space after ':' and ','): fixed keys then form one forced
 #: run that fast-forward feeds as a prefill, and the model cannot wander off into whitespace.
@@ -78,7 +92,7 @@ class ConstraintSpec:
     healing_prefix: str = ""
 
     @staticmethod
-    def for_request(request: GenRequest, healing_prefix: str = "") -> ConstraintSpec:
+    def for_request(request: RequestConstraints, healing_prefix: str = "") -> ConstraintSpec:
         """The constraint a backend enforces for one gen request."""
         return ConstraintSpec(
             pattern=request.pattern,
