@@ -15,6 +15,7 @@ import types
 from typing import Any
 
 from guidance_engine import llms
+from guidance_engine.defaults import set_default_llm, stored_llm
 from guidance_engine.errors import (
     ConstraintError,
     ContextOverflowError,
@@ -32,8 +33,9 @@ from guidance_engine.errors import (
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime.program import Program, load
 
-#: The default model used by programs created without `llm=`; read at call time.
-llm: LLM | None = None
+#: The default model used by programs created without `llm=`; read at call time. It is kept in
+#: `guidance_engine.defaults` (the module class below forwards the attribute there).
+llm: LLM | None
 
 __all__ = [
     "ConstraintError",
@@ -56,7 +58,17 @@ __all__ = [
 
 
 class _CallableModule(types.ModuleType):
-    """Makes `guidance(template, ...)` work, as in Guidance 0.0.64."""
+    """Makes `guidance(template, ...)` work, as in Guidance 0.0.64, and `guidance.llm` read and
+    set the default model in `guidance_engine.defaults`."""
+
+    @property
+    def llm(self) -> LLM | None:
+        value: LLM | None = stored_llm()
+        return value
+
+    @llm.setter
+    def llm(self, value: LLM | None) -> None:
+        set_default_llm(value)
 
     def __call__(
         self,

@@ -12,20 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
-from guidance_engine.llms.base import LLM
 from guidance_engine.template import analysis
 from guidance_engine.template import instructions as ins
 
 OPTIONS = ("llm", "silent", "stream", "async_mode", "caching", "await_missing", "log")
-
-
-def check_llm(value: Any) -> None:
-    """`llm=` must be a model object (or None for the default model)."""
-    if value is not None and not isinstance(value, LLM):
-        raise GuidanceError(
-            f"llm must be a model such as guidance.llms.Transformers() or guidance.llms.Mock(); "
-            f"found {type(value).__name__} {value!r}"
-        )
 
 
 def check_variables(

@@ -19,12 +19,13 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
+from guidance_engine.defaults import check_llm, resolve_llm
 from guidance_engine.errors import GuidanceError, Span
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution, Shared
-from guidance_engine.runtime.options import OPTIONS, check_llm, check_variables
+from guidance_engine.runtime.options import OPTIONS, check_variables
 from guidance_engine.runtime.partial import LiveValues
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.runtime.threads import release_thread_pool
@@ -364,13 +365,7 @@ class Program:
         return snap
 
     def _resolve_llm(self) -> LLM | None:
-        if self.llm is not None:
-            return self.llm
-        import guidance_engine  # the module-level default, read at call time
-
-        default: LLM | None = getattr(guidance_engine, "llm", None)
-        check_llm(default)
-        return default
+        return resolve_llm(self.llm)  # the default model is read at call time
 
 
 class RunControl:
