@@ -1,10 +1,11 @@
-"""Shared fixtures: the real default model (marked `model`), Gemma3 (marked `gemma`), the
-llama.cpp server (marked `server`) and the vLLM server (marked `server` and `vllm`).
+"""Shared fixtures: the real default model (marked `model`) on Transformers (`smol_llm`) and on
+llama.cpp in-process (`llamacpp_llm`; `local_llm` runs a test on each in turn), Gemma3 (marked
+`gemma`), the llama.cpp server (marked `server`) and the vLLM server (marked `server` and `vllm`).
 
-Models load once per test session. A test that uses `smol_llm`, `gemma_llm` or
-`llamacpp_server` is marked automatically, so `pytest -m "not model and not gemma and not
-server"` skips every real-model test. The tokenizer fixtures load no weights and are unmarked
-(they take a second or two the first time).
+Models load once per test session. A test that uses `smol_llm`, `llamacpp_llm`, `local_llm`,
+`gemma_llm` or `llamacpp_server` is marked automatically, so
+`pytest -m "not model and not gemma and not server"` skips every real-model test. The tokenizer
+fixtures load no weights and are unmarked (they take a second or two the first time).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-_MARKS = {"smol_llm": ("model",), "gemma_llm": ("gemma",), "llamacpp_server": ("server",),
+_MARKS = {"smol_llm": ("model",), "llamacpp_llm": ("model",), "local_llm": ("model",),
+          "gemma_llm": ("gemma",), "llamacpp_server": ("server",),
           "vllm_server": ("server", "vllm")}
 
 
@@ -58,6 +60,22 @@ def smol_llm() -> Any:
 
     _one_thread()
     return Transformers()
+
+
+@pytest.fixture(scope="session")
+def llamacpp_llm() -> Any:
+    """The default model's GGUF on llama.cpp in this process (`LlamaCpp()`), one thread."""
+    from guidance_engine.llms.llamacpp import LlamaCpp
+
+    return LlamaCpp(n_threads=1)
+
+
+@pytest.fixture(params=["transformers", "llamacpp"])
+def local_llm(request: pytest.FixtureRequest) -> Any:
+    """Each local backend on the default model in turn: `Transformers()` (fp32 weights
+    converted from the GGUF) and `LlamaCpp()` (the GGUF itself, Q4_1)."""
+    return request.getfixturevalue("smol_llm" if request.param == "transformers"
+                                   else "llamacpp_llm")
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,10 @@ from guidance_engine.llms.mock import Mock
 _LAZY = {
     "Transformers": "guidance_engine.llms.transformers",
     "OpenAI": "guidance_engine.llms.openai",
+    "LlamaCpp": "guidance_engine.llms.llamacpp",
 }
 
-__all__ = ["LLM", "Mock", "OpenAI", "Transformers"]
+__all__ = ["LLM", "LlamaCpp", "Mock", "OpenAI", "Transformers"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,238 @@
+"""The session stage of the LlamaCpp backend: one execution's slot, worker thread and gens.
+
+A `LlamaCppSession` holds one llama.cpp slot for all its requests, so each request's prompt
+(token ids, built from the structured prompt) shares its beginning with what the slot's KV
+cache already holds and llama.cpp evaluates only the rest. A gen is planned like on the
+Transformers backend (tokenize, heal the seam, check the context, build the constraint with
+the healing prefix), then each of its `n` samples is one streamed request whose grammar is the
+engine's grammar for that spec (`llamacpp_grammar.py`), read token by token by a `Sample`::
+
+    >>> session = LlamaCpp().session()
+    >>> (await session.gen(GenRequest("Age: ", pattern="[0-9]+", max_tokens=4))).texts
+    ('25',)
+
+Model work runs on the session's one worker thread; chunks reach the event loop as each token
+arrives. Closing the session, or cancelling the awaiting task, makes the next token's callback
+tell llama.cpp to stop, which cancels the generation within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from guidance_engine.constraints import ConstraintSpec, Matcher, heal, incomplete_output_error
+from guidance_engine.errors import GuidanceError
+from guidance_engine.llms.base import (
+    ChunkCallback,
+    GenRequest,
+    GenResult,
+    GenStats,
+    SelectRequest,
+    SelectResult,
+    Session,
+)
+from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
+from guidance_engine.llms.llamacpp_sample import Sample
+from guidance_engine.llms.llamacpp_select import select_exact
+
+if TYPE_CHECKING:  # llamacpp.py imports this module
+    from guidance_engine.llms.llamacpp import LlamaCpp
+
+_T = TypeVar("_T")
+
+#: `{{gen}}` sampling keywords and llama.cpp's names for them.
+SAMPLING_KWARGS: dict[str, str] = {
+    "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
+    "repetition_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
+
+
+class GenerationCancelled(Exception):
+    """Raised when the session was closed, or its caller cancelled, during a model call."""
+
+
+class LlamaCppSession(Session):
+    """One program execution on a `LlamaCpp` model: its slot, worker and requests."""
+
+    def __init__(self, llm: LlamaCpp) -> None:
+        self.llm = llm
+        self.slot: int | None = None
+        self._lock = asyncio.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = threading.Event()
+        self.calls = 0
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        self.llm.validate_request(request)
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            self.calls += 1
+            return await self._in_worker(self._gen, request, _on_loop(loop, on_chunk))
+
+    async def select(self, request: SelectRequest) -> SelectResult:
+        async with self._lock:
+            self.calls += 1
+            return await self._in_worker(self._select, request)
+
+    def close(self) -> None:
+        """Stop the running request (within one token), join the worker, free the slot."""
+        self._closed.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self.slot is not None:
+            self.llm.slots.release(self.slot)
+            self.slot = None
+
+    # -- the worker thread ---------------------------------------------------------------------
+
+    async def _in_worker(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run `func(*args, cancel)` on the worker; cancelling the caller stops it."""
+        if self._closed.is_set():
+            raise GenerationCancelled("the session is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="guidance-llamacpp")
+        cancel = threading.Event()
+        call = functools.partial(func, *args, cancel)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()  # the request stops at its next token
+            raise
+
+    def _stopped(self, cancel: threading.Event) -> bool:
+        return cancel.is_set() or self._closed.is_set()
+
+    def slot_for(self, prompt: list[int]) -> int:
+        if self.slot is None:
+            self.slot = self.llm.slots.acquire(prompt)
+        return self.slot
+
+    # -- gen -----------------------------------------------------------------------------------
+
+    def _gen(self, request: GenRequest, on_chunk: ChunkCallback | None,
+             cancel: threading.Event) -> GenResult:
+        llm = self.llm
+        if request.n < 1:
+            raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
+        ids = llm.encoder.encode(request.structured)
+        if not ids:
+            raise GuidanceError(
+                "gen needs prompt text before it with this model (found an empty prompt and no "
+                "beginning-of-text token to start from)")
+        healing = llm.token_healing if request.token_healing is None else request.token_healing
+        prefix, removed = "", 0
+        if healing:
+            plan = heal(ids, llm.index)
+            ids, prefix, removed = ids[: plan.keep], plan.prefix, plan.removed
+        spec = ConstraintSpec.for_request(request, prefix)
+        # The token(s) that re-produce the healed text are not counted against max_tokens.
+        budget = llm.check_context(len(ids), request.max_tokens) + removed
+        slot = self.slot_for(ids)
+        reused = llm.slots.reusable(slot, ids)
+        samples = []
+        for i in range(request.n):
+            matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
+            sample = Sample(request, i, on_chunk, prefix.encode(), budget, spec, matcher,
+                            llm.end_ids, llm.index)
+            if budget > 0:
+                self._run_sample(sample, ids, slot, i, cancel)
+            else:
+                sample.end("length")
+            samples.append(sample)
+        stats = GenStats(prompt_tokens=len(ids), fed_tokens=len(ids) - reused,
+                         reused_tokens=reused, healed_tokens=1 if prefix else 0,
+                         sampled_tokens=sum(len(s.ids) for s in samples),
+                         forward_passes=sum(len(s.ids) for s in samples) + 1)
+        return _result(samples, stats)
+
+    def _run_sample(self, sample: Sample, ids: list[int], slot: int, i: int,
+                    cancel: threading.Event) -> None:
+        request = sample.request
+        body: dict[str, Any] = {
+            "prompt": ids, "max_tokens": sample.max_tokens, "id_slot": slot,
+            "cache_prompt": True, "temperature": request.temperature, "top_p": request.top_p,
+            "logprobs": max(1, request.logprobs or 0),
+            **{SAMPLING_KWARGS[k]: v for k, v in request.extra.items() if k in SAMPLING_KWARGS},
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed + i  # samples differ, yet repeat
+        grammar = llamacpp_grammar(sample.spec)
+        if grammar is not None:
+            body["grammar"] = grammar
+
+        def on_event(event: dict[str, Any]) -> bool:
+            if self._stopped(cancel):
+                return True
+            choice = event["choices"][0]
+            for entry in (choice.get("logprobs") or {}).get("content") or ():
+                if sample.take(int(entry["id"]), entry):
+                    return True
+            if choice.get("finish_reason"):
+                sample.end(choice["finish_reason"])
+            return sample.finish is not None
+
+        try:
+            self.llm.stream(body, on_event)
+        finally:
+            self.llm.slots.record(slot, ids + sample.ids)
+        if self._stopped(cancel):
+            raise GenerationCancelled("the session was closed during a model call")
+        if sample.finish is None:
+            sample.end("stop")
+
+    # -- select --------------------------------------------------------------------------------
+
+    def _select(self, request: SelectRequest, cancel: threading.Event) -> SelectResult:
+        return select_exact(self, request, lambda: self._stopped(cancel))
+
+
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, on_chunk: ChunkCallback | None
+) -> ChunkCallback | None:
+    """`on_chunk` as the worker thread calls it: each call is handed to the event loop."""
+    if on_chunk is None:
+        return None
+    callback = on_chunk
+
+    def deliver(index: int, text: str) -> None:
+        loop.call_soon_threadsafe(callback, index, text)
+
+    return deliver
+
+
+def _check_complete(sample: Sample) -> None:
+    """Raise when a constrained value ended (max_tokens, EOS) before it was complete."""
+    spec = sample.spec
+    if not spec.constrained or sample.finish not in ("length", "eos"):
+        return
+    if sample.complete or sample.request.allow_partial:
+        return
+    reason = "max_tokens" if sample.finish == "length" else "end of text"
+    raise incomplete_output_error(spec, sample.text, gen_name=sample.request.name, reason=reason)
+
+
+def _result(samples: list[Sample], stats: GenStats) -> GenResult:
+    from guidance_engine.llms.marks import value_marks
+
+    for sample in samples:
+        _check_complete(sample)
+    want_logprobs = samples[0].request.logprobs is not None
+    first = samples[0]
+    return GenResult(
+        texts=tuple(s.text for s in samples),
+        finish_reasons=tuple(s.finish or "length" for s in samples),
+        stop_texts=tuple(s.stop_text for s in samples),
+        logprobs=tuple(tuple(s.logprobs) for s in samples) if want_logprobs else None,
+        stats=stats,
+        marks=value_marks(bytes(first.raw), first.heal, first.text, first.marks),
+    )
