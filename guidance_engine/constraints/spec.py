@@ -168,14 +168,29 @@ def load_grammar(grammar: str) -> str:
 
 
 def schema_dict(schema: Any) -> dict[str, Any]:
-    """A JSON schema as a dict: a mapping as is, a pydantic model class via its schema."""
+    """A JSON schema as a dict: a mapping as is, a JSON string parsed, a pydantic model class via
+    its schema. The one reading of `json_schema=` (templates, session calls, backends).
+
+    >>> schema_dict('{"type": "integer"}')
+    {'type': 'integer'}
+    """
     if isinstance(schema, Mapping):
         return dict(schema)
-    if hasattr(schema, "model_json_schema"):
-        return dict(schema.model_json_schema())
+    if isinstance(schema, str):
+        try:
+            loaded = json.loads(schema)
+        except json.JSONDecodeError as exc:
+            raise ConstraintError(f"json_schema is not valid JSON: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConstraintError(f"json_schema must be a JSON object; found "
+                                  f"{type(loaded).__name__} {loaded!r}")
+        return loaded
+    to_schema = getattr(schema, "model_json_schema", None)
+    if isinstance(schema, type) and callable(to_schema):
+        return dict(to_schema())
     raise ConstraintError(
-        f"json_schema must be a dict (a JSON schema) or a pydantic model class, "
-        f"found {type(schema).__name__}"
+        "json_schema must be a dict, a JSON string or a pydantic model class; "
+        f"found {type(schema).__name__} {schema!r}"
     )
 
 

@@ -16,12 +16,13 @@ session state (KV cache, worker thread) lives on one loop for the session's whol
 from __future__ import annotations
 
 import asyncio
-import difflib
 import threading
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from guidance_engine.errors import GuidanceError
+from guidance_engine.llms.arguments import ArgumentError, check_keywords
+from guidance_engine.llms.requests import gen_request
 
 if TYPE_CHECKING:
     from guidance_engine.llms.base import GenRequest, GenResult, Session
@@ -37,45 +38,27 @@ _FINISH = {"stop": "stop", "length": "length", "eos": "stop", "constraint": "sto
 
 
 def classic_request(session: Session, prompt: str, options: Mapping[str, Any]) -> GenRequest:
-    """The GenRequest of a 0.0.64 call `session(prompt, **options)`; unknown keywords (other
-    than the model's `sampling_kwargs`) are refused with a did-you-mean."""
-    from guidance_engine.llms.base import GenRequest
-
+    """The checked GenRequest of a 0.0.64 call `session(prompt, **options)`, made by the request
+    builder; unknown keywords (other than the model's `sampling_kwargs`) are refused with a
+    did-you-mean, and a bad value names its argument."""
     if not isinstance(prompt, str):
         raise GuidanceError(f"the prompt must be a string; found {type(prompt).__name__}")
     llm = getattr(session, "llm", None)
-    extra_names = sorted(getattr(llm, "sampling_kwargs", frozenset()))
-    extra = {}
-    for name, value in options.items():
-        if name in extra_names:
-            extra[name] = value
-        elif name not in _KNOWN:
-            close = difflib.get_close_matches(name, [*_KNOWN, *extra_names], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise GuidanceError(f"unknown keyword argument {name!r} to the session call{hint}")
+    accepted: frozenset[str] = getattr(llm, "sampling_kwargs", frozenset())
+    check_keywords(options, _KNOWN, accepted, where=" to the session call")
     if options.get("stream"):
         raise GuidanceError("stream=True is not supported on a session call; run a program "
                             "with stream=True to stream")
-    return GenRequest(
-        prompt=prompt,
-        stop=_strings(options.get("stop")),
-        stop_regex=_strings(options.get("stop_regex")),
-        max_tokens=options.get("max_tokens", DEFAULT_MAX_TOKENS),
-        n=options.get("n", 1),
-        temperature=float(options.get("temperature") or 0.0),
-        top_p=float(options.get("top_p", 1.0)),
-        seed=options.get("seed"),
-        logprobs=options.get("logprobs"),
-        pattern=options.get("pattern"),
-        token_healing=options.get("token_healing"),
-        extra=extra,
-    )
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
+    known = {key: value for key, value in options.items()
+             if key in _KNOWN and key not in _IGNORED and key != "stream"}
+    known.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    if known.get("temperature") is None:
+        known["temperature"] = 0.0  # 0.0.64 passed temperature=None for "the default"
+    extra = {key: value for key, value in options.items() if key in accepted}
+    try:
+        return gen_request(prompt, llm, extra=extra, **known)
+    except ArgumentError as exc:
+        raise ArgumentError(f"bad argument to the session call: {exc}", exc.argument) from exc
 
 
 def classic_result(result: GenResult) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from guidance_engine.errors import (
     TemplateRuntimeError,
     UndefinedVariableError,
 )
+from guidance_engine.llms.arguments import ArgumentError, unknown_keyword
 from guidance_engine.llms.base import (
     LLM,
     GenRequest,
@@ -43,9 +44,7 @@ from guidance_engine.llms.base import (
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.evaluate import evaluate
 from guidance_engine.runtime.library import builtins
-from guidance_engine.runtime.library.arguments import unknown_keyword
 from guidance_engine.runtime.library.base import (
-    ArgumentError,
     BreakLoop,
     Command,
     ControlFlow,
@@ -153,6 +152,9 @@ class CallContext:
 
     def prompt(self) -> str:
         return self._execution.state.text
+
+    def segments(self) -> tuple[Segment, ...]:
+        return self._execution.prompt_segments()
 
     def append_text(self, text: str, kind: SegmentKind = "value", name: str | None = None) -> None:
         self._execution.append_text(text, self._execution.tag_span(self._span), kind, name=name)
@@ -479,11 +481,8 @@ class Execution:
         self, request: GenRequest, name: str | None, stream: bool, span: Span,
         partial: Literal["set", "append"] | None = None,
     ) -> GenResult:
-        llm = self.require_llm(span)
-        llm.validate_request(request)  # constraints given as variables are checked here
-        session = self.shared.open_session(llm)
-        if not request.segments and request.prompt == self.state.text:
-            request = replace(request, segments=self.prompt_segments())
+        """Run a request made by the request builder (checked there, once)."""
+        session = self.shared.open_session(self.require_llm(span))
         span = self.tag_span(span)
 
         def on_chunk(index: int, text: str) -> None:
@@ -508,8 +507,6 @@ class Execution:
         self, request: SelectRequest, span: Span, name: str | None = None
     ) -> SelectResult:
         session = self.shared.open_session(self.require_llm(span))
-        if not request.segments and request.prompt == self.state.text:
-            request = replace(request, segments=self.prompt_segments())
         result = await session.select(request)
         self.shared.record(ev.ModelCallRecord("select", request, result, result.stats))
         self.send(ev.Selected(name, result.choice, dict(result.logprobs), self.tag_span(span)))

@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from guidance_engine.llms.base import GenRequest, SelectRequest
+from guidance_engine.llms.requests import gen_request, select_request
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.library.base import BreakLoop, Suspend
 from guidance_engine.runtime.library.gen import infer_stop
@@ -173,14 +173,14 @@ async def _model_continues(
     body = execution.instructions[frame.start + 1]
     opening = (options.join if frame.count else "") + (
         body.text if isinstance(body, ins_.Text) else "")
-    prompt = execution.state.text
+    prompt = execution.prompt_segments()
     if opening and opening not in stops:
         # exact: does the next item's opening text beat every way of ending the list?
-        request = SelectRequest(prompt=prompt, options=(opening, *dict.fromkeys(stops)))
+        request = select_request(prompt, (opening, *stops))
         return (await execution.model_select(request, ins.span)).choice == opening
     # No fixed opening text to compare with: peek a few tokens and see whether a stop string
     # comes first (0.0.64's test; +2 tokens of slack for whitespace before it).
-    probe = GenRequest(prompt=prompt, stop=stops, max_tokens=max(map(len, stops)) + 2)
+    probe = gen_request(prompt, llm, stop=stops, max_tokens=max(map(len, stops)) + 2)
     result = await execution.model_gen(probe, None, False, ins.span)
     return not (result.finish_reasons[0] == "stop" and result.stop_texts[0] in stops)
 
@@ -203,8 +203,9 @@ async def _single_call(
                               "{{@index}} and {{gen 'this'}} / {{gen 'this.name'}} tags "
                               "only", body)
     llm = execution.require_llm(ins.span)
-    request = GenRequest(
-        prompt=execution.state.text,
+    request = gen_request(
+        execution.prompt_segments(),
+        llm,
         stop=options.stop if options.stop is not None else infer_stop(ins.site, llm),
         max_tokens=options.single_call_max_tokens,
         temperature=options.single_call_temperature,

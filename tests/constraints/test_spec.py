@@ -204,5 +204,6 @@ def test_pydantic_model_class_as_schema(byte_index: TokenIndex) -> None:
     with pytest.raises(ConstraintError) as info:
         validate(ConstraintSpec(json_schema=[1, 2]))
     assert str(info.value) == (
-        "json_schema must be a dict (a JSON schema) or a pydantic model class, found list"
+        "json_schema must be a dict, a JSON string or a pydantic model class; found list [1, 2]"
     )
+    validate(ConstraintSpec(json_schema='{"type": "integer"}'))  # a JSON string, as gen takes

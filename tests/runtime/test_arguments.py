@@ -167,3 +167,12 @@ def test_model_sampling_keywords_are_range_checked() -> None:
         "bad argument to 'gen': top_k must be an int >= 0 or None; found str 'many' "
         "(line 1, column 11)")
     assert llm.calls == []
+
+
+def test_a_json_schema_that_is_not_json_names_the_keyword() -> None:
+    llm = Mock("never")
+    message = error_of("{{gen 'x' json_schema='{nope'}}", llm)
+    assert message.splitlines()[0] == (
+        "bad argument to 'gen': json_schema is not valid JSON: Expecting property name enclosed "
+        "in double quotes: line 1 column 2 (char 1) (line 1, column 11)")
+    assert llm.calls == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+from guidance_engine.llms.arguments import ArgumentError, as_strings, expect
 from guidance_engine.llms.base import GenRequest
 from guidance_engine.llms.mock import Mock
+from guidance_engine.llms.requests import json_schema_argument
 from guidance_engine.runtime.library import builtins
-from guidance_engine.runtime.library.base import ArgumentError, as_strings, expect
-from guidance_engine.runtime.library.gen import infer_stop, schema_dict, static_constraints
+from guidance_engine.runtime.library.gen import infer_stop, static_constraints
 from guidance_engine.runtime.library.loops import each_options, single_call_items
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CallSite
@@ -52,10 +53,10 @@ def test_schema_dict() -> None:
     class Point(pydantic.BaseModel):
         x: int
 
-    assert schema_dict(Point) == Point.model_json_schema()
-    assert schema_dict('{"type": "integer"}') == {"type": "integer"}
+    assert json_schema_argument(Point) == Point.model_json_schema()
+    assert json_schema_argument('{"type": "integer"}') == {"type": "integer"}
     with pytest.raises(ArgumentError) as info:
-        schema_dict("{nope")
+        json_schema_argument("{nope")
     assert str(info.value) == (
         "json_schema is not valid JSON: Expecting property name enclosed in double quotes: "
         "line 1 column 2 (char 1)")

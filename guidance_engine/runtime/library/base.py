@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from guidance_engine.errors import Span
+from guidance_engine.llms.arguments import ArgumentError
 from guidance_engine.llms.base import (
     LLM,
     GenRequest,
     GenResult,
+    Segment,
     SegmentKind,
     SelectRequest,
     SelectResult,
 )
 from guidance_engine.template.instructions import CallSite, CompiledTemplate
+
+__all__ = ["ArgumentError", "BreakLoop", "Command", "CommandContext", "ControlFlow", "Suspend"]
 
 
 class ControlFlow(Exception):
@@ -40,15 +44,6 @@ class BreakLoop(ControlFlow):
     """`{{break}}`: leave the innermost loop."""
 
 
-class ArgumentError(Exception):
-    """A command argument has the wrong type or value; the interpreter adds the position (the
-    keyword's own span when `argument` names a keyword of the call)."""
-
-    def __init__(self, message: str, argument: str | None = None) -> None:
-        super().__init__(message)
-        self.argument = argument
-
-
 class CommandContext(Protocol):
     """The running program as a command sees it."""
 
@@ -63,6 +58,10 @@ class CommandContext(Protocol):
 
     def prompt(self) -> str:
         """The text the model has seen so far (hidden text excluded)."""
+        ...
+
+    def segments(self) -> tuple[Segment, ...]:
+        """That text as a structured prompt (role and provenance of each run), for requests."""
         ...
 
     def append_text(self, text: str, kind: SegmentKind = "value", name: str | None = None) -> None:
@@ -107,35 +106,3 @@ class Command:
 
     def __repr__(self) -> str:
         return f"<command {self.name}>"
-
-
-_TYPE_NAMES = {str: "a string", int: "an int", float: "a number", bool: "a bool",
-               dict: "a dict", list: "a list", type(None): "None"}
-
-
-def expect(value: Any, types: type | tuple[type, ...], what: str) -> None:
-    """Raise ArgumentError unless `value` is one of `types` (`what` names the argument).
-
-    `expect("3", (int, type(None)), "max_tokens")` raises
-    "max_tokens must be an int or None; found str '3'".
-    """
-    wanted = types if isinstance(types, tuple) else (types,)
-    # True is an int to Python, but max_tokens=True is a mistake.
-    mistaken_bool = isinstance(value, bool) and bool not in wanted
-    if mistaken_bool or not isinstance(value, wanted):
-        names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in wanted)
-        raise ArgumentError(f"{what} must be {names}; found {type(value).__name__} {value!r}",
-                            argument=what)
-
-
-def as_strings(value: Any, what: str) -> tuple[str, ...]:
-    """A stop-like argument: None, a string or a list of strings, as a tuple."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ArgumentError(
-        f"{what} must be a string or a list of strings; found {type(value).__name__} {value!r}"
-    )

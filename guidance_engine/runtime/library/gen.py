@@ -7,20 +7,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from guidance_engine.errors import Span
+from guidance_engine.llms.arguments import ArgumentError, as_strings, expect
 from guidance_engine.llms.base import LLM, GenRequest, GenResult
-from guidance_engine.runtime.library.arguments import check_keywords, check_values
-from guidance_engine.runtime.library.base import (
-    ArgumentError,
-    Command,
-    CommandContext,
-    as_strings,
-    expect,
-)
+from guidance_engine.llms.requests import gen_request, json_schema_argument
+from guidance_engine.runtime.library.base import Command, CommandContext
 from guidance_engine.template.analysis import command_calls, static_value
 from guidance_engine.template.instructions import CallSite, Instruction
 from guidance_engine.template.nodes import Call
@@ -57,32 +51,28 @@ async def gen(
     the call). Other keywords go to the model if it declares them (`LLM.sampling_kwargs`).
     """
     expect(name, (str, type(None)), "name")
-    check_values("gen", {"n": n, "max_tokens": max_tokens, "temperature": temperature,
-                         "top_p": top_p, "logprobs": logprobs, "seed": seed})
-    check_keywords(llm_kwargs, (), ctx.llm.sampling_kwargs)
-    check_values("gen", llm_kwargs)
-    expect(pattern, (str, type(None)), "pattern")
     for flag, what in ((save_stop_text, "save_stop_text"), (save_prompt, "save_prompt")):
         if flag is True and name is None:
             raise ArgumentError(f"{what}=True needs a name for gen (or give the variable "
                                 f"name: {what}='var')")
-    request = GenRequest(
-        prompt=ctx.prompt(),
-        stop=as_strings(stop, "stop") if stop is not None else infer_stop(ctx.site, ctx.llm),
-        stop_regex=as_strings(stop_regex, "stop_regex"),
+    request = gen_request(
+        ctx.segments(),
+        ctx.llm,
+        stop=stop if stop is not None else infer_stop(ctx.site, ctx.llm),
+        stop_regex=stop_regex,
         save_stop_text=bool(save_stop_text),
         max_tokens=max_tokens,
         n=n,
-        temperature=float(temperature),
-        top_p=float(top_p),
+        temperature=temperature,
+        top_p=top_p,
         seed=seed,
         logprobs=logprobs,
         pattern=pattern,
-        json_schema=schema_dict(json_schema),
+        json_schema=json_schema,
         grammar=grammar,
         allow_partial=allow_partial,
         token_healing=token_healing,
-        extra=dict(llm_kwargs),
+        extra=llm_kwargs,
         name=name,
         turn_continues=ctx.site.role is not None and bool(ctx.site.next_text.strip()),
     )
@@ -139,26 +129,6 @@ def infer_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
     return (site.next_text,) if site.next_text else ()
 
 
-def schema_dict(schema: Any) -> Mapping[str, Any] | None:
-    """A JSON-schema dict from a dict, a JSON string or a pydantic model class."""
-    if schema is None or isinstance(schema, Mapping):
-        return schema
-    if isinstance(schema, str):
-        try:
-            loaded = json.loads(schema)
-        except json.JSONDecodeError as exc:
-            raise ArgumentError(f"json_schema is not valid JSON: {exc}") from exc
-        expect(loaded, dict, "json_schema")
-        return dict(loaded)
-    to_schema = getattr(schema, "model_json_schema", None)
-    if isinstance(schema, type) and callable(to_schema):
-        return dict(to_schema())
-    raise ArgumentError(
-        "json_schema must be a dict, a JSON string or a pydantic model class; "
-        f"found {type(schema).__name__} {schema!r}"
-    )
-
-
 def static_constraints(
     instructions: tuple[Instruction, ...], known: Mapping[str, Any] | None = None
 ) -> Iterator[tuple[GenRequest, Span]]:
@@ -192,7 +162,7 @@ def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | No
         return GenRequest(
             prompt="",
             pattern=fields.get("pattern"),
-            json_schema=schema_dict(fields.get("json_schema")),
+            json_schema=json_schema_argument(fields.get("json_schema")),
             grammar=fields.get("grammar"),
             stop_regex=as_strings(fields.get("stop_regex"), "stop_regex"),
         )

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guidance_engine.runtime.library.base import ArgumentError, as_strings, expect
+from guidance_engine.llms.arguments import ArgumentError, as_strings, expect
 
 ROLE_BLOCKS = ("system", "user", "assistant", "function")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from guidance_engine.llms.base import SelectRequest
-from guidance_engine.runtime.library.arguments import check_values
-from guidance_engine.runtime.library.base import ArgumentError, Command, CommandContext, expect
+from guidance_engine.llms.arguments import ArgumentError, check_values, expect
+from guidance_engine.llms.requests import select_request
+from guidance_engine.runtime.library.base import Command, CommandContext
 
 
 async def select(
@@ -30,16 +30,12 @@ async def select(
     the most probable one, or one sampled from the options' probabilities when temperature > 0."""
     if options is None:
         raise ArgumentError("select needs options=[...] (or the block form with {{or}})")
-    if not isinstance(options, list | tuple) or not all(isinstance(o, str) for o in options):
-        raise ArgumentError(
-            f"options must be a list of strings; found {type(options).__name__} {options!r}"
-        )
-    await choose(ctx, tuple(options), name, logprobs, list_append, hidden, temperature, seed)
+    await choose(ctx, options, name, logprobs, list_append, hidden, temperature, seed)
 
 
 async def choose(
     ctx: CommandContext,
-    options: tuple[str, ...],
+    options: Any,
     name: str | None,
     logprobs: str | None,
     list_append: bool,
@@ -49,13 +45,9 @@ async def choose(
 ) -> str:
     """Ask the model to pick among `options`, save the choice (and scores) and emit it."""
     expect(name, (str, type(None)), "name")
-    check_values("select", {"logprobs": logprobs, "temperature": temperature, "seed": seed})
-    if not options:
-        raise ArgumentError("select needs at least one option; found none")
-    # A repeated option would take two shares of the probability; the first one is kept.
-    options = tuple(dict.fromkeys(options))
-    request = SelectRequest(prompt=ctx.prompt(), options=options, suffix=ctx.site.next_text,
-                            temperature=float(temperature), seed=seed)
+    check_values("select", {"logprobs": logprobs})
+    request = select_request(ctx.segments(), options, suffix=ctx.site.next_text,
+                             temperature=temperature, seed=seed)
     result = await ctx.select(request, name)
     if name is not None:
         if list_append:
@@ -64,7 +56,7 @@ async def choose(
             ctx.set_variable(name, result.choice)
     if logprobs is not None:
         # an option the backend could not score is None (missing), never an invented number
-        ctx.set_variable(logprobs, {opt: result.logprobs.get(opt) for opt in options})
+        ctx.set_variable(logprobs, {opt: result.logprobs.get(opt) for opt in request.options})
     if not hidden:
         ctx.append_text(result.choice, "generated", name=name)
     return result.choice

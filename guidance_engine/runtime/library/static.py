@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from guidance_engine.errors import Span
-from guidance_engine.runtime.library.arguments import check_keywords, check_values
-from guidance_engine.runtime.library.base import ArgumentError
+from guidance_engine.llms.arguments import ArgumentError, check_keywords, check_values
 from guidance_engine.runtime.library.gen import gen
 from guidance_engine.runtime.library.select import select
 from guidance_engine.template import instructions as ins

@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guidance_engine.runtime.library.base import (
-    ArgumentError,
-    BreakLoop,
-    Command,
-    CommandContext,
-    Suspend,
-    expect,
-)
+from guidance_engine.llms.arguments import ArgumentError, expect
+from guidance_engine.runtime.library.base import BreakLoop, Command, CommandContext, Suspend
 from guidance_engine.runtime.scopes import MISSING
 
 

@@ -1,5 +1,7 @@
-"""Argument checks for the model commands: value ranges and unknown keywords, with a
-did-you-mean, so a bad `gen` or `select` argument fails before any model call.
+"""Argument checks for model requests: types, value ranges and unknown keywords (with a
+did-you-mean), each error naming the argument, so a bad `gen`/`select` argument or session call
+fails before any model call. The request builder (`requests.py`) runs them for every caller; the
+template layer runs them ahead of time on the values it already knows.
 
     check_values("gen", {"temperature": -1})
     # ArgumentError: temperature must be a number >= 0; found int -1
@@ -15,7 +17,49 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from guidance_engine.runtime.library.base import ArgumentError
+from guidance_engine.errors import GuidanceError
+
+
+class ArgumentError(GuidanceError):
+    """An argument has the wrong type or value; `argument` names it (a template error then points
+    at that keyword of the call)."""
+
+    def __init__(self, message: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+_TYPE_NAMES = {str: "a string", int: "an int", float: "a number", bool: "a bool",
+               dict: "a dict", list: "a list", type(None): "None"}
+
+
+def expect(value: Any, types: type | tuple[type, ...], what: str) -> None:
+    """Raise ArgumentError unless `value` is one of `types` (`what` names the argument).
+
+    `expect("3", (int, type(None)), "max_tokens")` raises
+    "max_tokens must be an int or None; found str '3'".
+    """
+    wanted = types if isinstance(types, tuple) else (types,)
+    # True is an int to Python, but max_tokens=True is a mistake.
+    mistaken_bool = isinstance(value, bool) and bool not in wanted
+    if mistaken_bool or not isinstance(value, wanted):
+        names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in wanted)
+        raise ArgumentError(f"{what} must be {names}; found {type(value).__name__} {value!r}",
+                            argument=what)
+
+
+def as_strings(value: Any, what: str) -> tuple[str, ...]:
+    """A stop-like argument: None, a string or a list of strings, as a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ArgumentError(
+        f"{what} must be a string or a list of strings; found {type(value).__name__} {value!r}",
+        argument=what,
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -108,21 +152,24 @@ def check_values(command: str, values: Mapping[str, Any]) -> None:
 
 
 def check_keywords(
-    given: Iterable[str], known: Iterable[str], accepted: Iterable[str] = ()
+    given: Iterable[str], known: Iterable[str], accepted: Iterable[str] = (), where: str = ""
 ) -> None:
     """Raise ArgumentError for a keyword that is neither `known` to the command nor `accepted` by
-    the model, suggesting the closest known name."""
+    the model, suggesting the closest known name (`where`: " to the session call")."""
     known = list(known)
     accepted = sorted(accepted)
     for name in given:
         if name in known or name in accepted:
             continue
-        raise ArgumentError(unknown_keyword(name, [*known, *accepted], accepted), argument=name)
+        raise ArgumentError(unknown_keyword(name, [*known, *accepted], accepted, where),
+                            argument=name)
 
 
-def unknown_keyword(name: str, candidates: list[str], accepted: list[str] | None = None) -> str:
+def unknown_keyword(
+    name: str, candidates: list[str], accepted: list[str] | None = None, where: str = ""
+) -> str:
     """`unknown keyword argument 'max_token'; did you mean 'max_tokens'?`"""
-    message = f"unknown keyword argument {name!r}"
+    message = f"unknown keyword argument {name!r}{where}"
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if close:
         return f"{message}; did you mean {close[0]!r}?"
