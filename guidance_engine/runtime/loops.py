@@ -1,4 +1,4 @@
-"""Running `each` and `geneach` loops: how an `Execution` handles `LoopStart`, `LoopEnd` and
+"""Running `each` and `geneach` loops: how an execution handles `LoopStart`, `LoopEnd` and
 `{{break}}`.
 
 A running loop is a `LoopFrame` on the execution's frame stack, so a loop suspended by
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guidance_engine.llms.requests import gen_request, select_request
 from guidance_engine.runtime import events as ev
@@ -29,6 +29,7 @@ from guidance_engine.runtime.library.loops import (
     geneach_options,
     split_single_call,
 )
+from guidance_engine.runtime.machine import Machine
 from guidance_engine.runtime.prompt import runs_after
 from guidance_engine.runtime.scopes import ExecState, LoopFrame
 from guidance_engine.runtime.sites import loop_hidden
@@ -36,11 +37,8 @@ from guidance_engine.template import instructions as ins_
 from guidance_engine.template.instructions import Instruction
 from guidance_engine.template.nodes import Call, Literal, Var
 
-if TYPE_CHECKING:  # the interpreter imports this module: this import is for annotations only
-    from guidance_engine.runtime.interpreter import Execution
 
-
-async def loop_start(execution: Execution, ins: ins_.LoopStart) -> None:
+async def loop_start(execution: Machine, ins: ins_.LoopStart) -> None:
     """Enter the loop at its first iteration, or jump to its `{{else}}` or past it."""
     execution.site = ins.site
     frame = LoopFrame(execution.state.pc, len(execution.state.text))
@@ -71,7 +69,7 @@ async def loop_start(execution: Execution, ins: ins_.LoopStart) -> None:
         execution.state.pc = ins.else_start if ins.else_start is not None else ins.exit
 
 
-async def loop_end(execution: Execution, ins: ins_.LoopEnd) -> None:
+async def loop_end(execution: Machine, ins: ins_.LoopEnd) -> None:
     """Go back for the next iteration, or leave the loop."""
     frame = execution.state.frames[-1]
     assert isinstance(frame, LoopFrame) and frame.start == ins.start, "unbalanced loop frames"
@@ -94,7 +92,7 @@ async def loop_end(execution: Execution, ins: ins_.LoopEnd) -> None:
     execution.state.pc = ins.start + 1
 
 
-def _end_loop(execution: Execution, frame: LoopFrame) -> None:
+def _end_loop(execution: Machine, frame: LoopFrame) -> None:
     while execution.state.frames and execution.state.frames[-1] is not frame:
         execution.state.frames.pop()
     execution.state.frames.pop()
@@ -102,7 +100,7 @@ def _end_loop(execution: Execution, frame: LoopFrame) -> None:
         execution.truncate(frame.text_start)
 
 
-def break_loop(execution: Execution, ins: Instruction) -> None:
+def break_loop(execution: Machine, ins: Instruction) -> None:
     """`{{break}}` raised while running `ins`: leave the innermost loop of this execution."""
     frame = execution.innermost_loop()
     if frame is None:
@@ -134,7 +132,7 @@ def _each_advance(frame: LoopFrame) -> bool:
     return True
 
 
-def _geneach_begin(execution: Execution, frame: LoopFrame) -> None:
+def _geneach_begin(execution: Machine, frame: LoopFrame) -> None:
     """Start an iteration: a fresh `this` item, appended to the list variable at once."""
     assert frame.geneach is not None
     item: dict[str, Any] = {}
@@ -145,7 +143,7 @@ def _geneach_begin(execution: Execution, frame: LoopFrame) -> None:
     frame.count += 1
 
 
-async def _geneach_more(execution: Execution, frame: LoopFrame, ins: ins_.LoopStart) -> bool:
+async def _geneach_more(execution: Machine, frame: LoopFrame, ins: ins_.LoopStart) -> bool:
     """Whether geneach runs another iteration (asking the model when it must decide)."""
     options = frame.geneach
     assert options is not None
@@ -162,7 +160,7 @@ async def _geneach_more(execution: Execution, frame: LoopFrame, ins: ins_.LoopSt
 
 
 async def _model_continues(
-    execution: Execution, frame: LoopFrame, ins: ins_.LoopStart, options: GeneachOptions
+    execution: Machine, frame: LoopFrame, ins: ins_.LoopStart, options: GeneachOptions
 ) -> bool:
     llm = execution.require_llm(ins.span)
     stops = options.stop if options.stop is not None else infer_stop(ins.site, llm)
@@ -186,7 +184,7 @@ async def _model_continues(
 
 
 async def _single_call(
-    execution: Execution, ins: ins_.LoopStart, options: GeneachOptions
+    execution: Machine, ins: ins_.LoopStart, options: GeneachOptions
 ) -> None:
     """geneach single_call=True: one generation for the whole list, split by the body."""
     parts: list[BodyPart] = []
@@ -226,9 +224,9 @@ async def _single_call(
     execution.state.pc = ins.exit
 
 
-async def _parallel_each(execution: Execution, ins: ins_.LoopStart, frame: LoopFrame) -> None:
+async def _parallel_each(execution: Machine, ins: ins_.LoopStart, frame: LoopFrame) -> None:
     """Run every iteration concurrently, each on its own copy of the context."""
-    forks: list[Execution] = []
+    forks: list[Machine] = []
     while _each_advance(frame):
         frames = [*execution.state.frames, replace(frame, scope=dict(frame.scope))]
         state = ExecState(execution.state.variables.fork(), execution.state.pc + 1,
@@ -248,7 +246,7 @@ async def _parallel_each(execution: Execution, ins: ins_.LoopStart, frame: LoopF
         execution.state.pc = ins.exit
 
 
-async def _run_iteration(execution: Execution, end: int) -> None:
+async def _run_iteration(execution: Machine, end: int) -> None:
     try:
         await execution.run_range(end)
     except Suspend as signal:

@@ -24,10 +24,11 @@ from guidance_engine.errors import GuidanceError, Span
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
-from guidance_engine.runtime.interpreter import Execution, Shared
+from guidance_engine.runtime.interpreter import Execution
 from guidance_engine.runtime.options import OPTIONS, check_variables
 from guidance_engine.runtime.partial import LiveValues
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
+from guidance_engine.runtime.shared import Shared
 from guidance_engine.runtime.threads import release_thread_pool
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate

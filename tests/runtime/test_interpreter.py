@@ -7,8 +7,9 @@ import asyncio
 from guidance_engine.errors import Span
 from guidance_engine.llms.mock import Mock
 from guidance_engine.runtime import events as ev
-from guidance_engine.runtime.interpreter import Execution, Shared
+from guidance_engine.runtime.interpreter import Execution
 from guidance_engine.runtime.scopes import ExecState, LoopFrame, Variables
+from guidance_engine.runtime.shared import Shared
 from guidance_engine.template import instructions as ins
 from guidance_engine.template.nodes import BinOp, Call, Keyword, Literal, Var
 
