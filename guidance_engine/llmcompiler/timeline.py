@@ -3,8 +3,8 @@
 The value of LLMCompiler is overlap in time (the plan streams, tasks start while it is still
 being written, independent tasks run at once), and a picture shows it at a glance. `Timeline`
 folds the run's live events (`run_events`) or a finished trace (`Trace`, or the `trace` a
-`--logging` store keeps) into bars; `timeline_svg` draws them. In a notebook, `watch` shows
-the picture growing while the run goes::
+`--logging` store keeps) into bars; `timeline_svg` draws them (its unit, `Bar`, is what this
+module makes). In a notebook, `watch` shows the picture growing while the run goes::
 
     result = await watch(agent.arun("Which has more people, France or Spain?"))
     Timeline.from_trace(result.trace)          # the same picture, from the trace afterwards
@@ -16,28 +16,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler import run_events as re_
 from guidance_engine.llmcompiler.run_events import watching
+from guidance_engine.llmcompiler.timeline_svg import Bar, render_html
 
 T = TypeVar("T")
-BarKind = Literal["plan", "task", "error", "join", "replan"]
 UPDATE_SECONDS = 0.2  # live picture: at most ~5 updates a second
-
-
-@dataclass
-class Bar:
-    """One span of time in one lane: `end` is None while it runs; `title` is the hover text."""
-
-    lane: str
-    label: str
-    kind: BarKind
-    start: float
-    end: float | None = None
-    title: str = ""
-    round: int = 0
 
 
 @dataclass
@@ -162,8 +149,6 @@ class Timeline:
         return timeline
 
     def _repr_html_(self) -> str:
-        from guidance_engine.llmcompiler.timeline_svg import render_html
-
         return render_html(self)
 
 
@@ -223,8 +208,6 @@ async def watch(run: Awaitable[T], every: float = UPDATE_SECONDS) -> T:
     if not in_kernel():
         return await task
     from IPython.display import HTML, display
-
-    from guidance_engine.llmcompiler.timeline_svg import render_html
 
     handle = display(HTML(render_html(timeline)), display_id=True)
     try:

@@ -11,9 +11,10 @@ backgrounds. Everything from the run is escaped::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
-
-from guidance_engine.llmcompiler.timeline import Bar, Timeline
+from typing import Literal, Protocol
 
 WIDTH = 900
 LABEL = 250  # the lane labels' column
@@ -24,6 +25,45 @@ _FILL = {"plan": "rgba(0, 120, 255, 0.45)", "task": "rgba(255, 150, 0, 0.55)",
          "error": "rgba(230, 40, 40, 0.55)", "join": "rgba(0, 170, 90, 0.5)"}
 _FILE_STYLE = "background: white; color: #111"
 _ROUND_TINT = ("", "rgba(190, 80, 255, 0.55)", "rgba(0, 190, 200, 0.55)")  # replanned tasks
+BarKind = Literal["plan", "task", "error", "join", "replan"]
+
+
+@dataclass
+class Bar:
+    """One span of time in one lane: `end` is None while it runs; `title` is the hover text."""
+
+    lane: str
+    label: str
+    kind: BarKind
+    start: float
+    end: float | None = None
+    title: str = ""
+    round: int = 0
+
+
+class Timeline(Protocol):
+    """What the drawing reads of a run's timeline (`timeline.Timeline` is the one there is)."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def answer(self) -> str | None: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def bars(self) -> Sequence[Bar]: ...
+
+    @property
+    def replans(self) -> list[float]: ...
+
+    def lanes(self) -> list[str]: ...
+
+    def now(self) -> float: ...
+
+    def end(self) -> float: ...
 
 
 def render_svg(timeline: Timeline) -> str:
