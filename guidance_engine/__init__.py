@@ -31,6 +31,8 @@ from guidance_engine.errors import (
     UndefinedVariableError,
 )
 from guidance_engine.llms.base import LLM
+from guidance_engine.llms.capabilities import Capabilities
+from guidance_engine.runtime.options import check_llm
 from guidance_engine.runtime.program import Program, load
 
 #: The default model used by programs created without `llm=`; read at call time. It is kept in
@@ -38,6 +40,7 @@ from guidance_engine.runtime.program import Program, load
 llm: LLM | None
 
 __all__ = [
+    "Capabilities",
     "ConstraintError",
     "ContextOverflowError",
     "GuidanceError",
@@ -51,10 +54,23 @@ __all__ = [
     "TemplateRuntimeError",
     "TemplateSyntaxError",
     "UndefinedVariableError",
+    "default_llm",
     "llm",
     "llms",
     "load",
 ]
+
+
+def default_llm(model: LLM | None = None) -> LLM | None:
+    """The model a program made without `llm=` runs on: `model` when given, else the default
+    `guidance.llm` as it is now (None when unset)::
+
+        guidance.llm = guidance.llms.Mock("Bob")
+        guidance.default_llm()   # Mock('Bob')
+    """
+    chosen = model if model is not None else globals().get("llm")
+    check_llm(chosen)
+    return chosen
 
 
 class _CallableModule(types.ModuleType):

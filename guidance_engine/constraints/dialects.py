@@ -10,9 +10,10 @@ the server. This module is the one place that knows those dialects::
     >>> server_constraint(ConstraintSpec(pattern=r"\\d{3}"), "vllm-guided")  # vLLM < 0.10.2
     {'guided_regex': '[0-9]{3}'}
 
-A constraint a server cannot express raises `ConstraintError` naming the server type, before
-any request. Whatever the server did, `matches(spec, text)` checks the returned value with the
-same engine the local backends use (on a byte-level vocabulary, no tokenizer needed).
+Which kinds each dialect expresses is the data `DIALECTS`; a backend's `Capabilities` are built
+from it, and `LLM.validate_request` refuses a kind a server lacks before any request. Whatever
+the server did, `matches(spec, text)` checks the returned value with the same engine the local
+backends use (on a byte-level vocabulary, no tokenizer needed).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from guidance_engine.constraints.spec import (
 from guidance_engine.constraints.vocab import TokenIndex
 from guidance_engine.errors import ConstraintError
 
-#: Server types and the constraint kinds each one takes natively.
+#: Dialects and the constraint kinds each one expresses: the engine's own ("llguidance", local
+#: models) and each server type's request fields. Data for the backends' `Capabilities`
+#: (`llms/openai_profiles.py`), which the request checks read.
 DIALECTS: dict[str, frozenset[str]] = {
+    "llguidance": frozenset({"pattern", "json_schema", "grammar", "options"}),
     "llamacpp": frozenset({"pattern", "json_schema", "grammar", "options"}),
     "vllm": frozenset({"pattern", "json_schema", "grammar", "options"}),
     "vllm-guided": frozenset({"pattern", "json_schema", "grammar", "options"}),
@@ -43,44 +47,12 @@ DIALECTS: dict[str, frozenset[str]] = {
 }
 
 
-def enforced_kinds(dialects: frozenset[str]) -> frozenset[str]:
-    """The constraint kinds a backend with these grammar dialects enforces while decoding.
-
-    The engine's own dialect (`"llguidance"`, local models) enforces every kind::
-
-        >>> sorted(enforced_kinds(frozenset({"openai"})))
-        ['json_schema']
-    """
-    if "llguidance" in dialects:
-        return frozenset({"pattern", "json_schema", "grammar", "options"})
-    return frozenset().union(*(DIALECTS.get(d, frozenset()) for d in dialects))
-
-
 def constraint_kind(spec: ConstraintSpec) -> str | None:
     """Which constraint `spec` holds: 'pattern', 'json_schema', 'grammar', 'options' or None."""
     for kind in ("pattern", "json_schema", "grammar", "options"):
         if getattr(spec, kind) is not None:
             return kind
     return None
-
-
-def check_expressible(spec: ConstraintSpec, server: str, chat: bool = True) -> None:
-    """Raise `ConstraintError` when `server` cannot enforce `spec` (no request is made)."""
-    kind = constraint_kind(spec)
-    if kind is None:
-        return
-    if kind not in DIALECTS.get(server, frozenset()):
-        takes = ", ".join(f"{k}=" for k in sorted(DIALECTS.get(server, ()))) or "none"
-        raise ConstraintError(
-            f"{kind}= cannot be sent to an api_type={server!r} server: it enforces only "
-            f"{takes}; use a server with that constraint (llama.cpp or vLLM take pattern=, "
-            f"json_schema= and grammar=) or a local model"
-        )
-    if server in ("openai", "azure", "friendli") and not chat:
-        raise ConstraintError(
-            f"{kind}= on an api_type={server!r} server needs the chat endpoint "
-            f"(response_format); this model runs in completion mode (chat_mode=False)"
-        )
 
 
 #: vLLM's first release with `structured_outputs`; the `guided_*` fields went in 0.12.0.
@@ -109,7 +81,8 @@ def server_constraint(spec: ConstraintSpec, server: str, chat: bool = False) -> 
     kind = constraint_kind(spec)
     if kind is None:
         return {}
-    check_expressible(spec, "vllm" if server == "vllm-guided" else server)
+    if kind not in DIALECTS.get(server, frozenset()):  # the backend's Capabilities refuse first
+        raise ConstraintError(f"{kind}= has no form in the {server!r} dialect")
     if server == "llamacpp":
         if kind == "json_schema":
             return {"json_schema": schema_dict(spec.json_schema)}

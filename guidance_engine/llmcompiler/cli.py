@@ -201,7 +201,7 @@ def _check_server_options(args: argparse.Namespace) -> None:
 def check_endpoint(args: argparse.Namespace, llm: LLM) -> None:
     """The agents' templates have role blocks: on a completions endpoint they need the model's
     chat template, which the CLI can only get from llama.cpp's server."""
-    if getattr(llm, "chat_mode", True) or args.model_type in ("transformers", "llamacpp"):
+    if llm.capabilities.roles:
         return
     raise GuidanceError(
         f"--model_type {args.model_type} on the completions endpoint cannot format the agents' "

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guidance_engine.constraints.dialects import enforced_kinds
+import guidance_engine
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
 
@@ -42,26 +42,18 @@ class Turn:
     action: str
 
 
-def resolve_llm(llm: LLM | None) -> LLM | None:
-    """`llm`, or the default model (`guidance.llm`) when it is None, read at call time."""
-    if llm is not None:
-        return llm
-    import guidance_engine
-
-    return guidance_engine.llm
-
-
 def chat_turns(llm: LLM | None) -> bool:
-    """Whether `llm` (None: the default model) writes whole assistant turns: a chat endpoint."""
-    return bool(getattr(resolve_llm(llm), "chat_mode", False))
+    """Whether `llm` (None: the default model) writes whole assistant turns: a chat API."""
+    model = guidance_engine.default_llm(llm)
+    return model is not None and model.capabilities.chat_api
 
 
 def enforced_grammar(llm: LLM | None, grammar: str) -> str | None:
     """`grammar` when `llm` enforces grammars while decoding, else None (no constraint)."""
-    model = resolve_llm(llm)
+    model = guidance_engine.default_llm(llm)
     if model is None:
         return grammar  # no model yet: the program reports that itself
-    return grammar if "grammar" in enforced_kinds(model.capabilities.grammar_dialects) else None
+    return grammar if "grammar" in model.capabilities.constraint_kinds else None
 
 
 def turn_tokens(action_tokens: int) -> int:

@@ -23,6 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from guidance_engine.errors import ConstraintError
+from guidance_engine.llms.capabilities import Capabilities
+
 if TYPE_CHECKING:
     from guidance_engine.constraints import ConstraintSpec, TokenIndex
 
@@ -200,17 +203,6 @@ class SelectResult:
     exact: bool = True
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can do; the runtime and backends check requests against it."""
-
-    logits: bool = True  # full next-token distributions (local models)
-    top_logprobs: int | None = None  # most alternatives per token (None: unlimited)
-    grammar_dialects: frozenset[str] = frozenset({"llguidance"})  # constraint dialects
-    healing: bool = True  # token healing at the prompt/generation seam
-    max_n: int | None = None  # samples per request (None: any; more run as several requests)
-
-
 # Called with (sample index, text delta) as text is produced and known not to be a stop string.
 ChunkCallback = Callable[[int, str], None]
 
@@ -285,10 +277,9 @@ class LLM(ABC):
 
     cache = _CacheAccess()
 
-    #: Generic role names this backend can render (`system`, `user`, `assistant`, ...).
-    chat: bool = True
-    #: What this backend can do (checked before any model call).
-    capabilities: Capabilities = Capabilities()
+    #: What this backend can do (`llms/capabilities.py`); `validate_request` checks every
+    #: request against it before any model call. A backend declares its own.
+    capabilities: Capabilities = Capabilities("this model")
     #: Serve repeated deterministic calls from the generation cache (llms/caching.py).
     caching: bool = False
 
@@ -326,17 +317,30 @@ class LLM(ABC):
         """The text that closes a role block (for ChatML: `<|im_end|>`, newline included)."""
 
     def validate_request(self, request: GenRequest) -> None:
-        """Raise `ConstraintError` for a pattern, stop regex, schema or grammar that is invalid,
-        or that this backend cannot honour (no model call). Every backend runs this one check;
-        a backend adds its own limits in `check_constraint`."""
+        """Raise `ConstraintError` for a request this backend cannot honour (its `capabilities`:
+        too many stops, logprobs deeper than it gives, healing it cannot do, a constraint kind
+        it does not enforce) or a pattern, stop regex, schema or grammar that is invalid; no
+        model call is made. Every backend runs this one check; a backend adds its own limits in
+        `check_constraint`."""
+        caps = self.capabilities
+        refusal = caps.refusal(len(request.stop), request.logprobs, request.token_healing)
+        if refusal is None and request.stop_regex:
+            refusal = caps.kind_refusal("stop_regex")
+        if refusal is not None:
+            raise ConstraintError(refusal)
         if (request.pattern is None and request.json_schema is None and request.grammar is None
                 and not request.stop_regex):
             return  # nothing to check: skip importing the constraint engine
         from guidance_engine.constraints import ConstraintSpec, validate
+        from guidance_engine.constraints.dialects import constraint_kind
 
         spec = ConstraintSpec.for_request(request)
         validate(spec, self.constraint_index())
-        if spec.constrained:
+        kind = constraint_kind(spec)
+        if kind is not None:
+            refusal = caps.kind_refusal(kind)
+            if refusal is not None:
+                raise ConstraintError(refusal)
             self.check_constraint(spec)
 
     def constraint_index(self) -> TokenIndex | None:

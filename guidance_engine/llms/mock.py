@@ -36,6 +36,7 @@ from guidance_engine.llms.base import (
     SelectResult,
     Session,
 )
+from guidance_engine.llms.capabilities import Capabilities
 from guidance_engine.llms.stops import cut_at_stop
 
 _WORD = re.compile(r"\s*\S+|\s+")
@@ -75,8 +76,11 @@ def _script_for(value: Any, where: str) -> _Script:
 class Mock(LLM):
     """A model whose answers are scripted; see the module docstring for the output kinds."""
 
-    # The Mock stands in for the local model: it accepts (and records) the same sampling keywords.
+    # The Mock stands in for the local model: it accepts (and records) the same sampling keywords
+    # and the same requests (every constraint kind and token_healing=True are taken, and its
+    # scripted text is returned as it is). It keeps no KV cache.
     sampling_kwargs = LOGITS_PROCESSOR_KWARGS
+    capabilities = Capabilities("the Mock", kv_reuse=False)
 
     def __init__(self, output: MockOutput = None) -> None:
         self.output = output
@@ -145,6 +149,7 @@ class MockSession(Session):
     closed: bool = field(default=False)
 
     async def gen(self, request: GenRequest, on_chunk: ChunkCallback | None = None) -> GenResult:
+        self.llm.validate_request(request)
         self.llm.calls.append(request)
         texts: list[str] = []
         reasons: list[FinishReason] = []

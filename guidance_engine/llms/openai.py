@@ -21,13 +21,11 @@ import asyncio
 import os
 import uuid
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from guidance_engine.constraints import ConstraintSpec
 from guidance_engine.constraints.dialects import (
     check_cut_value,
-    check_expressible,
     check_value,
     server_constraint,
     vllm_dialect,
@@ -35,7 +33,6 @@ from guidance_engine.constraints.dialects import (
 from guidance_engine.errors import ConstraintError, ModelAPIError, ModelError
 from guidance_engine.llms.base import (
     LLM,
-    Capabilities,
     ChunkCallback,
     FinishReason,
     GenRequest,
@@ -55,6 +52,12 @@ from guidance_engine.llms.openai_detect import (
     server_root,
     vllm_version,
 )
+from guidance_engine.llms.openai_profiles import (
+    PROFILES,
+    ServerProfile,
+    default_chat_mode,
+    server_capabilities,
+)
 from guidance_engine.llms.openai_wire import (
     ChoiceState,
     RetryPolicy,
@@ -63,69 +66,12 @@ from guidance_engine.llms.openai_wire import (
 )
 from guidance_engine.llms.stops import StopScanner
 
-
-@dataclass(frozen=True)
-class ServerProfile:
-    """What differs between OpenAI-style servers."""
-
-    name: str
-    key_env: tuple[str, ...]  # environment variables holding the key, first one preferred
-    key_required: bool
-    default_base: str | None
-    base_env: str | None = None
-    max_stops: int = 4  # stop strings the server accepts
-    top_logprobs: int = 20  # most alternatives the server reports per token
-    native_n: bool = True  # n > 1 in one request
-    prefill: bool = False  # continues a begun assistant message in chat mode
-
-    def resolve_key(self, given: str | None) -> str | None:
-        """The API key: `given`, else the first of `key_env` that is set."""
-        return given or _env(self.key_env)
-
-    def resolve_base(self, given: str | None) -> str | None:
-        """The server's address: `given`, else `base_env`, else the server's default."""
-        return given or _env((self.base_env or "",)) or self.default_base
-
-    def missing(self, key: str | None, base_url: str | None) -> str | None:
-        """"api_key" or "base_url" when this server needs one the resolved settings lack
-        (OpenAI's own client knows its address), else None."""
-        if self.key_required and not key:
-            return "api_key"
-        if base_url is None and self.name != "openai":
-            return "base_url"
-        return None
-
-
-PROFILES: dict[str, ServerProfile] = {
-    "openai": ServerProfile("openai", ("OPENAI_API_KEY",), True, None, "OPENAI_BASE_URL"),
-    "azure": ServerProfile("azure", ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"), True, None,
-                           "AZURE_OPENAI_ENDPOINT"),
-    "vllm": ServerProfile("vllm", ("VLLM_API_KEY",), False, None, "VLLM_BASE_URL",
-                          max_stops=64, prefill=True),
-    "friendli": ServerProfile("friendli", ("FRIENDLI_TOKEN",), True,
-                              "https://api.friendli.ai/serverless/v1", max_stops=16),
-    "llamacpp": ServerProfile("llamacpp", ("LLAMA_API_KEY",), False, None, "LLAMA_BASE_URL",
-                              max_stops=64, top_logprobs=50, native_n=False, prefill=True),
-}
 #: gen keywords sent to the server as they are (OpenAI's own, and vLLM / llama.cpp samplers).
 SERVER_SAMPLING_KWARGS = frozenset({
     "frequency_penalty", "presence_penalty", "logit_bias", "top_k", "min_p",
     "repetition_penalty", "typical_p",
 })
-_CHAT_PREFIXES = ("gpt-3.5-turbo", "gpt-4", "gpt-5", "chatgpt", "o1", "o3", "o4")
 _CHATML = ("<|im_start|>{role}\n", "<|im_end|>")
-
-
-def _env(names: tuple[str, ...]) -> str | None:
-    return next((os.environ[n] for n in names if os.environ.get(n)), None)
-
-
-def default_chat_mode(model: str, server: str) -> bool:
-    """0.0.64's rule for OpenAI model names; other servers: chat when the name says so."""
-    name = model.lower().rsplit("/", 1)[-1]
-    if server in ("openai", "azure"):
-        return name.startswith(_CHAT_PREFIXES) and "instruct" not in name
-    return any(word in name for word in ("chat", "-it", "instruct"))
 
 
 class OpenAI(LLM):
@@ -133,12 +79,15 @@ class OpenAI(LLM):
 
     `api_type` picks the server preset: "openai", "azure", "vllm", "friendli", "llamacpp";
     left out with an `api_base` that is not OpenAI's, the server is asked what it is
-    (`openai_detect.py`).
-    `chat_mode=None` decides from the model name. `caching=True` serves repeated
-    deterministic calls (temperature 0 or a seed) from the generation cache. `max_retries`
-    and `timeout` (seconds) apply to every request; `select_method` is "auto", "logprobs" or
-    "constraint". On llama.cpp, `prompt_cache` keeps the server's prompt cache on, and each
-    session (one program run) sticks to one slot, so consecutive requests reuse its prefix.
+    (`openai_detect.py`, here at construction, as before), so `capabilities` (what the server
+    can do, `openai_profiles.py`) describe the server found. vLLM's version, asked on the first
+    constrained call, only picks the names of the constraint fields (`dialect()`).
+    `chat_mode=None` decides from the model name; `chat_mode` sets `capabilities.chat_api`.
+    `caching=True` serves repeated deterministic calls (temperature 0 or a seed) from the
+    generation cache. `max_retries` and `timeout` (seconds) apply to every request;
+    `select_method` is "auto", "logprobs" or "constraint". On llama.cpp, `prompt_cache` keeps
+    the server's prompt cache on, and each session (one program run) sticks to one slot, so
+    consecutive requests reuse its prefix.
     Every request of one program run carries the header `session_header` (default
     `x-session-id`) with one random id, so a router in front of several servers can keep a run
     on one replica (None: no header; never sent to OpenAI or Azure). Extra keyword arguments go
@@ -184,7 +133,6 @@ class OpenAI(LLM):
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION")
         self.deployment_id = deployment_id or model
         self.organization = organization
-        self.chat_mode = default_chat_mode(model, api_type) if chat_mode is None else chat_mode
         self.caching = caching
         self.retry = RetryPolicy(max_retries=max_retries)
         self.timeout = timeout
@@ -201,15 +149,25 @@ class OpenAI(LLM):
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary())
         self._sync_client: Any = None
-        self.capabilities = Capabilities(
-            logits=False, top_logprobs=self.profile.top_logprobs, healing=False,
-            max_n=None if self.profile.native_n else 1,
-            grammar_dialects=frozenset({api_type}))
+        self.chat_mode = default_chat_mode(model, api_type) if chat_mode is None else chat_mode
         self.sampling_kwargs = SERVER_SAMPLING_KWARGS
         self._check_settings()
 
     def __repr__(self) -> str:
         return f"OpenAI({self.model!r}, api_type={self.api_type!r}, base_url={self.base_url!r})"
+
+    @property
+    def chat_mode(self) -> bool:
+        """Whether the model is used through the chat endpoint (`capabilities.chat_api`)."""
+        return self.capabilities.chat_api
+
+    @chat_mode.setter
+    def chat_mode(self, chat: bool) -> None:
+        """0.0.64's switch: sets the endpoint, and with it what the model can do."""
+        self.capabilities = server_capabilities(
+            self.profile, bool(chat), roles=self._chat_template is not None or
+            self.api_type == "llamacpp", prompt_cache=self.prompt_cache,
+            select_method=self.select_method)
 
     def _check_settings(self) -> None:
         """Missing keys or endpoints fail here, before any request."""
@@ -245,6 +203,11 @@ class OpenAI(LLM):
             client = self._clients[loop] = self._make_client(True)
         return client
 
+    def endpoint(self) -> Any:
+        """The async client's chat completions (chat mode) or completions endpoint."""
+        client = self.client()
+        return client.chat.completions if self.capabilities.chat_api else client.completions
+
     def _make_client(self, asynchronous: bool) -> Any:
         import openai
 
@@ -270,12 +233,12 @@ class OpenAI(LLM):
         return session
 
     def role_start(self, role: str, **kwargs: Any) -> str:
-        if self.chat_mode:
+        if self.capabilities.chat_api:
             return _CHATML[0].format(role=role)
         return self._role_markup().start(role)
 
     def role_end(self, role: str) -> str:
-        if self.chat_mode:
+        if self.capabilities.chat_api:
             return _CHATML[1]
         return str(self._role_markup().end(role))
 
@@ -334,30 +297,26 @@ class OpenAI(LLM):
         self._sessions += 1
         return {"cache_prompt": True, "id_slot": (self._sessions - 1) % self._slots}
 
-    def check_constraint(self, spec: ConstraintSpec) -> None:
-        """A constraint must be expressible on this server (checked before any call)."""
-        check_expressible(spec, self.api_type, self.chat_mode)
-
     def cache_identity(self) -> dict[str, Any]:
         return {"backend": "OpenAI", "api_type": self.api_type, "model": self.model,
                 "base_url": self.base_url, "deployment": self.deployment_id,
-                "chat": self.chat_mode}
+                "chat": self.capabilities.chat_api}
 
     # -- request building ----------------------------------------------------------------------
 
     def chat_prompt(self, request: GenRequest | SelectRequest) -> ChatPrompt:
-        return chat_messages(request.structured, allow_prefill=self.profile.prefill)
+        return chat_messages(request.structured, allow_prefill=self.capabilities.prefill)
 
     def body(self, request: GenRequest | SelectRequest, prefix: str = "") -> dict[str, Any]:
         """Endpoint-specific fields: `prompt`, or `messages` (+ prefill options)."""
-        if not self.chat_mode:
+        if not self.capabilities.chat_api:
             return {"prompt": request.prompt + prefix}
         chat = self.chat_prompt(request)
         prefill = chat.prefill + prefix
         messages = list(chat.messages)
         if not prefill:
             return {"messages": messages}
-        if not self.profile.prefill:
+        if not self.capabilities.prefill:
             raise ChatShapeError(
                 f"api_type={self.api_type!r} cannot continue an assistant message already "
                 f"begun, which this needs (after {prefill[-40:]!r})")
@@ -404,13 +363,13 @@ class OpenAISession(Session):
             raise ModelError(f"gen n= must be at least 1, found {request.n}")
         spec = ConstraintSpec.for_request(request)
         llm.validate_request(request)
-        if llm.chat_mode and request.turn_continues:
+        if llm.capabilities.chat_api and request.turn_continues:
             raise ChatShapeError(
                 "on a chat model a gen must end its {{#assistant}} turn: the server writes the "
                 "whole turn, so template text after the gen inside the same block is impossible; "
                 "move that text after {{/assistant}} or use chat_mode=False")
         body = llm.body(request)  # raises ChatShapeError before any request
-        native = llm.profile.native_n or request.n == 1
+        native = llm.capabilities.native_n or request.n == 1
         groups = [list(range(request.n))] if native else [[i] for i in range(request.n)]
         results = await asyncio.gather(*(
             self._call(request, body, spec, samples, on_chunk) for samples in groups))
@@ -434,16 +393,17 @@ class OpenAISession(Session):
         if len(samples) > 1:
             params["n"] = len(samples)
         server_stops = list(request.stop)
-        if len(server_stops) <= llm.profile.max_stops and not (
+        limit = llm.capabilities.server_stops
+        if (limit is None or len(server_stops) <= limit) and not (
                 request.save_stop_text and len(server_stops) > 1):
             params["stop"] = server_stops or None
         if request.logprobs is not None:
-            if llm.chat_mode:
+            if llm.capabilities.chat_api:
                 params.update(logprobs=True, top_logprobs=request.logprobs)
             else:
                 params["logprobs"] = request.logprobs
         extra = dict(params.pop("extra_body", None) or {})
-        extra.update(server_constraint(spec, await llm.dialect(), llm.chat_mode))
+        extra.update(server_constraint(spec, await llm.dialect(), llm.capabilities.chat_api))
         extra.update(request.extra)
         for key, value in self.server_fields().items():
             extra.setdefault(key, value)
@@ -452,10 +412,10 @@ class OpenAISession(Session):
         if extra:
             params["extra_body"] = extra
         params["extra_headers"] = self.headers() or None
-        prefill = llm.chat_prompt(request).prefill if llm.chat_mode else ""
+        prefill = llm.chat_prompt(request).prefill if llm.capabilities.chat_api else ""
         choices = [ChoiceState(s, StopScanner(request.stop, request.stop_regex), prefill)
                    for s in samples]
-        endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
+        endpoint = llm.endpoint()
 
         def create() -> Any:
             self.requests += 1
@@ -516,4 +476,4 @@ def usage_stats(usages: list[dict[str, Any]]) -> GenStats:
                     sampled_tokens=completion)
 
 
-__all__ = ["PROFILES", "OpenAI", "OpenAISession", "ServerProfile"]
+__all__ = ["PROFILES", "OpenAI", "OpenAISession", "ServerProfile", "default_chat_mode"]

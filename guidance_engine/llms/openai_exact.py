@@ -35,7 +35,7 @@ async def score_exact(
     """log P(option | prompt) for every option, or None when the server cannot say exactly."""
     llm = session.llm
     try:
-        if llm.chat_mode:
+        if llm.capabilities.chat_api:
             answers = await asyncio.gather(*(_chat(session, request, o) for o in options))
             rows = [a.get("prompt_logprobs") for a in answers]
         else:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from guidance_engine.constraints import ConstraintSpec
-from guidance_engine.constraints.dialects import DIALECTS, matches, server_constraint
+from guidance_engine.constraints.dialects import matches, server_constraint
 from guidance_engine.errors import ConstraintError, GuidanceError
 from guidance_engine.llms.base import GenRequest, SelectRequest, SelectResult
 from guidance_engine.llms.openai_exact import score_exact
@@ -53,7 +53,7 @@ async def select(session: OpenAISession, request: SelectRequest) -> SelectResult
         approximate: set[str] = set()
         scores = await _score(session, request, options, usages, approximate)
         if len(scores) == len(options) or method == "logprobs" or \
-                "options" not in DIALECTS.get(llm.api_type, frozenset()):
+                "options" not in llm.capabilities.constraint_kinds:
             return _choose(request, options, scores, usages, "logprobs", not approximate)
     return await _constrained(session, request, options, usages)
 
@@ -149,16 +149,16 @@ async def _next_token(
     body = llm.body(request, prefix)
     params: dict[str, Any] = {"model": llm.model, **body, "max_tokens": 1, "temperature": 0.0,
                               "stream": True, "stream_options": {"include_usage": True}}
-    if llm.chat_mode:
-        params.update(logprobs=True, top_logprobs=llm.profile.top_logprobs)
+    if llm.capabilities.chat_api:
+        params.update(logprobs=True, top_logprobs=llm.capabilities.top_logprobs)
     else:
-        params["logprobs"] = llm.profile.top_logprobs
+        params["logprobs"] = llm.capabilities.top_logprobs
     if session.server_fields():
         params["extra_body"] = {**params.get("extra_body", {}), **session.server_fields()}
     if session.headers():
         params["extra_headers"] = session.headers()
     choice = ChoiceState(0, StopScanner())
-    endpoint = llm.client().chat.completions if llm.chat_mode else llm.client().completions
+    endpoint = llm.endpoint()
 
     def create() -> Any:
         session.requests += 1
@@ -184,8 +184,10 @@ async def _constrained(
 
     llm = session.llm
     spec = ConstraintSpec(options=options)
-    # refuses servers without one
-    constraint = server_constraint(spec, await llm.dialect(), llm.chat_mode)
+    refusal = llm.capabilities.kind_refusal("options")
+    if refusal is not None:
+        raise ConstraintError(refusal)
+    constraint = server_constraint(spec, await llm.dialect(), llm.capabilities.chat_api)
     gen = GenRequest(prompt=request.prompt, segments=request.segments,
                      max_tokens=max(len(o) for o in options) + 1,
                      temperature=request.temperature, seed=request.seed,

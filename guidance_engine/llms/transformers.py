@@ -35,6 +35,7 @@ from guidance_engine.llms.base import (
     SelectRequest,
     TokenLogprob,
 )
+from guidance_engine.llms.capabilities import Capabilities
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache
@@ -108,6 +109,10 @@ class Transformers(LLM):
         self.forward_passes = 0
         self.forward_seconds = 0.0  # wall time inside model forward passes (benchmarks)
         self.fed_tokens = 0  # token positions run through the model (padding included)
+        # Everything runs in-process on the model's logits: any number of stops and samples,
+        # full distributions, every constraint kind on the engine's own automaton.
+        self.capabilities = Capabilities(
+            "Transformers", roles=self._chat_template is not None, kv_reuse=acceleration)
 
     def session(self, asynchronous: bool = False) -> TransformersSession:
         session = TransformersSession(self)

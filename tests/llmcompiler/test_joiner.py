@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_an_answer_cut_at_max_tokens_is_kept_not_a_crash() -> None:
 class ChatMock(guidance.llms.Mock):
     """A Mock that stands for a chat endpoint: the joiner writes its whole turn as one gen."""
 
-    chat_mode = True
+    capabilities = dataclasses.replace(guidance.llms.Mock.capabilities, chat_api=True)
 
 
 def chat_decide(text: str, can_replan: bool = True) -> tuple[ChatMock, tuple[str, str, str]]:

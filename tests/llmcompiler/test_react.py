@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import guidance_engine as guidance
@@ -90,7 +92,7 @@ def test_an_action_cut_at_max_tokens_is_an_error_observation_not_a_crash() -> No
 class ChatMock(guidance.llms.Mock):
     """A Mock that stands for a chat endpoint: each ReAct turn is one gen."""
 
-    chat_mode = True
+    capabilities = dataclasses.replace(guidance.llms.Mock.capabilities, chat_api=True)
 
 
 def test_on_a_chat_model_each_turn_is_one_gen_after_a_transcript_of_the_steps() -> None:

@@ -103,9 +103,9 @@ def test_inexpressible_constraints_are_refused_before_any_request() -> None:
         guidance("{{#user}}Q{{/user}}{{#assistant}}{{gen 'a' pattern='[0-9]+'}}{{/assistant}}",
                  llm=_chat("openai"))()
     assert info.value.message == (
-        "pattern= cannot be sent to an api_type='openai' server: it enforces only json_schema=; "
-        "use a server with that constraint (llama.cpp or vLLM take pattern=, json_schema= and "
-        "grammar=) or a local model")
+        "pattern= cannot be sent to an api_type='openai' server: it enforces only json_schema=, "
+        "stop_regex=; use a server with that constraint (llama.cpp or vLLM take pattern=, "
+        "json_schema= and grammar=) or a local model")
 
 
 def test_dialects() -> None:
