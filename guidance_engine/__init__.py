@@ -15,6 +15,7 @@ import types
 from typing import Any
 
 from guidance_engine import llms
+from guidance_engine.defaults import resolve_llm as default_llm
 from guidance_engine.defaults import set_default_llm, stored_llm
 from guidance_engine.errors import (
     ConstraintError,
@@ -32,7 +33,6 @@ from guidance_engine.errors import (
 )
 from guidance_engine.llms.base import LLM
 from guidance_engine.llms.capabilities import Capabilities
-from guidance_engine.runtime.options import check_llm
 from guidance_engine.runtime.program import Program, load
 
 #: The default model used by programs created without `llm=`; read at call time. It is kept in
@@ -59,18 +59,6 @@ __all__ = [
     "llms",
     "load",
 ]
-
-
-def default_llm(model: LLM | None = None) -> LLM | None:
-    """The model a program made without `llm=` runs on: `model` when given, else the default
-    `guidance.llm` as it is now (None when unset)::
-
-        guidance.llm = guidance.llms.Mock("Bob")
-        guidance.default_llm()   # Mock('Bob')
-    """
-    chosen = model if model is not None else globals().get("llm")
-    check_llm(chosen)
-    return chosen
 
 
 class _CallableModule(types.ModuleType):

@@ -54,9 +54,7 @@ class LlamaCpp(LLM):
     """
 
     sampling_kwargs = frozenset(SAMPLING_KWARGS)
-    capabilities = Capabilities(logits=False, top_logprobs=None,
-                                grammar_dialects=frozenset({"llguidance"}), healing=True,
-                                max_n=None)
+    capabilities = Capabilities("LlamaCpp", logits=False)
 
     def __init__(
         self,
