@@ -52,6 +52,6 @@ def set_default_llm(value: Any) -> None:
     _DEFAULT.value = value
 
 
-def resolve_llm(llm: LLM | None) -> LLM | None:
-    """`llm` when given, else the default model."""
+def resolve_llm(llm: LLM | None = None) -> LLM | None:
+    """`llm` when given, else the default model (`guidance.default_llm()` at the root)."""
     return llm if llm is not None else default_llm()
