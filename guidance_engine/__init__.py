@@ -17,6 +17,7 @@ from typing import Any
 from guidance_engine import llms
 from guidance_engine.defaults import resolve_llm as default_llm
 from guidance_engine.defaults import set_default_llm, stored_llm
+from guidance_engine.display.presenter import DisplayPresenter
 from guidance_engine.errors import (
     ConstraintError,
     ContextOverflowError,
@@ -33,7 +34,10 @@ from guidance_engine.errors import (
 )
 from guidance_engine.llms.base import LLM
 from guidance_engine.llms.capabilities import Capabilities
+from guidance_engine.runtime.presenting import use_presenter
 from guidance_engine.runtime.program import Program, load
+
+use_presenter(DisplayPresenter())  # programs are shown by the display layer
 
 #: The default model used by programs created without `llm=`; read at call time. It is kept in
 #: `guidance_engine.defaults` (the module class below forwards the attribute there).

@@ -161,12 +161,11 @@ def _refresh_once_more(refresh: Callable[[], None], absorb_interrupt: bool) -> N
         refresh()
 
 
-def display_program(program: Any) -> None:
-    """`_ipython_display_`: show the program's view, unless this very cell already shows it
+def display_program(program: Any, view: ProgramView) -> None:
+    """`_ipython_display_`: show the program's `view`, unless this very cell already shows it
     live (then a last-expression call is not displayed twice)."""
     if getattr(program, "_shown_in", None) == _execution_count():
         return
-    view = program._view()
     if not in_kernel():
         print(render_text(view))
         return

@@ -20,29 +20,29 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any, TypeVar
 
 from guidance_engine.defaults import check_llm, resolve_llm
-from guidance_engine.errors import GuidanceError, Span
+from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
 from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution
 from guidance_engine.runtime.options import OPTIONS, check_variables
 from guidance_engine.runtime.partial import LiveValues
+from guidance_engine.runtime.presenting import presenter
+from guidance_engine.runtime.result import ProgramResult
 from guidance_engine.runtime.scopes import ExecState, Variables, copy_state, copy_value
 from guidance_engine.runtime.shared import Shared
 from guidance_engine.runtime.threads import release_thread_pool
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CompiledTemplate
-from guidance_engine.template.lexer import escape_text
 
 _OPTIONS = OPTIONS
 _TEXT_EVENTS = (ev.TextEvent, ev.GenChunk, ev.TextReset)
 T = TypeVar("T")
 
 
-class Program:
-    """A compiled template plus its variables, and (once called) the state of one execution."""
-
-    name: str | None = None  # the template's file, for error messages (set by `load`)
+class Program(ProgramResult):
+    """A compiled template plus its variables, and (once called) the state of one execution;
+    reading its results is `ProgramResult`'s."""
 
     def __init__(
         self,
@@ -80,132 +80,6 @@ class Program:
         self._history: list[ev.Event] = []  # this run's events (resumed: all runs') for the view
         self._history_len: int | None = None  # a snapshot sees only the first events
 
-    # ------------------------------------------------------------ reading results
-
-    def __getitem__(self, name: str) -> Any:
-        values = self._values()
-        if name not in values:
-            known = ", ".join(sorted(values)) or "none"
-            raise KeyError(f"{name!r} is not a variable of this program (variables: {known})")
-        return values[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._values()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._values().get(name, default)
-
-    def variables(self) -> dict[str, Any]:
-        """All variables: those passed in and those the template captured."""
-        return dict(self._values())
-
-    @property
-    def text(self) -> str:
-        """The text produced so far (hidden text excluded); empty before the first run."""
-        return self._state.text if self._state is not None else ""
-
-    @property
-    def log(self) -> list[ev.Event] | bool:
-        """With log=True: each executed command and model call, in order; otherwise False."""
-        return self._log
-
-    @property
-    def waiting_for(self) -> str | None:
-        """The variable a partial program awaits, or None."""
-        return self._state.waiting_for if self._state is not None else None
-
-    @property
-    def done(self) -> bool:
-        return self._state is not None and self._state.done
-
-    def __str__(self) -> str:
-        """A finished program: its text. A never-run program: its template. A partial program:
-        template source that continues where it stopped, the text so far with its `{{` and `}}`
-        escaped, so `guidance(str(partial))` never runs model output or values as tags."""
-        if self._state is None:
-            return self.template
-        if self._state.done:
-            return self._state.text
-        rest = self.remaining_template()
-        return escape_text(self._state.text, followed=bool(rest)) + rest
-
-    def remaining_template(self) -> str:
-        """The part of the template not executed yet ("" once done; all of it before a run)."""
-        if self._state is None:
-            return self.template
-        if self._state.done:
-            return ""
-        return self.template[self._resume_offset():]
-
-    def __repr__(self) -> str:
-        status = ("never run" if self._state is None else "done" if self._state.done
-                  else "interrupted" if self.interrupted
-                  else f"waiting for {self._state.waiting_for!r}" if self._state.waiting_for
-                  else "running")
-        shown = str(self)
-        if len(shown) <= 60 and "\n" not in shown:
-            return f"<Program {status}: {shown!r}>"
-        # Long or multi-line: the readable text view (turns, generated spans, what is left).
-        from guidance_engine.display.text import render_text
-
-        return f"<Program {status}>\n{render_text(self._view())}"
-
-    def _repr_html_(self) -> str:
-        from guidance_engine.display.html import render_html
-
-        return render_html(self._view())
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's text/plain: the readable text view (role turns, generated spans marked)."""
-        from guidance_engine.display.text import render_text
-
-        printer.text(repr(self) if cycle else render_text(self._view()))
-
-    def _ipython_display_(self) -> None:
-        from guidance_engine.display import jupyter
-
-        jupyter.display_program(self)
-
-    def _display_events(self) -> list[ev.Event]:
-        end = len(self._history) if self._history_len is None else self._history_len
-        return self._history[:end]
-
-    def _view(self) -> Any:
-        """The program view of this program, built from its run's events."""
-        from guidance_engine.display.view import ProgramView
-
-        view = ProgramView(self.template, timed=False)
-        for event in self._display_events():
-            view.feed(event)
-        if self._state is None:
-            view.offset = 0
-            view.status = "waiting"
-            view.message = "not run yet"
-        elif self.interrupted:
-            view.feed(ev.Interrupted(self, getattr(self, "_interrupt_reason", "stopped")))
-        elif not self._running:
-            view.feed(ev.Finished(self))
-        return view
-
-    def _values(self) -> dict[str, Any]:
-        return self._state.variables.values if self._state is not None else self._inputs
-
-    def _resume_offset(self) -> int:
-        assert self._state is not None
-        if self._offset is not None:
-            return self._offset
-        instructions = self._compiled.instructions
-        if self._state.pc >= len(instructions):
-            return len(self.template)
-        return instructions[self._state.pc].span.start
-
-    def stopped_at(self) -> Span | None:
-        """The span of the tag a partial (suspended or interrupted) program resumes at."""
-        if self._state is None or self._state.done:
-            return None
-        instructions = self._compiled.instructions
-        return instructions[self._state.pc].span if self._state.pc < len(instructions) else None
-
     def partial_parts(self) -> tuple[CompiledTemplate, dict[str, Any]]:
         """What `{{>program}}` needs: the compiled template and its default variables."""
         return self._compiled, dict(self._inputs)
@@ -220,10 +94,8 @@ class Program:
             return AsyncRun(new)
         if new.stream:
             return bridge.iterate(EventStream(new, _partial_programs(), snapshots=True))
-        from guidance_engine.display import jupyter
-
-        if jupyter.should_display(new.silent):
-            return jupyter.show_live(new, EventStream(new, _event))
+        if presenter().live(new.silent, asynchronous=False):
+            return presenter().run_live(new, EventStream(new, _event))
         return _finish(bridge.iterate(EventStream(new, _event)))
 
     def events(self, **kwargs: Any) -> EventStream[ev.Event]:
@@ -459,11 +331,9 @@ class AsyncRun(Awaitable[Program]):
         self._program = program
 
     def __await__(self) -> Generator[Any, None, Program]:
-        from guidance_engine.display import jupyter
-
-        if jupyter.should_display(self._program.silent) and jupyter.in_kernel():
+        if presenter().live(self._program.silent, asynchronous=True):
             stream = EventStream(self._program, _event)
-            return jupyter.show_live_async(self._program, stream).__await__()
+            return presenter().run_live_async(self._program, stream).__await__()
         return self._program._execute().__await__()
 
     def __aiter__(self) -> AsyncIterator[Program]:
