@@ -1,7 +1,11 @@
 """Run the classic RPG-character template on the embedded default model and print the result.
 
-    python examples/demo.py          # SmolLM2-135M-Instruct, local, greedy except the items
-    python examples/demo.py --mock   # the same template on the scripted Mock LLM
+    python examples/demo.py                      # SmolLM2-135M-Instruct on Transformers
+    python examples/demo.py --backend llamacpp   # the same GGUF on llama.cpp, in-process
+    GUIDANCE_ENGINE_BACKEND=llamacpp make demo   # the same, through make
+    python examples/demo.py --mock               # the template on the scripted Mock LLM
+
+Greedy except the mantra and the items (sampled with a seed).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ TEMPLATE = """The following is a character profile for an RPG game in JSON forma
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mock", action="store_true", help="use the scripted Mock LLM")
+    parser.add_argument("--backend", choices=("transformers", "llamacpp"), default=None,
+                        help="local backend (default: $GUIDANCE_ENGINE_BACKEND, else "
+                             "transformers)")
     args = parser.parse_args()
     if args.mock:
         llm = guidance.llms.Mock(
@@ -39,8 +46,9 @@ def main() -> None:
         )
     else:
         started = time.perf_counter()
-        llm = guidance.llms.Transformers()
-        print(f"loaded the default model in {time.perf_counter() - started:.1f} s")
+        llm = guidance.llms.local(args.backend)
+        print(f"loaded the default model on {type(llm).__name__} in "
+              f"{time.perf_counter() - started:.1f} s")
     program = guidance(TEMPLATE, llm=llm)
     started = time.perf_counter()
     out = program(

@@ -1,4 +1,5 @@
-"""The issues' user stories, run whole on the real default model through the Program API."""
+"""The issues' user stories, run whole on the real default model through the Program API, on
+both local backends (`Transformers()` and `LlamaCpp()`, the `local_llm` fixture)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ SCHEMA = {
 }
 
 
-def test_rpg_character_template(smol_llm: Any) -> None:
-    out = guidance(RPG, llm=smol_llm)(id="e1f491f7")
+def test_rpg_character_template(local_llm: Any) -> None:
+    out = guidance(RPG, llm=local_llm)(id="e1f491f7")
     assert out["name"] and '"' not in out["name"]
     assert re.fullmatch("[0-9]+", out["age"])
     assert out["armor"] in ("leather", "chainmail", "plate")
@@ -43,13 +44,13 @@ def test_rpg_character_template(smol_llm: Any) -> None:
     assert str(out).endswith(expected_tail)
 
 
-def test_constrained_gens_from_issue_4(smol_llm: Any) -> None:
+def test_constrained_gens_from_issue_4(local_llm: Any) -> None:
     program = guidance(
         """Phone: {{gen 'phone' pattern='[0-9]{3}-[0-9]{4}'}}
 Person: {{gen 'person' json_schema=schema}}
 Sum: {{gen 'expr' grammar='arithmetic' max_tokens=40}}
 Answer: {{gen 'yes' pattern='(yes|no)' stop='\\n'}}""",
-        llm=smol_llm,
+        llm=local_llm,
     )
     out = program(schema=SCHEMA)
     assert re.fullmatch("[0-9]{3}-[0-9]{4}", out["phone"])
@@ -58,8 +59,8 @@ Answer: {{gen 'yes' pattern='(yes|no)' stop='\\n'}}""",
     assert out["yes"] in ("yes", "no")
 
 
-def test_unfinished_constraint_names_gen_and_position(smol_llm: Any) -> None:
-    program = guidance("PIN:\n  {{gen 'pin' pattern='[0-9]{30}' max_tokens=2}}", llm=smol_llm)
+def test_unfinished_constraint_names_gen_and_position(local_llm: Any) -> None:
+    program = guidance("PIN:\n  {{gen 'pin' pattern='[0-9]{30}' max_tokens=2}}", llm=local_llm)
     with pytest.raises(IncompleteOutputError) as err:
         program()
     message = str(err.value)
@@ -71,15 +72,15 @@ def test_unfinished_constraint_names_gen_and_position(smol_llm: Any) -> None:
         "(line 2, column 5)\n      {{gen 'pin' pattern='[0-9]{30}' max_tokens=2}}\n        ^"
     )
     kept = guidance("PIN: {{gen 'pin' pattern='[0-9]{30}' max_tokens=2 allow_partial=True}}",
-                    llm=smol_llm)()
+                    llm=local_llm)()
     assert re.fullmatch("[0-9]+", kept["pin"])
 
 
-def test_chat_roles_render_chatml_and_stop_at_role_end(smol_llm: Any) -> None:
+def test_chat_roles_render_chatml_and_stop_at_role_end(local_llm: Any) -> None:
     program = guidance(
         "{{#system}}You are terse.{{/system}}\n{{#user}}Say hello.{{/user}}\n"
         "{{#assistant}}{{gen 'answer' max_tokens=12}}{{/assistant}}",
-        llm=smol_llm,
+        llm=local_llm,
     )
     out = program()
     assert str(out).startswith(

@@ -47,7 +47,8 @@ class LlamaCpp(LLM):
     """A local GGUF model on llama.cpp (default: SmolLM2-135M-Instruct, Q4_1).
 
     `model_path` is a `.gguf` file (None: the default model). `n_threads` defaults to this
-    machine's physical cores; on a machine shared with other jobs pass 1. `n_ctx` is the
+    machine's physical cores (or `$OMP_NUM_THREADS` when set); on a machine shared with other
+    jobs pass 1. `n_ctx` is the
     context window of each slot, `n_slots` how many sessions (program runs) keep a KV cache
     of their own at once (more sessions share slots, and then re-feed their prompts).
     `token_healing` and `caching` mean what they mean for `Transformers`.
@@ -69,7 +70,7 @@ class LlamaCpp(LLM):
         self.path = Path(model_path) if model_path is not None else default_gguf_path()
         if not self.path.is_file():
             raise ModelLoadError(f"LlamaCpp: model file not found: {self.path}")
-        self.n_threads = n_threads or physical_cores()
+        self.n_threads = n_threads or _default_threads()
         if self.n_threads < 1 or n_slots < 1 or n_ctx < 16:
             raise ModelLoadError(
                 f"LlamaCpp: n_threads and n_slots must be >= 1 and n_ctx >= 16; found "
@@ -219,6 +220,12 @@ class SlotPool:
     def record(self, slot: int, tokens: Sequence[int]) -> None:
         with self.lock:
             self.tokens[slot] = list(tokens)
+
+
+def _default_threads() -> int:
+    """`$OMP_NUM_THREADS` (the usual knob, torch honours it too), else the physical cores."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else physical_cores()
 
 
 def _api_error(event: dict[str, Any]) -> ModelAPIError:

@@ -1,4 +1,5 @@
-"""Real-model tests of the Transformers backend (SmolLM2-135M-Instruct, greedy, CPU).
+"""Real-model tests of the Transformers backend (SmolLM2-135M-Instruct, greedy, CPU); the token
+healing and select tests run on LlamaCpp too (`local_llm`), with the same expected outputs.
 
 Each test runs a few short generations; together they take well under a minute once the model
 is cached. Expected texts are the model's greedy outputs, recorded once and asserted exactly.
@@ -14,15 +15,22 @@ import pytest
 import torch
 
 from guidance_engine.errors import ContextOverflowError
-from guidance_engine.llms.base import GenRequest, GenResult, SelectRequest, SelectResult
-from guidance_engine.llms.transformers import Transformers, TransformersSession
+from guidance_engine.llms.base import (
+    LLM,
+    GenRequest,
+    GenResult,
+    SelectRequest,
+    SelectResult,
+    Session,
+)
+from guidance_engine.llms.transformers import Transformers
 
 
-def gen(session: TransformersSession, prompt: str, **kwargs: Any) -> GenResult:
+def gen(session: Session, prompt: str, **kwargs: Any) -> GenResult:
     return asyncio.run(session.gen(GenRequest(prompt, **kwargs)))
 
 
-def select(session: TransformersSession, prompt: str, options: tuple[str, ...],
+def select(session: Session, prompt: str, options: tuple[str, ...],
            **kwargs: Any) -> SelectResult:
     return asyncio.run(session.select(SelectRequest(prompt, options, **kwargs)))
 
@@ -150,22 +158,27 @@ def test_logprobs_report_the_chosen_token_first_when_greedy(smol_llm: Transforme
 
 
 @pytest.mark.parametrize(
-    ("prompt", "expected"),
+    ("prompt", "max_tokens", "expected"),
     [
-        ('The link is <a href="http:', "//www.youtube"),  # ':' backed up, '://' one token
-        ("The capital of Fr", "ance is Paris."),  # a seam inside a word
-        ("The capital of France is ", "Paris.\n\n"),  # a seam after a space
+        # ':' backed up, '://' one token. (Two tokens only: the third is a near-tie, '.youtube'
+        # at -3.32 against '.b' at -3.36 in fp32, that the Q4_1 GGUF on llama.cpp breaks the
+        # other way.)
+        ('The link is <a href="http:', 2, "//www."),
+        ("The capital of Fr", 3, "ance is Paris."),  # a seam inside a word
+        ("The capital of France is ", 3, "Paris.\n\n"),  # a seam after a space
     ],
 )
-def test_token_healing_smollm2(smol_llm: Transformers, prompt: str, expected: str) -> None:
-    # 3 new tokens: the token that re-produces the healed text is not counted
-    result = gen(smol_llm.session(), prompt, max_tokens=3)
+def test_token_healing_smollm2(local_llm: LLM, prompt: str, max_tokens: int,
+                               expected: str) -> None:
+    # on both local backends: the token that re-produces the healed text is not counted
+    result = gen(local_llm.session(), prompt, max_tokens=max_tokens)
     assert result.texts[0] == expected
     assert result.stats.healed_tokens >= 1
+    assert result.marks[0].kind == "healed" and prompt.endswith(result.marks[0].backed_up)
 
 
-def test_token_healing_can_be_switched_off(smol_llm: Transformers) -> None:
-    result = gen(smol_llm.session(), 'The link is <a href="http:', max_tokens=3,
+def test_token_healing_can_be_switched_off(local_llm: LLM) -> None:
+    result = gen(local_llm.session(), 'The link is <a href="http:', max_tokens=3,
                  token_healing=False)
     assert result.stats.healed_tokens == 0
     assert not result.texts[0].startswith(":")
@@ -176,14 +189,24 @@ def test_token_healing_can_be_switched_off(smol_llm: Transformers) -> None:
 ARMOR = ("leather", "chainmail", "plate", "plate armor")
 
 
-def test_select_probabilities_sum_to_one_and_match_brute_force(smol_llm: Transformers) -> None:
+#: How far the GGUF on llama.cpp (Q4_1 weights, 8-bit activations in its matrix products, f16
+#: KV cache) may put an option's normalised logprob from the fp32 Transformers model converted
+#: from the same GGUF: 0.24 nats at most on benchmarks/bench_llamacpp.py's selects.
+QUANTISATION_NATS = 0.3
+
+
+def test_select_probabilities_sum_to_one_and_match_brute_force(
+    local_llm: LLM, smol_llm: Transformers
+) -> None:
     prompt = 'The knight wore armor made of "'
-    result = select(smol_llm.session(), prompt, ARMOR, suffix='"')
+    result = select(local_llm.session(), prompt, ARMOR, suffix='"')
     assert math.isclose(sum(math.exp(v) for v in result.logprobs.values()), 1.0, abs_tol=1e-9)
     assert result.choice == max(result.logprobs, key=lambda k: result.logprobs[k])
+    assert (result.method, result.exact) == ("exact", True)
     brute = brute_force_option_logprobs(smol_llm, prompt, ARMOR, '"')
+    tolerance = 1e-4 if local_llm is smol_llm else QUANTISATION_NATS
     for option in ARMOR:
-        assert result.logprobs[option] == pytest.approx(brute[option], abs=1e-4)
+        assert result.logprobs[option] == pytest.approx(brute[option], abs=tolerance)
 
 
 def brute_force_option_logprobs(
@@ -203,14 +226,15 @@ def brute_force_option_logprobs(
     return {o: s - norm for o, s in zip(options, scores, strict=True)}
 
 
-def test_select_tells_apart_an_option_that_prefixes_another(smol_llm: Transformers) -> None:
-    session = smol_llm.session()
+def test_select_tells_apart_an_option_that_prefixes_another(local_llm: LLM) -> None:
+    session = local_llm.session()
     short = select(session, "Full plate armor is also called", (" plate", " plate armor"),
                    suffix=".")
     long = select(session, "He wore a suit of", (" plate", " plate armor"), suffix=".")
     assert short.logprobs[" plate"] != long.logprobs[" plate"]
     assert {short.choice, long.choice} <= {" plate", " plate armor"}
-    assert short.stats.forward_passes == 1  # unseen prompt tokens ride in the trie pass
+    if isinstance(local_llm, Transformers):
+        assert short.stats.forward_passes == 1  # unseen prompt tokens ride in the trie pass
 
 
 def test_select_scores_a_thousand_options_in_one_pass(smol_llm: Transformers) -> None:
