@@ -65,25 +65,14 @@ def gen_request(
     expect(grammar, (str, type(None)), "grammar")
     text, segments = _split(prompt)
     request = GenRequest(
-        prompt=text,
-        stop=as_strings(stop, "stop"),
-        stop_regex=as_strings(stop_regex, "stop_regex"),
-        save_stop_text=save_stop_text,
-        max_tokens=max_tokens,
-        n=n,
-        temperature=float(temperature),
-        top_p=float(top_p),
-        seed=seed,
-        logprobs=logprobs,
-        pattern=pattern,
-        json_schema=json_schema_argument(json_schema),
-        grammar=grammar,
-        allow_partial=allow_partial,
-        token_healing=token_healing,
-        extra=extra,
-        name=name,
-        segments=segments,
-        turn_continues=turn_continues,
+        prompt=text, segments=segments, name=name, turn_continues=turn_continues,
+        # sampling
+        max_tokens=max_tokens, n=n, seed=seed, logprobs=logprobs, extra=extra,
+        temperature=float(temperature), top_p=float(top_p), token_healing=token_healing,
+        # stops and constraints
+        stop=as_strings(stop, "stop"), stop_regex=as_strings(stop_regex, "stop_regex"),
+        save_stop_text=save_stop_text, allow_partial=allow_partial, pattern=pattern,
+        grammar=grammar, json_schema=json_schema_argument(json_schema),
     )
     if llm is not None:
         llm.validate_request(request)

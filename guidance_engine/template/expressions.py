@@ -17,6 +17,14 @@ COMPARISONS = frozenset({"<", ">", "<=", ">=", "==", "!="})
 _UNCALLABLE = (nodes.Literal, nodes.ListExpr, nodes.DictExpr)
 _ATOM_KINDS = frozenset({"name", "string", "int", "float"})
 PREFIX_OPERATORS = frozenset({"==", "!=", "<", ">", "<=", ">="})
+# The left-associative operator levels: (token kind, operators, the level below; None: the
+# operand is `parse_not` under "and", `parse_unary` under "product").
+_CHAINS: dict[str, tuple[str, frozenset[str], str | None]] = {
+    "or": ("name", frozenset({"or"}), "and"),
+    "and": ("name", frozenset({"and"}), None),
+    "sum": ("op", frozenset({"+", "-"}), "product"),
+    "product": ("op", frozenset({"*", "/", "%"}), None),
+}
 
 
 class ExpressionParser(ParserBase):
@@ -77,29 +85,7 @@ class ExpressionParser(ParserBase):
             and not (after.kind == "name" and after.value in KEYWORDS)
         ):
             return self.parse_atom()  # the common case, a lone name or literal: no operators
-        return self.parse_or(in_args)
-
-    def parse_or(self, in_args: bool) -> nodes.Expr:
-        saved, links, last = self.begin_chain(), 0, None
-        left = self.parse_and(in_args)
-        while (token := self.stream.next_if("name", "or")) is not None:
-            links, last = links + 1, token
-            self.link(token, links)
-            right = self.parse_and(in_args)
-            left = nodes.BinOp("or", left, right, left.span.to(right.span))
-        self.end_chain(saved, links, last)
-        return left
-
-    def parse_and(self, in_args: bool) -> nodes.Expr:
-        saved, links, last = self.begin_chain(), 0, None
-        left = self.parse_not(in_args)
-        while (token := self.stream.next_if("name", "and")) is not None:
-            links, last = links + 1, token
-            self.link(token, links)
-            right = self.parse_not(in_args)
-            left = nodes.BinOp("and", left, right, left.span.to(right.span))
-        self.end_chain(saved, links, last)
-        return left
+        return self.parse_chain("or", in_args)
 
     def parse_not(self, in_args: bool) -> nodes.Expr:
         token = self.stream.next_if("name", "not")
@@ -111,14 +97,14 @@ class ExpressionParser(ParserBase):
 
     def parse_compare(self, in_args: bool) -> nodes.Expr:
         saved = self.begin_chain()
-        left = self.parse_sum(in_args)
+        left = self.parse_chain("sum", in_args)
         token = self.stream.current
         op = self.compare_op()
         if op is None:
             self.end_chain(saved, 0, None)
             return left
         self.link(token, 1)
-        right = self.parse_sum(in_args)
+        right = self.parse_chain("sum", in_args)
         self.end_chain(saved, 1, token)
         expr = nodes.BinOp(op, left, right, left.span.to(right.span))
         if self.compare_op(consume=False) is not None:
@@ -148,19 +134,6 @@ class ExpressionParser(ParserBase):
                 self.stream.next()
         return op
 
-    def parse_sum(self, in_args: bool) -> nodes.Expr:
-        saved, links, last = self.begin_chain(), 0, None
-        left = self.parse_product(in_args)
-        while self.stream.at("op") and self.stream.current.value in ("+", "-"):
-            if in_args and self.starts_negative_argument():
-                break
-            links, last = links + 1, self.stream.next()
-            self.link(last, links)
-            right = self.parse_product(in_args)
-            left = nodes.BinOp(last.value, left, right, left.span.to(right.span))
-        self.end_chain(saved, links, last)
-        return left
-
     def starts_negative_argument(self) -> bool:
         """A `-` after whitespace and touching its operand starts a new argument (`x -1`)."""
         token = self.stream.current
@@ -172,15 +145,29 @@ class ExpressionParser(ParserBase):
             and after.kind not in ("close", "eof")
         )
 
-    def parse_product(self, in_args: bool) -> nodes.Expr:
-        saved, links, last = self.begin_chain(), 0, None
-        left = self.parse_unary(in_args)
-        while self.stream.at("op") and self.stream.current.value in ("*", "/", "%"):
-            links, last = links + 1, self.stream.next()
-            self.link(last, links)
-            right = self.parse_unary(in_args)
-            left = nodes.BinOp(last.value, left, right, left.span.to(right.span))
-        self.end_chain(saved, links, last)
+    def parse_chain(self, level: str, in_args: bool) -> nodes.Expr:
+        """`operand (operator operand)*` at `level` of `_CHAINS`, left-associative (`a - b - c` is
+        `(a - b) - c`), each operator one nesting level. The operand is the next level down,
+        called directly, so a bracket costs as few Python frames as one method per rule did."""
+        kind, operators, below = _CHAINS[level]
+        saved, links = self.begin_chain(), 0
+        left: nodes.Expr | None = None
+        operator: Token | None = None
+        while True:
+            right = (self.parse_chain(below, in_args) if below is not None
+                     else self.parse_not(in_args) if level == "and"
+                     else self.parse_unary(in_args))
+            if left is None or operator is None:
+                left = right
+            else:
+                left = nodes.BinOp(operator.value, left, right, left.span.to(right.span))
+            if not (self.stream.at(kind) and self.stream.current.value in operators):
+                break
+            if level == "sum" and in_args and self.starts_negative_argument():
+                break  # `x -1` in a command: the minus starts the next argument
+            links, operator = links + 1, self.stream.next()
+            self.link(operator, links)
+        self.end_chain(saved, links, operator)
         return left
 
     def parse_unary(self, in_args: bool) -> nodes.Expr:
