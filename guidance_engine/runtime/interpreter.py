@@ -21,10 +21,8 @@ from itertools import pairwise
 from typing import Any
 
 from guidance_engine.errors import (
-    ConstraintError,
     PositionedError,
     Span,
-    TemplateRuntimeError,
 )
 from guidance_engine.llms.arguments import ArgumentError
 from guidance_engine.runtime import events as ev
@@ -34,10 +32,9 @@ from guidance_engine.runtime.library.base import (
     Command,
     Suspend,
 )
-from guidance_engine.runtime.library.gen import static_constraints
 from guidance_engine.runtime.library.loops import BLOCK_COMMANDS, BlockOptions
 from guidance_engine.runtime.library.select import choose
-from guidance_engine.runtime.library.static import argument_errors
+from guidance_engine.runtime.library.static import check_before_run
 from guidance_engine.runtime.loops import break_loop, loop_end, loop_start
 from guidance_engine.runtime.machine import (
     CallContext,
@@ -123,24 +120,12 @@ class Execution(Machine):
                 break_loop(self, instruction)
 
     def validate_constraints(self) -> None:
-        """Check every pattern/schema/grammar known before the run (literals, or variables passed
-        to the program) with the model before any model call."""
-        llm = self.shared.llm
-        if llm is None:
-            return
-        variables = self.state.variables
-        known = {name: variables.get(name) for name in variables}
-        for command, error, span in argument_errors(self.instructions, known,
-                                                    llm.sampling_kwargs):
-            raise TemplateRuntimeError(f"bad argument to {command!r}: {error}", span,
-                                       self.source, name=self.name)
-        for request, span in static_constraints(self.instructions, known):
-            try:
-                llm.validate_request(request)
-            except ConstraintError as exc:
-                if exc.span is not None:
-                    raise
-                raise ConstraintError(exc.message, span, self.source, name=self.name) from exc
+        """Check every argument and constraint known before the run (literals, or variables
+        passed to the program) with the model, before any model call."""
+        if self.shared.llm is not None:
+            variables = self.state.variables
+            known = {name: variables.get(name) for name in variables}
+            check_before_run(self.template, known, self.shared.llm, self.name)
 
     # ------------------------------------------------------------ simple instructions
 
@@ -268,7 +253,7 @@ class Execution(Machine):
 
     def child(self, state: ExecState, emit_text: bool) -> Execution:
         return Execution(
-            CompiledTemplate(self.instructions, self.source), state, self.shared,
+            self.template, state, self.shared,
             await_missing=self.await_missing, name=self.name, outer_scopes=self.outer_scopes,
             emit_text=emit_text, includes=self.includes,
         )

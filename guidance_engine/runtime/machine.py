@@ -133,6 +133,7 @@ class Machine(ABC):
         emit_text: bool = True,
         includes: tuple[str, ...] = (),
     ) -> None:
+        self.template = template
         self.instructions = template.instructions
         self.source = template.source
         self.state = state

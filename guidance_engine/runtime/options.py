@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guidance_engine.errors import GuidanceError
-from guidance_engine.template import analysis
 from guidance_engine.template import instructions as ins
 
 OPTIONS = ("llm", "silent", "stream", "async_mode", "caching", "await_missing", "log")
@@ -38,17 +37,9 @@ def check_variables(
 
 
 def names_read(compiled: ins.CompiledTemplate, variables: Mapping[str, Any]) -> set[str] | None:
-    """Every name the template (and the partial programs among `variables`) reads; None when a
-    `{{parse}}` makes that unknowable."""
-    names: set[str] = set()
-    pending = [compiled]
-    seen: set[int] = set()
-    while pending:
-        template = pending.pop()
-        if id(template) in seen:
-            continue
-        seen.add(id(template))
-        names |= analysis.names_read(template.instructions)
+    """Every name the template (and the partial programs among `variables`) reads, from the
+    compiler's analysis; None when a `{{parse}}` makes that unknowable."""
+    names = set(compiled.analysis.names)
     if "parse" in names:
         return None
     for value in variables.values():

@@ -1,11 +1,13 @@
 """Static analysis of a compiled template: one walk over its expressions, and the queries on it.
 
-Every check that needs no model call reads the template through these few functions instead of
-walking the AST itself::
+The compiler runs `analyse` once per template and keeps the result in
+`CompiledTemplate.analysis`; every check made before a run (names a program reads, `gen` and
+`select` arguments, constraints) reads the template through it and these few functions instead
+of walking the AST itself::
 
-    compiled = compile_template(parse("{{#if ok}}{{gen 'a' max_tokens=n}}{{/if}}"))
-    names_read(compiled.instructions)            # {'ok', 'gen', 'n'} (commands are names too)
-    [c.span.column for c in command_calls(compiled.instructions, {"gen"})]    # [11]
+    compiled = compile_template("{{#if ok}}{{gen 'a' max_tokens=n}}{{/if}}")
+    compiled.analysis.names                      # {'ok', 'gen', 'n'} (commands are names too)
+    [c.span.column for c in command_calls(compiled.analysis, {"gen"})]    # [11]
     static_value(Literal(5, span), {})           # (True, 5)
 """
 
@@ -78,18 +80,25 @@ def names_read(instructions: Iterable[ins.Instruction]) -> set[str]:
             for expr in walk(root) if isinstance(expr, Var)}
 
 
+def analyse(instructions: Iterable[ins.Instruction]) -> ins.Analysis:
+    """What the checks before a run need: names read, calls to plain names, select blocks."""
+    instructions = tuple(instructions)
+    calls = tuple(expr for instruction in instructions if isinstance(instruction, ins.Emit)
+                  for expr in walk(instruction.expr)
+                  if isinstance(expr, Call) and isinstance(expr.func, Var))
+    selects = tuple(i.call for i in instructions if isinstance(i, ins.SelectBlock))
+    return ins.Analysis(frozenset(names_read(instructions)), calls, selects)
+
+
 def command_calls(
-    instructions: Iterable[ins.Instruction], commands: Collection[str],
-    shadowed: Collection[str] = (),
+    analysis: ins.Analysis, commands: Collection[str], shadowed: Collection[str] = ()
 ) -> Iterator[Call]:
     """Every call, at any depth of an `{{...}}` tag, to one of the built-in `commands` by name,
     unless a variable of the same name (in `shadowed`) replaces the command."""
-    for instruction in instructions:
-        if isinstance(instruction, ins.Emit):
-            for expr in walk(instruction.expr):
-                if (isinstance(expr, Call) and isinstance(expr.func, Var)
-                        and expr.func.name in commands and expr.func.name not in shadowed):
-                    yield expr
+    for call in analysis.calls:
+        assert isinstance(call.func, Var)
+        if call.func.name in commands and call.func.name not in shadowed:
+            yield call
 
 
 def static_value(expr: Expr, known: Mapping[str, Any]) -> tuple[bool, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 from guidance_engine.errors import Span
 from guidance_engine.template import instructions as ins
 from guidance_engine.template import nodes
+from guidance_engine.template.analysis import analyse
 from guidance_engine.template.lexer import Locator
 from guidance_engine.template.parser import parse
 
@@ -177,7 +178,8 @@ def compile_ast(template: nodes.Template) -> ins.CompiledTemplate:
     """Compiles a parsed template (the parser has already checked its structure)."""
     compiler = _Compiler(template.source)
     compiler.compile_body(template.body, None)
-    return ins.CompiledTemplate(tuple(compiler.out), template.source)
+    instructions = tuple(compiler.out)
+    return ins.CompiledTemplate(instructions, template.source, analyse(instructions))
 
 
 def compile_template(source: str, name: str | None = None) -> ins.CompiledTemplate:

@@ -158,8 +158,21 @@ Instruction: TypeAlias = (
 
 
 @dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the compiler's static analysis (`analysis.analyse`) found, for the checks made before
+    a run: every name read, and every call to a plain name (`gen`, `select`, ...) at any depth of
+    an output tag, plus the call of each `{{#select}}` block."""
+
+    names: frozenset[str]
+    calls: tuple[Call, ...]
+    select_blocks: tuple[Call, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledTemplate:
-    """What the compiler returns: the instruction stream plus the source it spans into."""
+    """What the compiler returns: the instruction stream, the source it spans into and what
+    static analysis found in it."""
 
     instructions: tuple[Instruction, ...]
     source: str
+    analysis: Analysis

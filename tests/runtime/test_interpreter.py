@@ -11,6 +11,7 @@ from guidance_engine.runtime.interpreter import Execution
 from guidance_engine.runtime.scopes import ExecState, LoopFrame, Variables
 from guidance_engine.runtime.shared import Shared
 from guidance_engine.template import instructions as ins
+from guidance_engine.template.analysis import analyse
 from guidance_engine.template.nodes import BinOp, Call, Keyword, Literal, Var
 
 S = Span(0, 0, 1, 1)
@@ -24,7 +25,7 @@ def execute(
     instructions: list[ins.Instruction], state: ExecState, llm: Mock | None = None
 ) -> list[ev.Event]:
     events: list[ev.Event] = []
-    template = ins.CompiledTemplate(tuple(instructions), "")
+    template = ins.CompiledTemplate(tuple(instructions), "", analyse(instructions))
     asyncio.run(Execution(template, state, Shared(llm, sink=events.append)).run())
     return events
 

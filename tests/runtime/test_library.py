@@ -10,8 +10,9 @@ from guidance_engine.llms.base import GenRequest
 from guidance_engine.llms.mock import Mock
 from guidance_engine.llms.requests import json_schema_argument
 from guidance_engine.runtime.library import builtins
-from guidance_engine.runtime.library.gen import infer_stop, static_constraints
+from guidance_engine.runtime.library.gen import infer_stop
 from guidance_engine.runtime.library.loops import each_options, single_call_items
+from guidance_engine.runtime.library.static import constraint_requests
 from guidance_engine.template.compiler import compile_template
 from guidance_engine.template.instructions import CallSite
 
@@ -35,8 +36,8 @@ def test_static_constraints_only_for_literal_arguments() -> None:
     compiled = compile_template(
         "{{gen 'a' pattern='[0-9]+'}}{{gen 'b' pattern=p}}{{set 'c' (gen 'c' grammar='json')}}"
         "{{gen 'd' json_schema={'type': 'string'}}}{{gen 'e'}}")
-    found = [(request, span.column) for request, span in static_constraints(
-        compiled.instructions)]
+    found = [(request, span.column) for request, span in constraint_requests(
+        compiled.analysis)]
     assert found == [
         (GenRequest(prompt="", pattern="[0-9]+"), 3),
         (GenRequest(prompt="", grammar="json"), 61),
@@ -46,7 +47,7 @@ def test_static_constraints_only_for_literal_arguments() -> None:
 
 def test_static_constraints_skip_a_gen_that_a_variable_replaces() -> None:
     compiled = compile_template("{{gen 'a' pattern='['}}")
-    assert list(static_constraints(compiled.instructions, {"gen": lambda *a, **k: ""})) == []
+    assert list(constraint_requests(compiled.analysis, {"gen": lambda *a, **k: ""})) == []
 
 
 def test_schema_dict() -> None:

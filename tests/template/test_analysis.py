@@ -52,13 +52,15 @@ def test_names_read_is_iterative_on_deep_expressions() -> None:
 
 
 def test_command_calls_finds_nested_calls_and_skips_shadowed_commands() -> None:
-    instructions = compile_template(
+    analysis = compile_template(
         "{{gen 'a'}} {{f (gen 'b')}} {{#select 'c'}}x{{/select}} {{select 'd' options=o}}"
-    ).instructions
-    found = [format_expr(c) for c in command_calls(instructions, ("gen", "select"))]
+    ).analysis
+    found = [format_expr(c) for c in command_calls(analysis, ("gen", "select"))]
     assert found == ["gen('a')", "gen('b')", "select('d', options=o)"]
-    shadowed = [format_expr(c) for c in command_calls(instructions, ("gen", "select"), {"gen"})]
+    shadowed = [format_expr(c) for c in command_calls(analysis, ("gen", "select"), {"gen"})]
     assert shadowed == ["select('d', options=o)"]
+    assert [format_expr(c) for c in analysis.select_blocks] == ["select('c')"]
+    assert analysis.names == {"gen", "f", "select", "o"}
 
 
 def test_static_value_of_literals_known_names_negatives_lists_and_dicts() -> None:

@@ -7,19 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from typing import Any
 
-from guidance_engine.errors import Span
-from guidance_engine.llms.arguments import ArgumentError, as_strings, expect
-from guidance_engine.llms.base import LLM, GenRequest, GenResult
-from guidance_engine.llms.requests import gen_request, json_schema_argument
+from guidance_engine.llms.arguments import ArgumentError, expect
+from guidance_engine.llms.base import LLM, GenResult
+from guidance_engine.llms.requests import gen_request
 from guidance_engine.runtime.library.base import Command, CommandContext
-from guidance_engine.template.analysis import command_calls, static_value
-from guidance_engine.template.instructions import CallSite, Instruction
-from guidance_engine.template.nodes import Call
-
-_CONSTRAINTS = ("pattern", "json_schema", "grammar", "stop_regex")
+from guidance_engine.template.instructions import CallSite
 
 
 async def gen(
@@ -127,47 +121,6 @@ def infer_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
         end = llm.role_end(site.role).strip()
         return (end,) if end else ()
     return (site.next_text,) if site.next_text else ()
-
-
-def static_constraints(
-    instructions: tuple[Instruction, ...], known: Mapping[str, Any] | None = None
-) -> Iterator[tuple[GenRequest, Span]]:
-    """A constraint-only GenRequest for every `gen` whose constraint arguments are known up front:
-    literals, or plain names of `known` variables (those passed to the program).
-
-    The interpreter hands these to `llm.validate_request` before the first model call, so a bad
-    pattern, stop regex, schema or grammar fails before any decoding.
-    """
-    known = known or {}
-    for call in command_calls(instructions, ("gen",), shadowed=known):
-        request = _constraint_request(call, known)
-        if request is not None:
-            yield request, call.span
-
-
-def _constraint_request(call: Call, known: Mapping[str, Any]) -> GenRequest | None:
-    """The gen's constraint arguments that have a value before the run (the others are checked
-    when the gen runs, as are arguments of a wrong type)."""
-    fields: dict[str, Any] = {}
-    for kw in call.kwargs:
-        if kw.name in _CONSTRAINTS:
-            ok, value = static_value(kw.value, known)
-            if ok and value is not None:
-                fields[kw.name] = value
-    if not fields:
-        return None
-    if any(not isinstance(fields.get(k), str | None) for k in ("pattern", "grammar")):
-        return None
-    try:
-        return GenRequest(
-            prompt="",
-            pattern=fields.get("pattern"),
-            json_schema=json_schema_argument(fields.get("json_schema")),
-            grammar=fields.get("grammar"),
-            stop_regex=as_strings(fields.get("stop_regex"), "stop_regex"),
-        )
-    except ArgumentError:
-        return None
 
 
 COMMANDS = [Command("gen", gen)]
