@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import guidance_engine as guidance
-from guidance_engine.llms import caching
+from guidance_engine.llms import cache_store
 from guidance_engine.llms.llamacpp_server import LlamaCppServer
 from guidance_engine.runtime.events import ModelCallRecord
 
@@ -85,7 +85,7 @@ def main() -> None:
         print(f"ratio off/on: wall {med['off'][0] / med['on'][0]:.1f}x, "
               f"tokens evaluated {med['off'][1] / max(med['on'][1], 1):.1f}x")
         with tempfile.TemporaryDirectory() as tmp:
-            caching.DEFAULT = caching.GenerationCache(Path(tmp))
+            cache_store.DEFAULT = cache_store.GenerationCache(Path(tmp))
             cached = llm(caching=True)
             text = preamble(next(runs))
             first = run(cached, text)[0]

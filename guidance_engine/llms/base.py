@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from guidance_engine.errors import ConstraintError
+from guidance_engine.llms.cache_store import CacheView
 from guidance_engine.llms.capabilities import Capabilities
 
 if TYPE_CHECKING:
@@ -210,40 +211,15 @@ ChunkCallback = Callable[[int, str], None]
 class Session(ABC):
     """Token state for one program execution (a KV cache, for local models).
 
-    It is also 0.0.64's low-level API (see `guidance_engine.llms.classic`): a context manager,
-    and callable with a prompt, returning an OpenAI-style completion dict (an awaitable one
-    when opened with `llm.session(asynchronous=True)`)::
-
-        with llm.session() as s:
-            s("Name:", max_tokens=5)["choices"][0]["text"]
+    0.0.64's low-level API (calling a session with a prompt) is `classic.ClassicSession`, which
+    the backends' sessions are.
     """
-
-    asynchronous: bool = False  # set by `llm.session(asynchronous=True)`
-    _loop_thread: Any = None  # the private event loop of a synchronous session's calls
-
-    def __call__(self, prompt: str, **options: Any) -> Any:
-        """`s("prompt", max_tokens=5, stop="\\n", temperature=0.7, n=2, logprobs=3, ...)`."""
-        from guidance_engine.llms.classic import LoopThread, classic_request, classic_result
-
-        request = classic_request(self, prompt, options)
-
-        async def call() -> dict[str, Any]:
-            return classic_result(await self.gen(request))
-
-        if self.asynchronous:
-            return call()
-        if self._loop_thread is None:
-            self._loop_thread = LoopThread()
-        return self._loop_thread.run(call())
 
     def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-        if self._loop_thread is not None:
-            self._loop_thread.stop()
-            self._loop_thread = None
 
     async def __aenter__(self) -> Session:
         return self
@@ -266,14 +242,14 @@ class Session(ABC):
 class _CacheAccess:
     """`SomeLLM.cache`: that backend's cached generations (`.clear()`), as in 0.0.64."""
 
-    def __get__(self, obj: object, owner: type) -> Any:
-        from guidance_engine.llms.caching import CacheView
-
+    def __get__(self, obj: object, owner: type) -> CacheView:
         return CacheView(owner.__name__)
 
 
 class LLM(ABC):
-    """A model backend. Subclasses: `Transformers`, `OpenAI`, `Mock`."""
+    """A model backend: what it can do (`capabilities`), sessions, role markup and the request
+    check. The backends (`Transformers`, `OpenAI`, `LlamaCpp`, `Mock`) are `classic.ClassicLLM`s,
+    which adds 0.0.64's one-off call `llm("Name:", max_tokens=5)`."""
 
     cache = _CacheAccess()
 
@@ -294,19 +270,8 @@ class LLM(ABC):
     @abstractmethod
     def session(self, asynchronous: bool = False) -> Session:
         """A new session for one program execution; `asynchronous` only changes what calling
-        the session directly returns (0.0.64's API: an awaitable instead of the result)."""
-
-    def __call__(self, prompt: str, asynchronous: bool = False, **options: Any) -> Any:
-        """0.0.64's one-off call: `llm("Name:", max_tokens=5)` opens a session, calls it and
-        closes it (with `asynchronous=True`, an awaitable of the result)."""
-        if asynchronous:
-            return self._call_async(prompt, options)
-        with self.session() as session:
-            return session(prompt, **options)
-
-    async def _call_async(self, prompt: str, options: dict[str, Any]) -> Any:
-        async with self.session(asynchronous=True) as session:
-            return await session(prompt, **options)
+        the session directly returns (0.0.64's API, `classic.py`: an awaitable instead of the
+        result)."""
 
     @abstractmethod
     def role_start(self, role: str, **kwargs: Any) -> str:

@@ -4,7 +4,7 @@ A deterministic call (temperature 0, or any temperature with a `seed`) is keyed 
 identity (backend, model, endpoint), the full structured prompt and every request field; a hit
 is served without calling the model and streams its text like a run. The store lives under the
 project cache directory (`$GUIDANCE_ENGINE_CACHE`, default `~/.cache/guidance_engine`) in
-`generations/`, bounded in size (least recently used entries go first)::
+`generations/`, bounded in size (least recently used entries go first; `cache_store.py`)::
 
     llm = guidance.llms.OpenAI("gpt-4o-mini")          # caching=True by default, as in 0.0.64
     guidance(template, llm=llm)()                       # calls the server
@@ -21,10 +21,8 @@ import dataclasses
 import hashlib
 import json
 import re
-import threading
-from pathlib import Path
-from typing import Any
 
+from guidance_engine.llms import cache_store
 from guidance_engine.llms.base import (
     LLM,
     ChunkCallback,
@@ -34,66 +32,11 @@ from guidance_engine.llms.base import (
     SelectResult,
     Session,
 )
+from guidance_engine.llms.cache_store import GenerationCache
 
-SIZE_LIMIT = 2**30  # bytes kept on disk before the least recently used entries are evicted
+__all__ = ["CachedSession", "GenerationCache", "cache_key", "deterministic"]
+
 _WORDS = re.compile(r"\s*\S+|\s+")
-
-
-class GenerationCache:
-    """The on-disk store (opened on first use). Entries are tagged with the backend's name."""
-
-    def __init__(self, directory: Path | None = None, size_limit: int = SIZE_LIMIT) -> None:
-        self._directory = directory
-        self.size_limit = size_limit
-        self._store: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def directory(self) -> Path:
-        if self._directory is None:
-            from guidance_engine.llms.model_store import cache_root
-
-            self._directory = cache_root() / "generations"
-        return self._directory
-
-    @property
-    def store(self) -> Any:
-        with self._lock:
-            if self._store is None:
-                import diskcache
-
-                self._store = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
-            return self._store
-
-    def get(self, key: str) -> Any:
-        return self.store.get(key)
-
-    def set(self, key: str, value: Any, backend: str) -> None:
-        self.store.set(key, value, tag=backend)
-
-    def clear(self, backend: str | None = None) -> int:
-        """Remove the entries of `backend` (all entries when None); returns how many."""
-        if backend is None:
-            return int(self.store.clear())
-        return int(self.store.evict(backend))
-
-    def __len__(self) -> int:
-        return len(self.store)
-
-
-DEFAULT = GenerationCache()
-
-
-@dataclasses.dataclass(frozen=True)
-class CacheView:
-    """`guidance.llms.OpenAI.cache`: the generations of one backend class (0.0.64 API)."""
-
-    backend: str
-    cache: GenerationCache | None = None  # None: the default store
-
-    def clear(self) -> int:
-        """Forget this backend's cached generations; returns how many were removed."""
-        return (self.cache or DEFAULT).clear(self.backend)
 
 
 def cache_key(llm: LLM, kind: str, request: GenRequest | SelectRequest) -> str:
@@ -117,7 +60,7 @@ class CachedSession(Session):
     def __init__(self, inner: Session, llm: LLM, cache: GenerationCache | None = None) -> None:
         self.inner = inner
         self.llm = llm
-        self.cache = cache or DEFAULT
+        self.cache = cache or cache_store.DEFAULT
         self.hits = 0
 
     @property

@@ -1,5 +1,6 @@
-"""The 0.0.64 low-level model API on top of `Session`: call a session with a prompt, get an
-OpenAI-style completion dict back.
+"""The 0.0.64 low-level model API on top of `Session`: call a session (or the model, for one
+call) with a prompt, get an OpenAI-style completion dict back. Every backend's model is a
+`ClassicLLM` and its sessions are `ClassicSession`s.
 
     with llm.session() as s:
         out = s("Name:", max_tokens=5, stop="\\n")
@@ -17,15 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import abstractmethod
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.arguments import ArgumentError, check_keywords
+from guidance_engine.llms.base import LLM, GenRequest, GenResult, Session
 from guidance_engine.llms.requests import gen_request
-
-if TYPE_CHECKING:
-    from guidance_engine.llms.base import GenRequest, GenResult, Session
 
 _T = TypeVar("_T")
 DEFAULT_MAX_TOKENS = 1000  # 0.0.64's default for a direct call
@@ -102,3 +102,56 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+class ClassicSession(Session):
+    """A session with 0.0.64's call API: a context manager, and callable with a prompt,
+    returning an OpenAI-style completion dict (an awaitable one when opened with
+    `llm.session(asynchronous=True)`)::
+
+        with llm.session() as s:
+            s("Name:", max_tokens=5)["choices"][0]["text"]
+    """
+
+    asynchronous: bool = False  # set by `llm.session(asynchronous=True)`
+    _loop_thread: LoopThread | None = None  # the private event loop of a sync session's calls
+
+    def __call__(self, prompt: str, **options: Any) -> Any:
+        """`s("prompt", max_tokens=5, stop="\\n", temperature=0.7, n=2, logprobs=3, ...)`."""
+        request = classic_request(self, prompt, options)
+
+        async def call() -> dict[str, Any]:
+            return classic_result(await self.gen(request))
+
+        if self.asynchronous:
+            return call()
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread()
+        return self._loop_thread.run(call())
+
+    def __exit__(self, *exc_info: object) -> None:
+        super().__exit__(*exc_info)
+        if self._loop_thread is not None:
+            self._loop_thread.stop()
+            self._loop_thread = None
+
+
+class ClassicLLM(LLM):
+    """A backend with 0.0.64's one-off call: `llm("Name:", max_tokens=5)` opens a session,
+    calls it and closes it (with `asynchronous=True`, an awaitable of the result)."""
+
+    @abstractmethod
+    def session(self, asynchronous: bool = False) -> ClassicSession:
+        """A new session (see `LLM.session`), callable with a prompt."""
+
+    def __call__(self, prompt: str, asynchronous: bool = False, **options: Any) -> Any:
+        if asynchronous:
+            return self._call_async(prompt, options)
+        session = self.session()
+        with session:
+            return session(prompt, **options)
+
+    async def _call_async(self, prompt: str, options: dict[str, Any]) -> Any:
+        session = self.session(asynchronous=True)
+        async with session:
+            return await session(prompt, **options)

@@ -29,8 +29,9 @@ from typing import Any
 
 from guidance_engine.constraints import TokenIndex
 from guidance_engine.errors import ContextOverflowError, ModelAPIError, ModelLoadError
-from guidance_engine.llms.base import LLM, Capabilities
+from guidance_engine.llms.base import Capabilities
 from guidance_engine.llms.chat import RoleMarkup
+from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import common_prefix
@@ -43,7 +44,7 @@ DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 EventHandler = Callable[[dict[str, Any]], bool]
 
 
-class LlamaCpp(LLM):
+class LlamaCpp(ClassicLLM):
     """A local GGUF model on llama.cpp (default: SmolLM2-135M-Instruct, Q4_1).
 
     `model_path` is a `.gguf` file (None: the default model). `n_threads` defaults to this

@@ -34,8 +34,8 @@ from guidance_engine.llms.base import (
     GenStats,
     SelectRequest,
     SelectResult,
-    Session,
 )
+from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
 from guidance_engine.llms.llamacpp_sample import Sample
 from guidance_engine.llms.llamacpp_select import select_exact
@@ -57,7 +57,7 @@ class GenerationCancelled(Exception):
     """Raised when the session was closed, or its caller cancelled, during a model call."""
 
 
-class LlamaCppSession(Session):
+class LlamaCppSession(ClassicSession):
     """One program execution on a `LlamaCpp` model: its slot, worker and requests."""
 
     def __init__(self, llm: LlamaCpp) -> None:

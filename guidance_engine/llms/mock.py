@@ -26,7 +26,6 @@ from typing import Any
 
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import (
-    LLM,
     LOGITS_PROCESSOR_KWARGS,
     ChunkCallback,
     FinishReason,
@@ -34,9 +33,9 @@ from guidance_engine.llms.base import (
     GenResult,
     SelectRequest,
     SelectResult,
-    Session,
 )
 from guidance_engine.llms.capabilities import Capabilities
+from guidance_engine.llms.classic import ClassicLLM, ClassicSession
 from guidance_engine.llms.stops import cut_at_stop
 
 _WORD = re.compile(r"\s*\S+|\s+")
@@ -73,7 +72,7 @@ def _script_for(value: Any, where: str) -> _Script:
     )
 
 
-class Mock(LLM):
+class Mock(ClassicLLM):
     """A model whose answers are scripted; see the module docstring for the output kinds."""
 
     # The Mock stands in for the local model: it accepts (and records) the same sampling keywords
@@ -99,7 +98,7 @@ class Mock(LLM):
     def __repr__(self) -> str:
         return f"Mock({self.output!r})"
 
-    def session(self, asynchronous: bool = False) -> Session:
+    def session(self, asynchronous: bool = False) -> MockSession:
         session = MockSession(self)
         session.asynchronous = asynchronous
         return session
@@ -142,7 +141,7 @@ class Mock(LLM):
 
 
 @dataclass
-class MockSession(Session):
+class MockSession(ClassicSession):
     """Answers requests from the Mock's script, streaming word by word."""
 
     llm: Mock

@@ -32,7 +32,6 @@ from guidance_engine.constraints.dialects import (
 )
 from guidance_engine.errors import ConstraintError, ModelAPIError, ModelError
 from guidance_engine.llms.base import (
-    LLM,
     ChunkCallback,
     FinishReason,
     GenRequest,
@@ -40,8 +39,8 @@ from guidance_engine.llms.base import (
     GenStats,
     SelectRequest,
     SelectResult,
-    Session,
 )
+from guidance_engine.llms.classic import ClassicLLM, ClassicSession
 from guidance_engine.llms.llamacpp_checks import check_reply
 from guidance_engine.llms.openai_chat import ChatPrompt, ChatShapeError, chat_messages
 from guidance_engine.llms.openai_detect import (
@@ -74,7 +73,7 @@ SERVER_SAMPLING_KWARGS = frozenset({
 _CHATML = ("<|im_start|>{role}\n", "<|im_end|>")
 
 
-class OpenAI(LLM):
+class OpenAI(ClassicLLM):
     """An OpenAI-compatible model server (see the module docstring).
 
     `api_type` picks the server preset: "openai", "azure", "vllm", "friendli", "llamacpp";
@@ -227,7 +226,7 @@ class OpenAI(LLM):
 
     # -- the LLM contract ----------------------------------------------------------------------
 
-    def session(self, asynchronous: bool = False) -> Session:
+    def session(self, asynchronous: bool = False) -> OpenAISession:
         session = OpenAISession(self)
         session.asynchronous = asynchronous
         return session
@@ -335,7 +334,7 @@ def _sampling(request: GenRequest, seed: int | None) -> dict[str, Any]:
     return params
 
 
-class OpenAISession(Session):
+class OpenAISession(ClassicSession):
     """Requests for one program execution (the server keeps its own prompt cache)."""
 
     def __init__(self, llm: OpenAI) -> None:

@@ -29,7 +29,6 @@ from guidance_engine.constraints import TokenIndex
 from guidance_engine.constraints.regex import full_match
 from guidance_engine.errors import ContextOverflowError, ModelLoadError
 from guidance_engine.llms.base import (
-    LLM,
     LOGITS_PROCESSOR_KWARGS,
     Segment,
     SelectRequest,
@@ -37,6 +36,7 @@ from guidance_engine.llms.base import (
 )
 from guidance_engine.llms.capabilities import Capabilities
 from guidance_engine.llms.chat import RoleMarkup
+from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache
 from guidance_engine.llms.model_store import cache_root, load_model, resolve_source
@@ -59,7 +59,7 @@ DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 # The model
 
 
-class Transformers(LLM):
+class Transformers(ClassicLLM):
     """A local Hugging Face causal LM (default: SmolLM2-135M-Instruct, converted once and cached).
 
     `model` is None (the default model), a model directory, a `.gguf` file, or a loaded model

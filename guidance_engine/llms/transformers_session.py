@@ -41,9 +41,9 @@ from guidance_engine.llms.base import (
     GenStats,
     SelectRequest,
     SelectResult,
-    Session,
     TokenLogprob,
 )
+from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.kv import KVCache, common_prefix
 from guidance_engine.llms.marks import MarkKind, value_marks
 from guidance_engine.llms.sampling import Processors, build_processors, make_generator
@@ -144,7 +144,7 @@ class _Batch:
     healed: tuple[int, torch.Tensor] | None = None
 
 
-class TransformersSession(Session):
+class TransformersSession(ClassicSession):
     """Token state (tokens + KV cache) for one program execution on a `Transformers` model."""
 
     def __init__(self, llm: Transformers) -> None:

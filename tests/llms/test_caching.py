@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import guidance_engine as guidance
-from guidance_engine.llms import caching
+from guidance_engine.llms import cache_store
 from guidance_engine.llms.base import GenRequest, Segment
 from guidance_engine.llms.caching import GenerationCache, cache_key
 from guidance_engine.llms.mock import Mock
@@ -16,7 +16,7 @@ from guidance_engine.llms.mock import Mock
 @pytest.fixture(autouse=True)
 def _own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GenerationCache:
     store = GenerationCache(tmp_path / "generations")
-    monkeypatch.setattr(caching, "DEFAULT", store)
+    monkeypatch.setattr(cache_store, "DEFAULT", store)
     return store
 
 

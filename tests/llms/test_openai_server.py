@@ -107,9 +107,9 @@ def test_n_samples_fall_back_to_concurrent_requests_and_seed_repeats(proxy: Any)
 
 def test_a_cached_rerun_makes_no_request(proxy: Any, tmp_path: Any,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from guidance_engine.llms import caching
+    from guidance_engine.llms import cache_store
 
-    monkeypatch.setattr(caching, "DEFAULT", caching.GenerationCache(tmp_path))
+    monkeypatch.setattr(cache_store, "DEFAULT", cache_store.GenerationCache(tmp_path))
     llm = guidance.llms.OpenAI("smollm2", api_type="llamacpp", base_url=proxy.base_url)
     program = guidance("Q: 2+2=?\nA:{{gen 'a' max_tokens=4 stop='\\n'}}", llm=llm)
     first = program()
