@@ -36,7 +36,6 @@ from guidance_engine.llms.base import (
     FinishReason,
     GenRequest,
     GenResult,
-    GenStats,
     SelectRequest,
     SelectResult,
 )
@@ -57,11 +56,13 @@ from guidance_engine.llms.openai_profiles import (
     default_chat_mode,
     server_capabilities,
 )
+from guidance_engine.llms.openai_select import select
 from guidance_engine.llms.openai_wire import (
     ChoiceState,
     RetryPolicy,
     StreamResult,
     stream_choices,
+    usage_stats,
 )
 from guidance_engine.llms.stops import StopScanner
 
@@ -428,8 +429,6 @@ class OpenAISession(ClassicSession):
         return result
 
     async def select(self, request: SelectRequest) -> SelectResult:
-        from guidance_engine.llms.openai_select import select
-
         return await select(self, request)
 
 
@@ -463,16 +462,6 @@ def _check_constrained(
     raise ConstraintError(
         f"the server returned a value that does not satisfy {spec.describe()}: {text[:80]!r}; "
         f"the server ignored or does not support the constraint")
-
-
-def usage_stats(usages: list[dict[str, Any]]) -> GenStats:
-    """GenStats from the servers' `usage` objects (summed over concurrent requests)."""
-    prompt = sum(int(u.get("prompt_tokens") or 0) for u in usages)
-    completion = sum(int(u.get("completion_tokens") or 0) for u in usages)
-    cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-                 for u in usages)
-    return GenStats(prompt_tokens=prompt, fed_tokens=prompt - cached, reused_tokens=cached,
-                    sampled_tokens=completion)
 
 
 __all__ = ["PROFILES", "OpenAI", "OpenAISession", "ServerProfile", "default_chat_mode"]

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guidance_engine.errors import ModelAPIError
 from guidance_engine.llms.base import SelectRequest
+from guidance_engine.llms.openai_protocols import ServerSession
 from guidance_engine.llms.openai_wire import with_retries
-
-if TYPE_CHECKING:
-    from guidance_engine.llms.openai import OpenAISession
 
 
 async def score_exact(
-    session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
+    session: ServerSession, request: SelectRequest, options: tuple[str, ...],
     usages: list[dict[str, Any]],
 ) -> dict[str, float] | None:
     """log P(option | prompt) for every option, or None when the server cannot say exactly."""
@@ -81,7 +79,7 @@ def option_logprob(row: Sequence[Any] | None, option: str) -> float | None:
 
 
 async def _completions(
-    session: OpenAISession, request: SelectRequest, options: tuple[str, ...]
+    session: ServerSession, request: SelectRequest, options: tuple[str, ...]
 ) -> dict[str, Any]:
     llm = session.llm
     params = {"model": llm.model, "prompt": [request.prompt + o for o in options],
@@ -90,7 +88,7 @@ async def _completions(
     return await _send(session, llm.client().completions, params)
 
 
-async def _chat(session: OpenAISession, request: SelectRequest, option: str) -> dict[str, Any]:
+async def _chat(session: ServerSession, request: SelectRequest, option: str) -> dict[str, Any]:
     llm = session.llm
     body = llm.body(request, option)  # the option continues the assistant's message
     extra = {**body.pop("extra_body", {}), "prompt_logprobs": 0, **session.server_fields()}
@@ -99,7 +97,7 @@ async def _chat(session: OpenAISession, request: SelectRequest, option: str) -> 
     return await _send(session, llm.client().chat.completions, params)
 
 
-async def _send(session: OpenAISession, endpoint: Any, params: dict[str, Any]) -> dict[str, Any]:
+async def _send(session: ServerSession, endpoint: Any, params: dict[str, Any]) -> dict[str, Any]:
     if session.headers():
         params = {**params, "extra_headers": session.headers()}
 

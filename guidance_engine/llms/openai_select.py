@@ -21,23 +21,21 @@ import asyncio
 import math
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guidance_engine.constraints import ConstraintSpec
 from guidance_engine.constraints.dialects import matches, server_constraint
 from guidance_engine.errors import ConstraintError, GuidanceError
 from guidance_engine.llms.base import GenRequest, SelectRequest, SelectResult
 from guidance_engine.llms.openai_exact import score_exact
-from guidance_engine.llms.openai_wire import ChoiceState, stream_choices
+from guidance_engine.llms.openai_protocols import ServerSession
+from guidance_engine.llms.openai_wire import ChoiceState, stream_choices, usage_stats
 from guidance_engine.llms.stops import StopScanner
-
-if TYPE_CHECKING:
-    from guidance_engine.llms.openai import OpenAISession
 
 _MAX_STEPS = 64  # deepest option path scored (characters are at least one per token)
 
 
-async def select(session: OpenAISession, request: SelectRequest) -> SelectResult:
+async def select(session: ServerSession, request: SelectRequest) -> SelectResult:
     """Choose among `request.options` (see the module docstring)."""
     options = tuple(dict.fromkeys(request.options))
     if not options:
@@ -63,8 +61,6 @@ def _choose(
     usages: list[dict[str, Any]], method: str, exact: bool,
 ) -> SelectResult:
     """The choice among the scored options; `exact` says the scores are exact ones."""
-    from guidance_engine.llms.openai import usage_stats
-
     if not scores:
         raise GuidanceError(
             f"select: none of the options {list(options)!r} appears among the server's top "
@@ -83,7 +79,7 @@ def _choose(
 
 
 async def _score(
-    session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
+    session: ServerSession, request: SelectRequest, options: tuple[str, ...],
     usages: list[dict[str, Any]], approximate: set[str],
 ) -> dict[str, float]:
     """Log-probability of each option that could be scored (the text walk); options whose
@@ -142,7 +138,7 @@ def _logsumexp(values: list[float]) -> float:
 
 
 async def _next_token(
-    session: OpenAISession, request: SelectRequest, prefix: str, usages: list[dict[str, Any]],
+    session: ServerSession, request: SelectRequest, prefix: str, usages: list[dict[str, Any]],
 ) -> dict[str, float]:
     """The server's top alternatives for the token after the prompt + `prefix`."""
     llm = session.llm
@@ -176,12 +172,10 @@ async def _next_token(
 
 
 async def _constrained(
-    session: OpenAISession, request: SelectRequest, options: tuple[str, ...],
+    session: ServerSession, request: SelectRequest, options: tuple[str, ...],
     usages: list[dict[str, Any]],
 ) -> SelectResult:
     """Let the server generate one of the options under a choice constraint."""
-    from guidance_engine.llms.openai import usage_stats
-
     llm = session.llm
     spec = ConstraintSpec(options=options)
     refusal = llm.capabilities.kind_refusal("options")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guidance_engine.errors import ModelAPIError
-from guidance_engine.llms.base import ChunkCallback, TokenLogprob
+from guidance_engine.llms.base import ChunkCallback, GenStats, TokenLogprob
 from guidance_engine.llms.stops import StopScanner
 
 _RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -267,3 +267,13 @@ def _retry_after(exc: Any) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def usage_stats(usages: list[dict[str, Any]]) -> GenStats:
+    """GenStats from the servers' `usage` objects (summed over concurrent requests)."""
+    prompt = sum(int(u.get("prompt_tokens") or 0) for u in usages)
+    completion = sum(int(u.get("completion_tokens") or 0) for u in usages)
+    cached = sum(int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                 for u in usages)
+    return GenStats(prompt_tokens=prompt, fed_tokens=prompt - cached, reused_tokens=cached,
+                    sampled_tokens=completion)

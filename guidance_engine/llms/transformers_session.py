@@ -13,7 +13,7 @@ option's tokens cached, since the text after a select usually starts with it::
     ' yes'
 
 The per-token loop (mask, sample, commit, extend) belongs to the model (`transformers.py`);
-this module builds its rows (`_Row`) and batches (`_Batch`) and turns finished rows into
+this module builds its rows (`Row`) and batches (`Batch`) and turns finished rows into
 results. All model work runs on the session's one worker thread; chunks are handed back to the
 event loop as they are produced. `close()` raises a flag the worker checks between forward
 passes, so a cancelled run stops within one pass with the cache still matching `tokens`.
@@ -22,12 +22,11 @@ passes, so a cancelled run stops within one pass with the cache still matching `
 from __future__ import annotations
 
 import asyncio
-import codecs
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import torch
 
@@ -35,119 +34,34 @@ from guidance_engine.constraints import ConstraintSpec, Matcher, heal, incomplet
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import (
     ChunkCallback,
-    FinishReason,
     GenRequest,
     GenResult,
     GenStats,
     SelectRequest,
     SelectResult,
-    TokenLogprob,
 )
 from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.kv import KVCache, common_prefix
-from guidance_engine.llms.marks import MarkKind, value_marks
-from guidance_engine.llms.sampling import Processors, build_processors, make_generator
-from guidance_engine.llms.stops import StopScanner
-
-if TYPE_CHECKING:  # only an annotation here; transformers.py imports this module
-    from guidance_engine.llms.transformers import Transformers
+from guidance_engine.llms.marks import value_marks
+from guidance_engine.llms.sampling import build_processors, make_generator
+from guidance_engine.llms.transformers_decode import (
+    Batch,
+    Decoder,
+    GenerationCancelled,
+    Row,
+)
+from guidance_engine.llms.transformers_model import TransformersModel
 
 _T = TypeVar("_T")
 _GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
 
 
-class GenerationCancelled(Exception):
-    """Raised in the worker when its session was closed mid-call (the run was cancelled)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-row decoding state
-
-
-@dataclass
-class _Row:
-    """One sequence being generated: a sample of a request, or one branch of a parallel each."""
-
-    request: GenRequest
-    sample: int  # index within the request's n samples
-    on_chunk: ChunkCallback | None
-    prompt_ids: list[int]  # after healing
-    heal: bytes  # text backed up by healing; the first tokens must reproduce it
-    max_tokens: int
-    healed_id: int | None = None  # the one prompt token healing backed up, if exactly one
-    ids: list[int] = field(default_factory=list)
-    raw: bytearray = field(default_factory=bytearray)
-    text: str = ""  # generated text with the healed prefix removed, stop text cut off
-    emitted: int = 0  # characters of `text` already streamed
-    finish: FinishReason | None = None
-    stop_text: str = ""
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    spec: ConstraintSpec | None = None
-    matcher: Matcher | None = None  # constraint and/or healing prefix; None once free
-    complete: bool = False  # a constrained value is complete
-    processors: Processors = field(default_factory=Processors)  # sampling keywords of the gen
-    fed: int = 0  # how many of `ids` have been run through the model
-    sampled: int = 0
-    forced: int = 0
-    marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
-    full: str = ""  # all generated text so far, healed prefix removed (stops not cut)
-    decoded: int = 0  # bytes of `raw` after the healed prefix that `full` holds
-    scan_from: int = 0  # where `scanner`'s text starts (past stops a constraint did not end at)
-    scanner: StopScanner = field(init=False)
-    decoder: codecs.IncrementalDecoder = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.scanner = StopScanner(self.request.stop, self.request.stop_regex)
-        # Incremental: a character split across tokens waits for its last byte, and `full`
-        # only ever grows at its end (the stop scanner reads each character once).
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def read_new_text(self) -> str:
-        """Decode the bytes added to `raw` since the last call; the new text (maybe empty)."""
-        start = len(self.heal) + self.decoded
-        if len(self.raw) <= start:
-            return ""
-        data = bytes(self.raw[start:])
-        self.decoded += len(data)
-        delta = self.decoder.decode(data)
-        self.full += delta
-        return delta
-
-    def rescan(self, start: int) -> None:
-        """Look for stops in `full` again from `start` on, with a fresh scanner."""
-        self.scan_from, self.scanner = start, StopScanner(self.request.stop,
-                                                          self.request.stop_regex)
-        self.scanner.feed(self.full[start:])
-
-
-# ---------------------------------------------------------------------------------------------
-# A decoding batch: the cache rows being extended and, for batches, their masks and positions
-
-
-@dataclass
-class _Batch:
-    """Rows decoded together. `attn`/`pos` are None when decoding on the session's own cache.
-
-    Batched rows share a prefix of `base` tokens and then have suffixes of different lengths,
-    left-padded to a common width: `attn` [B, seen] masks the padding, `pos` [B] is each row's
-    next position id (its true length so far).
-    """
-
-    kv: KVCache
-    rows: list[_Row]
-    attn: torch.Tensor | None = None
-    pos: torch.Tensor | None = None
-    last_logits: torch.Tensor | None = None  # [V] after the last fed token (batch of one)
-    cancel: threading.Event | None = None  # set when the session closes: stop between passes
-    # (token, logits [V] after it): the healed token, fed with the prompt on the chance that the
-    # model re-chooses it; its cache entry is kept or dropped at the first sample.
-    healed: tuple[int, torch.Tensor] | None = None
-
-
 class TransformersSession(ClassicSession):
     """Token state (tokens + KV cache) for one program execution on a `Transformers` model."""
 
-    def __init__(self, llm: Transformers) -> None:
+    llm: TransformersModel
+
+    def __init__(self, llm: TransformersModel) -> None:
         self.llm = llm
         self.tokens: list[int] = []
         self.kv = KVCache()
@@ -238,7 +152,7 @@ class TransformersSession(ClassicSession):
     ) -> list[tuple[asyncio.Future[GenResult], GenResult | BaseException]]:
         """(In the worker.) Decode a batch of gen calls; the outcome of each call's future."""
         outcomes: list[tuple[asyncio.Future[GenResult], GenResult | BaseException]] = []
-        plans: list[tuple[asyncio.Future[GenResult], list[_Row]]] = []
+        plans: list[tuple[asyncio.Future[GenResult], list[Row]]] = []
         for request, on_chunk, future in batch:
             try:
                 plans.append((future, self._plan(request, on_chunk)))
@@ -261,7 +175,7 @@ class TransformersSession(ClassicSession):
 
     # -- planning: tokenize, heal, check the context -------------------------------------------
 
-    def _plan(self, request: GenRequest, on_chunk: ChunkCallback | None) -> list[_Row]:
+    def _plan(self, request: GenRequest, on_chunk: ChunkCallback | None) -> list[Row]:
         llm = self.llm
         if request.n < 1:
             raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
@@ -286,7 +200,7 @@ class TransformersSession(ClassicSession):
         for i in range(request.n):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
-            rows.append(_Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
+            rows.append(Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
                              healed_id, spec=spec, matcher=matcher, processors=processors))
         return rows
 
@@ -346,7 +260,7 @@ class TransformersSession(ClassicSession):
 
     # -- generation ----------------------------------------------------------------------------
 
-    def _generate(self, rows: list[_Row]) -> GenStats:
+    def _generate(self, rows: list[Row]) -> GenStats:
         llm = self.llm
         passes_before = llm.forward_passes
         if len(rows) == 1:
@@ -360,9 +274,9 @@ class TransformersSession(ClassicSession):
                 assert self.last_logits is not None
                 first = self.last_logits.unsqueeze(0)
             # After the sync: restoring from the prefix cache replaces `self.kv`.
-            batch = _Batch(self.kv, rows, cancel=self._cancel, healed=healed)
+            batch = Batch(self.kv, rows, cancel=self._cancel, healed=healed)
             try:
-                llm.decode(batch, first)
+                Decoder(llm).decode(batch, first)
             finally:
                 if batch.healed is not None:  # stopped before the first sample
                     self.kv.crop(len(row.prompt_ids))
@@ -380,7 +294,7 @@ class TransformersSession(ClassicSession):
             forward_passes=llm.forward_passes - passes_before,
         )
 
-    def _generate_batch(self, rows: list[_Row]) -> tuple[int, int]:
+    def _generate_batch(self, rows: list[Row]) -> tuple[int, int]:
         """Decode several rows as one batch on a copy of the shared prefix's cache."""
         llm = self.llm
         shared = rows[0].prompt_ids
@@ -393,9 +307,9 @@ class TransformersSession(ClassicSession):
         base, width = len(shared), max(widths)
         if width == 0:
             assert self.last_logits is not None
-            batch = _Batch(kv, rows, torch.ones(len(rows), base, dtype=torch.long),
+            batch = Batch(kv, rows, torch.ones(len(rows), base, dtype=torch.long),
                            torch.full((len(rows),), base, dtype=torch.long), cancel=self._cancel)
-            llm.decode(batch, self.last_logits.unsqueeze(0).expand(len(rows), -1))
+            Decoder(llm).decode(batch, self.last_logits.unsqueeze(0).expand(len(rows), -1))
             return fed, reused
         ids = torch.full((len(rows), width), llm.pad_id, dtype=torch.long)
         attn = torch.zeros(len(rows), base + width, dtype=torch.long)
@@ -408,9 +322,9 @@ class TransformersSession(ClassicSession):
             attn[i, base + start:] = 1
             pos[i, start:] = torch.arange(base, base + len(suffix))
         logits = llm.forward(kv, ids, attn, pos)
-        batch = _Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]),
+        batch = Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]),
                        cancel=self._cancel)
-        llm.decode(batch, logits)
+        Decoder(llm).decode(batch, logits)
         return fed + sum(widths), reused
 
     # -- select --------------------------------------------------------------------------------
@@ -484,7 +398,7 @@ def _choose_option(logprobs: torch.Tensor, temperature: float, seed: int | None)
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-def _check_complete(row: _Row) -> None:
+def _check_complete(row: Row) -> None:
     """Raise when a constrained value ended (max_tokens, EOS) before it was complete."""
     if row.spec is None or not row.spec.constrained or row.finish not in ("length", "eos"):
         return
@@ -495,7 +409,7 @@ def _check_complete(row: _Row) -> None:
     raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=reason)
 
 
-def _result(rows: list[_Row], stats: GenStats) -> GenResult:
+def _result(rows: list[Row], stats: GenStats) -> GenResult:
     for row in rows:
         _check_complete(row)
     want_logprobs = rows[0].request.logprobs is not None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from guidance_engine.llms.base import GenRequest
-from guidance_engine.llms.transformers_session import _Row
+from guidance_engine.llms.transformers_decode import Row
 
 
-def row(heal: bytes = b"", stop: tuple[str, ...] = ()) -> _Row:
-    return _Row(GenRequest(prompt="", stop=stop), 0, None, [], heal, 100)
+def row(heal: bytes = b"", stop: tuple[str, ...] = ()) -> Row:
+    return Row(GenRequest(prompt="", stop=stop), 0, None, [], heal, 100)
 
 
 def test_a_character_split_across_tokens_appears_once_complete() -> None:

@@ -1,0 +1,319 @@
+"""The decode loop of the Transformers backend: rows, batches and the per-token steps.
+
+A `Row` is one sequence being generated (a sample of a request, or one branch of a parallel
+each) with its stop scanner, matcher and marks; a `Batch` is the rows decoded together on one KV
+cache. `Decoder(model).decode(batch, logits)` runs the loop until every row finishes, as named
+steps: mask, sample, commit (with fast-forward) and extend::
+
+    Decoder(llm).decode(Batch(kv, rows), first_logits)   # rows[i].text, .finish, .ids
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from dataclasses import dataclass, field
+
+import torch
+
+from guidance_engine.constraints import ConstraintSpec, Matcher
+from guidance_engine.constraints.regex import full_match
+from guidance_engine.llms.base import ChunkCallback, FinishReason, GenRequest, TokenLogprob
+from guidance_engine.llms.kv import KVCache
+from guidance_engine.llms.marks import MarkKind
+from guidance_engine.llms.sampling import (
+    Processors,
+    choose,
+    choose_processed,
+    make_generator,
+    token_logprobs,
+)
+from guidance_engine.llms.stops import StopScanner
+from guidance_engine.llms.transformers_model import TransformersModel
+
+
+class GenerationCancelled(Exception):
+    """Raised in the worker when its session was closed mid-call (the run was cancelled)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-row decoding state
+
+
+@dataclass
+class Row:
+    """One sequence being generated: a sample of a request, or one branch of a parallel each."""
+
+    request: GenRequest
+    sample: int  # index within the request's n samples
+    on_chunk: ChunkCallback | None
+    prompt_ids: list[int]  # after healing
+    heal: bytes  # text backed up by healing; the first tokens must reproduce it
+    max_tokens: int
+    healed_id: int | None = None  # the one prompt token healing backed up, if exactly one
+    ids: list[int] = field(default_factory=list)
+    raw: bytearray = field(default_factory=bytearray)
+    text: str = ""  # generated text with the healed prefix removed, stop text cut off
+    emitted: int = 0  # characters of `text` already streamed
+    finish: FinishReason | None = None
+    stop_text: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    spec: ConstraintSpec | None = None
+    matcher: Matcher | None = None  # constraint and/or healing prefix; None once free
+    complete: bool = False  # a constrained value is complete
+    processors: Processors = field(default_factory=Processors)  # sampling keywords of the gen
+    fed: int = 0  # how many of `ids` have been run through the model
+    sampled: int = 0
+    forced: int = 0
+    marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
+    full: str = ""  # all generated text so far, healed prefix removed (stops not cut)
+    decoded: int = 0  # bytes of `raw` after the healed prefix that `full` holds
+    scan_from: int = 0  # where `scanner`'s text starts (past stops a constraint did not end at)
+    scanner: StopScanner = field(init=False)
+    decoder: codecs.IncrementalDecoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scanner = StopScanner(self.request.stop, self.request.stop_regex)
+        # Incremental: a character split across tokens waits for its last byte, and `full`
+        # only ever grows at its end (the stop scanner reads each character once).
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read_new_text(self) -> str:
+        """Decode the bytes added to `raw` since the last call; the new text (maybe empty)."""
+        start = len(self.heal) + self.decoded
+        if len(self.raw) <= start:
+            return ""
+        data = bytes(self.raw[start:])
+        self.decoded += len(data)
+        delta = self.decoder.decode(data)
+        self.full += delta
+        return delta
+
+    def rescan(self, start: int) -> None:
+        """Look for stops in `full` again from `start` on, with a fresh scanner."""
+        self.scan_from, self.scanner = start, StopScanner(self.request.stop,
+                                                          self.request.stop_regex)
+        self.scanner.feed(self.full[start:])
+
+
+# ---------------------------------------------------------------------------------------------
+# A decoding batch: the cache rows being extended and, for batches, their masks and positions
+
+
+@dataclass
+class Batch:
+    """Rows decoded together. `attn`/`pos` are None when decoding on the session's own cache.
+
+    Batched rows share a prefix of `base` tokens and then have suffixes of different lengths,
+    left-padded to a common width: `attn` [B, seen] masks the padding, `pos` [B] is each row's
+    next position id (its true length so far).
+    """
+
+    kv: KVCache
+    rows: list[Row]
+    attn: torch.Tensor | None = None
+    pos: torch.Tensor | None = None
+    last_logits: torch.Tensor | None = None  # [V] after the last fed token (batch of one)
+    cancel: threading.Event | None = None  # set when the session closes: stop between passes
+    # (token, logits [V] after it): the healed token, fed with the prompt on the chance that the
+    # model re-chooses it; its cache entry is kept or dropped at the first sample.
+    healed: tuple[int, torch.Tensor] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+class Decoder:
+    """The per-token loop of one model, as named steps: mask (`_mask_step`), sample
+    (`_sample_step`), commit (`_commit_step`, with fast-forward of tokens a constraint forces)
+    and extend (`_extend_step`)."""
+
+    def __init__(self, model: TransformersModel) -> None:
+        self.model = model
+
+    def decode(self, batch: Batch, logits: torch.Tensor) -> None:
+        """Generate on `batch` until every row finishes; `logits` [B, V] follow each prompt."""
+        generator = make_generator(batch.rows[0].request.seed, self.model.device)
+        for row in batch.rows:
+            if row.max_tokens <= 0:
+                row.finish = "length"
+        while True:
+            if batch.cancel is not None and batch.cancel.is_set():
+                raise GenerationCancelled("the session was closed while decoding")
+            live = [row for row in batch.rows if row.finish is None]
+            if not live:
+                return
+            masked = self._mask_step(live, logits)
+            tokens = self._sample_step(live, masked, generator)
+            # Fast-forward feeds several tokens at once: only on the session's own cache.
+            forced = self._commit_step(live, tokens, masked, batch.attn is None)
+            feeds = [[tokens[i], *forced[i]] for i in range(len(live))]
+            if batch.healed is not None:
+                feeds[0], logits = self._settle_healed(batch, live[0], feeds[0], logits)
+            keep = [i for i, row in enumerate(live) if row.finish is None]
+            if not keep:
+                batch.last_logits = logits[0] if len(batch.rows) == 1 else None
+                return
+            if batch.attn is None and not feeds[0]:
+                continue  # the healed token was re-chosen: the logits after it are at hand
+            logits = self._extend_step(batch, keep, [feeds[i] for i in keep])
+
+    @staticmethod
+    def _settle_healed(
+        batch: Batch, row: Row, feed: list[int], logits: torch.Tensor
+    ) -> tuple[list[int], torch.Tensor]:
+        """After the first sample: keep the healed token's cache entry if it was re-chosen
+        (then it needs no feeding and the next logits are known), else drop it."""
+        assert batch.healed is not None
+        token, after = batch.healed
+        batch.healed = None
+        if feed[0] == token:
+            row.fed += 1
+            return feed[1:], after.unsqueeze(0)
+        batch.kv.crop(batch.kv.length - 1)
+        return feed, logits
+
+    def _mask_step(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
+        """Logits [B, V] with the tokens each row may not take set to -inf."""
+        if all(row.matcher is None for row in rows):
+            return logits
+        out = logits.clone()
+        for i, row in enumerate(rows):
+            if row.matcher is not None:
+                # in numpy, single-threaded: torch's masked_fill_ stalls on busy cores
+                row.matcher.apply_mask(out[i])
+        return out
+
+    def _sample_step(
+        self, rows: list[Row], logits: torch.Tensor, generator: torch.Generator | None
+    ) -> list[int]:
+        if any(row.processors for row in rows):
+            return [choose_processed(logits[i : i + 1], [*row.prompt_ids, *row.ids],
+                                     row.processors, row.request.temperature,
+                                     row.request.top_p, generator)
+                    for i, row in enumerate(rows)]
+        same = all((r.request.temperature, r.request.top_p) ==
+                   (rows[0].request.temperature, rows[0].request.top_p) for r in rows)
+        if same:
+            req = rows[0].request
+            return choose(logits, req.temperature, req.top_p, generator).tolist()
+        return [int(choose(logits[i : i + 1], r.request.temperature, r.request.top_p,
+                           generator)[0]) for i, r in enumerate(rows)]
+
+    def _commit_step(
+        self, rows: list[Row], tokens: list[int], logits: torch.Tensor, fast_forward: bool
+    ) -> list[list[int]]:
+        """Append each row's token; return the tokens fast-forward forces after it."""
+        forced: list[list[int]] = []
+        for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
+            healing_only = not row.ids and self.model.index.token_bytes(token) == row.heal != b""
+            if row.request.logprobs is not None and not healing_only:
+                # a token that only re-produces the healed prompt text is not part of the value
+                self._record_logprob(row, logits[i : i + 1], token)
+            row.sampled += 1
+            self._append(row, token)
+            forced.append(self._fast_forward(row) if fast_forward else [])
+        return forced
+
+    def _fast_forward(self, row: Row) -> list[int]:
+        """Tokens the constraint allows as the only continuation, committed now, fed later."""
+        if row.matcher is None or row.finish is not None:
+            return []
+        if not row.request.extra.get("fast_forward", self.model.fast_forward):
+            return []
+        out: list[int] = []
+        for token in list(row.matcher.forced_tokens()):
+            if row.finish is not None:
+                break
+            row.forced += 1
+            self._append(row, int(token), forced=True)
+            out.append(int(token))
+        return out
+
+    def _append(self, row: Row, token: int, forced: bool = False) -> None:
+        row.ids.append(token)
+        if token in self.model.end_ids:
+            row.finish = "eos"  # never consumed: the matcher only offers it when complete
+        else:
+            if row.matcher is not None:
+                row.matcher.consume(token)
+            start = len(row.raw)
+            row.raw += self.model.index.token_bytes(token)
+            if start < len(row.heal) or forced:  # for the view: healed or forced bytes
+                row.marks.append(("healed" if start < len(row.heal) else "forced", start,
+                                  len(row.raw)))
+            self._update_text(row)
+        if row.finish is None and len(row.ids) >= row.max_tokens:
+            row.finish = "length"
+        if row.matcher is not None and row.spec is not None and row.spec.constrained:
+            row.complete = row.matcher.is_accepting() or row.finish in ("stop", "constraint")
+        self._emit(row)
+
+    def _update_text(self, row: Row) -> None:
+        """Read the row's new text (healed prefix removed) and detect its end."""
+        row.scanner.feed(row.read_new_text())
+        full = row.full
+        matcher, spec = row.matcher, row.spec
+        if matcher is not None and spec is not None and spec.constrained:
+            row.text = full
+            self._constrained_stop(row, spec.pattern)
+            if row.finish is None and matcher.is_finished():
+                result = matcher.result()
+                row.text, row.stop_text = result.value, result.stop_text
+                row.finish = "stop" if result.stop_text else "constraint"
+            return
+        if matcher is not None and matcher.is_free():
+            row.matcher = None  # the healed prefix is produced: no mask from here on
+        scanner = row.scanner
+        if scanner.stopped:
+            row.text, row.stop_text, row.finish = scanner.text, scanner.stop_text, "stop"
+        else:
+            row.text = full
+
+    @staticmethod
+    def _constrained_stop(row: Row, pattern: str | None) -> None:
+        """The constraint engine owns stops here: they are part of its grammar. A pattern may
+        also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at which
+        the value is already a full match ends it, as it would without a pattern; the scanner
+        looks past every other stop (and keeps holding back what may start one)."""
+        while row.scanner.stopped:
+            end = row.scan_from + len(row.scanner.text)
+            if pattern is not None and full_match(pattern, row.full[:end]):
+                row.text, row.stop_text = row.full[:end], row.scanner.stop_text
+                row.finish = "stop"
+                return
+            row.rescan(end + 1)
+
+    def _emit(self, row: Row) -> None:
+        upto = len(row.text)
+        if row.finish is None:
+            upto -= row.scanner.holding()
+        if upto > row.emitted and row.on_chunk is not None:
+            row.on_chunk(row.sample, row.text[row.emitted:upto])
+        row.emitted = max(row.emitted, upto)
+
+    def _record_logprob(self, row: Row, logits: torch.Tensor, token: int) -> None:
+        top = row.request.logprobs or 0
+        value, alts = token_logprobs(logits, torch.tensor([token], device=logits.device), top)[0]
+        row.logprobs.append(TokenLogprob(
+            self.model.tokenizer.decode([token]), value,
+            tuple((self.model.tokenizer.decode([t]), lp) for t, lp in alts),
+        ))
+
+    def _extend_step(self, batch: Batch, keep: list[int], feeds: list[list[int]]) -> torch.Tensor:
+        """Feed each surviving row's new tokens; drop finished rows from a batched cache."""
+        live = [row for row in batch.rows if row.finish is None]
+        for row, feed in zip(live, feeds, strict=True):
+            row.fed += len(feed)
+        if batch.attn is None or batch.pos is None:
+            return self.model.extend(batch.kv, feeds[0])
+        if len(keep) < batch.attn.shape[0]:
+            batch.kv.select_rows(keep)
+            batch.attn, batch.pos = batch.attn[keep], batch.pos[keep]
+        b = len(keep)
+        ids = torch.tensor([f[0] for f in feeds], dtype=torch.long).view(b, 1)
+        batch.attn = torch.cat([batch.attn, torch.ones(b, 1, dtype=torch.long)], dim=1)
+        logits = self.model.forward(batch.kv, ids, batch.attn, batch.pos.view(b, 1))
+        batch.pos = batch.pos + 1
+        return logits
