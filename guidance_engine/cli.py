@@ -70,7 +70,8 @@ def _size(size: int) -> str:
 
 
 def _cache_list(args: argparse.Namespace) -> int:
-    from guidance_engine.llms.model_store import cache_entries, cache_root
+    from guidance_engine.llms.model_cache import cache_entries
+    from guidance_engine.llms.model_store import cache_root
 
     entries = cache_entries()
     print(f"cache: {cache_root()}")
@@ -88,7 +89,7 @@ def _cache_list(args: argparse.Namespace) -> int:
 
 
 def _cache_clear(args: argparse.Namespace) -> int:
-    from guidance_engine.llms.model_store import cache_entries, remove_entry
+    from guidance_engine.llms.model_cache import cache_entries, remove_entry
 
     names = [e.name for e in cache_entries()]
     targets = names if args.all else args.keys

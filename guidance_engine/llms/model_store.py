@@ -50,7 +50,7 @@ _GGUF_MAGIC = b"GGUF"
 # is caught before the model is handed out. `verify="full"` hashes every byte with SHA-256.
 _SAMPLE_BLOCKS = 64
 _BLOCK = 64 * 1024
-_LOCK = threading.Lock()
+PROCESS_LOCK = threading.Lock()
 _HEADER_BYTES = 4 << 20
 _STALE_SECONDS = 3600  # a temporary directory without a live owner this old is abandoned
 _OWNER = "owner.pid"
@@ -235,7 +235,7 @@ def write_marker(directory: Path, source: Path) -> None:
 _ENTRY_KEYS = {"size": int, "sample_sha256": str, "sha256": str}
 
 
-def _marker_files(directory: Path) -> dict[str, dict[str, Any]] | str:
+def marker_files(directory: Path) -> dict[str, dict[str, Any]] | str:
     """The files a finished conversion recorded, or what is wrong with its marker."""
     if not directory.is_dir():
         return f"{directory.name} is not a directory"
@@ -258,7 +258,7 @@ def _marker_files(directory: Path) -> dict[str, dict[str, Any]] | str:
 
 def check_complete(directory: Path, full: bool = False) -> str | None:
     """None when `directory` holds exactly what its marker lists; otherwise what is wrong."""
-    files = _marker_files(directory)
+    files = marker_files(directory)
     if isinstance(files, str):
         return files
     for name, info in files.items():
@@ -275,7 +275,7 @@ def check_complete(directory: Path, full: bool = False) -> str | None:
 
 def check_every_byte(directory: Path) -> str | None:
     """None when every file's CRC-32 matches the marker; otherwise what is wrong."""
-    files = _marker_files(directory)
+    files = marker_files(directory)
     if isinstance(files, str):
         return files
     for name, info in files.items():
@@ -289,7 +289,7 @@ def check_every_byte(directory: Path) -> str | None:
     return None
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
     """Delete a cache part, whether it is a directory or a stray file in its place."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -305,7 +305,7 @@ def _build_part(final: Path, source: Path, build: Any) -> Path:
         build(tmp)
         (tmp / _OWNER).unlink()
         write_marker(tmp, source)
-        _remove(final)
+        remove_path(final)
         tmp.rename(final)
     finally:
         if tmp.exists():
@@ -314,19 +314,19 @@ def _build_part(final: Path, source: Path, build: Any) -> Path:
 
 
 def _ensure_part(final: Path, source: Path, build: Any, verify: str) -> Path:
-    with _LOCK, _entry_lock(final.parent):
+    with PROCESS_LOCK, entry_lock(final.parent):
         clean_stale_temporaries(final.parent)
         if final.exists() or final.is_symlink():
             problem = check_complete(final, full=verify == "full")
             if problem is None:
                 return final
             # A partial or corrupt cache is never used: throw it away and convert again.
-            _remove(final)
+            remove_path(final)
         return _build_part(final, source, build)
 
 
 @contextlib.contextmanager
-def _entry_lock(entry: Path) -> Iterator[None]:
+def entry_lock(entry: Path) -> Iterator[None]:
     """An exclusive lock on one cache entry, across processes (and venvs sharing the cache)."""
     try:
         entry.mkdir(parents=True, exist_ok=True)
@@ -503,7 +503,7 @@ def load_model(
             problem = damage.result()
         if problem is not None:
             # Corrupt bytes the quick check missed: never use them; convert again and reload.
-            with _LOCK:
+            with PROCESS_LOCK:
                 shutil.rmtree(directory, ignore_errors=True)
             directory = model_dir(source, verify)
             loaded = _load_weights(directory, torch_dtype)
@@ -545,86 +545,3 @@ def _resolve_dtype(dtype: Any) -> Any:
     if dtype not in names:
         raise ModelLoadError(f"unknown dtype {dtype!r}; expected one of {sorted(names)}")
     return names[dtype]
-
-
-# ---------------------------------------------------------------------------------------------
-# Listing and clearing the cache (the `guidance-engine cache` command)
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    """One directory (or file) in the cache root: a converted model or another cached thing."""
-
-    name: str
-    path: Path
-    size: int  # bytes on disk
-    kind: str  # "model" (a converted GGUF) or "other" (token index, assembled GGUFs, ...)
-    status: str  # "complete", what is wrong with a model entry, or "" for other entries
-    source: str  # the GGUF a model entry was converted from, when its marker says
-
-
-def cache_entries() -> list[CacheEntry]:
-    """Every entry of the cache root, sorted by name (empty when there is no cache yet).
-
-    >>> [e.name for e in cache_entries()]
-    ['SmolLM2-135M-Instruct.Q4_1-...', 'token-index']
-    """
-    root = cache_root()
-    if not root.is_dir():
-        return []
-    return [_describe_entry(path) for path in sorted(root.iterdir())]
-
-
-def _describe_entry(path: Path) -> CacheEntry:
-    size = _disk_size(path)
-    parts = [path / part for part in ("tokenizer", "model")]
-    if not path.is_dir() or not any(p.exists() for p in parts):
-        return CacheEntry(path.name, path, size, "other", "", "")
-    problems = [f"{p.name}: {problem}" for p in parts
-                if (problem := _marker_problem(p)) is not None]
-    stale = sorted(p.name for p in path.glob("*.tmp-*"))
-    if stale:
-        problems.append(f"{len(stale)} unfinished conversion(s)")
-    source = ""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        source = str(json.loads((parts[1] / MARKER).read_text()).get("source", ""))
-    return CacheEntry(path.name, path, size, "model", "; ".join(problems) or "complete", source)
-
-
-def _marker_problem(part: Path) -> str | None:
-    files = _marker_files(part)
-    return files if isinstance(files, str) else None
-
-
-def _disk_size(path: Path) -> int:
-    if not path.is_dir():
-        return path.stat().st_size if path.exists() else 0
-    total = 0
-    for dirpath, _, names in os.walk(path):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += (Path(dirpath) / name).lstat().st_size
-    return total
-
-
-def remove_entry(name: str) -> int:
-    """Delete the cache entry `name` (waiting for a conversion in progress); returns the bytes
-    freed. Raises KeyError when there is no such entry."""
-    root = cache_root()
-    path = root / name
-    if "/" in name or name in ("", ".", "..") or not (path.exists() or path.is_symlink()):
-        raise KeyError(name)
-    size = _disk_size(path)
-    if path.is_dir() and (path / ".lock").exists():
-        with _LOCK, _entry_lock(path):
-            _remove_contents(path)
-        _remove(path)
-    else:
-        _remove(path)
-    return size
-
-
-def _remove_contents(path: Path) -> None:
-    for child in path.iterdir():
-        if child.name != ".lock":
-            _remove(child)

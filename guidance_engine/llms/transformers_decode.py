@@ -120,6 +120,24 @@ class Batch:
     healed: tuple[int, torch.Tensor] | None = None
 
 
+def padded_suffixes(
+    suffixes: list[list[int]], base: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rows' prompt tokens after a shared prefix of `base` tokens, left-padded to one width:
+    ids [B, W], attention mask [B, base + W] (0 on padding) and position ids [B, W]."""
+    width = max(len(suffix) for suffix in suffixes)
+    ids = torch.full((len(suffixes), width), pad_id, dtype=torch.long)
+    attn = torch.zeros(len(suffixes), base + width, dtype=torch.long)
+    attn[:, :base] = 1
+    pos = torch.zeros(len(suffixes), width, dtype=torch.long)
+    for i, suffix in enumerate(suffixes):
+        start = width - len(suffix)
+        ids[i, start:] = torch.tensor(suffix, dtype=torch.long)
+        attn[i, base + start:] = 1
+        pos[i, start:] = torch.arange(base, base + len(suffix))
+    return ids, attn, pos
+
+
 # ---------------------------------------------------------------------------------------------
 # The loop
 

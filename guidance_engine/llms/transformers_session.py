@@ -49,6 +49,7 @@ from guidance_engine.llms.transformers_decode import (
     Decoder,
     GenerationCancelled,
     Row,
+    padded_suffixes,
 )
 from guidance_engine.llms.transformers_model import TransformersModel
 
@@ -311,16 +312,8 @@ class TransformersSession(ClassicSession):
                            torch.full((len(rows),), base, dtype=torch.long), cancel=self._cancel)
             Decoder(llm).decode(batch, self.last_logits.unsqueeze(0).expand(len(rows), -1))
             return fed, reused
-        ids = torch.full((len(rows), width), llm.pad_id, dtype=torch.long)
-        attn = torch.zeros(len(rows), base + width, dtype=torch.long)
-        attn[:, :base] = 1
-        pos = torch.zeros(len(rows), width, dtype=torch.long)
-        for i, row in enumerate(rows):
-            suffix = row.prompt_ids[base:]
-            start = width - len(suffix)
-            ids[i, start:] = torch.tensor(suffix, dtype=torch.long)
-            attn[i, base + start:] = 1
-            pos[i, start:] = torch.arange(base, base + len(suffix))
+        ids, attn, pos = padded_suffixes([row.prompt_ids[base:] for row in rows], base,
+                                         llm.pad_id)
         logits = llm.forward(kv, ids, attn, pos)
         batch = Batch(kv, rows, attn, torch.tensor([len(r.prompt_ids) for r in rows]),
                        cancel=self._cancel)
