@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from guidance_engine import bridge
 from guidance_engine.display import stop_button
 from guidance_engine.display.html import render_html
 from guidance_engine.display.text import render_text
 from guidance_engine.display.view import ProgramView
-from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 
 UPDATE_SECONDS = 0.1  # at most ~10 display updates per second

@@ -9,19 +9,19 @@ call) with a prompt, get an OpenAI-style completion dict back. Every backend's m
     async with llm.session(asynchronous=True) as s:
         out = await s("Name:", max_tokens=5)
 
-A synchronous session runs its calls on a private event loop in a helper thread, so it works the
-same in a script and inside Jupyter (where a loop is already running), and the backend's
-session state (KV cache, worker thread) lives on one loop for the session's whole life.
+A synchronous session runs its calls on a private event loop in a helper thread
+(`guidance_engine.bridge.LoopThread`), so it works the same in a script and inside Jupyter
+(where a loop is already running), and the backend's session state (KV cache, worker thread)
+lives on one loop for the session's whole life.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from abc import abstractmethod
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from guidance_engine.bridge import LoopThread
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.arguments import ArgumentError, check_keywords
 from guidance_engine.llms.base import LLM, GenRequest, GenResult, Session
@@ -84,24 +84,6 @@ def classic_result(result: GenResult) -> dict[str, Any]:
     usage = {"prompt_tokens": stats.prompt_tokens,
              "completion_tokens": stats.sampled_tokens + stats.forced_tokens}
     return {"choices": choices, "usage": usage}
-
-
-class LoopThread:
-    """An event loop running in a daemon thread; `run(coroutine)` blocks until it is done."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                       name="guidance-session")
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 class ClassicSession(Session):

@@ -44,20 +44,7 @@ DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 
 class TransformersModel(ClassicLLM):
     """A local Hugging Face causal LM and its tokenizer; `Transformers` (transformers.py) adds
-    the sessions. The arguments are `Transformers`'s:
-
-    `model` is None (the default model), a model directory, a `.gguf` file, or a loaded model
-    object (then pass `tokenizer` too). `acceleration=False` switches off every KV-cache reuse
-    (each call prefills its whole prompt); `caching=False` keeps reuse within an execution but
-    not across executions, and `caching=True` also serves repeated deterministic gens from the
-    generation cache (llms/caching.py); `prefix_cache_bytes` bounds the cross-run prefix cache;
-    `fast_forward=False` (or `extra={"fast_forward": False}` on a request) samples tokens a
-    constraint forces instead of feeding them in one pass (for benchmarks).
-
-    `{{gen}}` also takes Hugging Face's sampling keywords here (`repetition_penalty`, `top_k`,
-    `typical_p`, `min_p`, `no_repeat_ngram_size`, `epsilon_cutoff`), applied as logits
-    processors, and `fast_forward=False`.
-    """
+    the sessions, and its docstring says what the arguments mean."""
 
     sampling_kwargs = LOGITS_PROCESSOR_KWARGS | {"fast_forward"}
 

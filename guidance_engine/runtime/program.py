@@ -19,10 +19,10 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
+from guidance_engine import bridge
 from guidance_engine.defaults import check_llm, resolve_llm
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import LLM
-from guidance_engine.runtime import bridge
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.interpreter import Execution
 from guidance_engine.runtime.options import OPTIONS, check_variables

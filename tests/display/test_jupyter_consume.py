@@ -12,11 +12,11 @@ import asyncio
 import pytest
 
 import guidance_engine as guidance
+from guidance_engine import bridge
 from guidance_engine.display import jupyter
 from guidance_engine.display.view import ProgramView
 from guidance_engine.llms.base import ChunkCallback, GenRequest, GenResult, Session
 from guidance_engine.llms.mock import MockSession
-from guidance_engine.runtime import bridge
 
 WAIT_SECONDS = 30.0  # how long the model waits to be stopped before it finishes on its own
 

@@ -32,10 +32,13 @@ def _server(api_type: str, chat: bool = False, **kwargs: Any) -> Any:
                                 **kwargs)
 
 
-def _gen(llm: LLM, request: GenRequest) -> GenResult:
-    async def run() -> GenResult:
+def _call(llm: LLM, request: GenRequest | SelectRequest) -> Any:
+    """One gen or select on a fresh session of `llm`."""
+    async def run() -> Any:
         session = llm.session()
         try:
+            if isinstance(request, SelectRequest):
+                return await session.select(request)
             return await session.gen(request)
         finally:
             session.close()
@@ -43,15 +46,14 @@ def _gen(llm: LLM, request: GenRequest) -> GenResult:
     return asyncio.run(run())
 
 
-def _select(llm: LLM, request: SelectRequest) -> SelectResult:
-    async def run() -> SelectResult:
-        session = llm.session()
-        try:
-            return await session.select(request)
-        finally:
-            session.close()
+def _gen(llm: LLM, request: GenRequest) -> GenResult:
+    result: GenResult = _call(llm, request)
+    return result
 
-    return asyncio.run(run())
+
+def _select(llm: LLM, request: SelectRequest) -> SelectResult:
+    result: SelectResult = _call(llm, request)
+    return result
 
 
 def _refusal(llm: LLM, template: str) -> str:
