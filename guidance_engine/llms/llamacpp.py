@@ -35,6 +35,7 @@ from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import common_prefix
+from guidance_engine.llms.llamacpp_grammar import HEADER
 from guidance_engine.llms.llamacpp_session import SAMPLING_KWARGS, LlamaCppSession
 from guidance_engine.llms.model_store import cache_root, default_gguf_path, load_tokenizer
 
@@ -85,9 +86,13 @@ class LlamaCpp(ClassicLLM):
         self._index: TokenIndex | None = None
         self._end_ids: set[int] | None = None
         self.encoder = PromptEncoder(self.tokenizer)
-        self.server = _start_server(self.path, self.n_threads, n_ctx, n_slots)
-        self.slots = SlotPool(n_slots)
         self.requests = 0  # completion requests made (benchmarks, tests)
+        self.server = _start_server(self.path, self.n_threads, n_ctx, n_slots)
+        # llama.cpp builds its constraint engine's view of the vocabulary (~0.6 s) at the first
+        # grammar; healing makes nearly every gen use one, so it is built now, with the model.
+        self.complete({"prompt": [0], "max_tokens": 1, "grammar": HEADER + "start: /a/",
+                       "cache_prompt": False})
+        self.slots = SlotPool(n_slots)
 
     def __repr__(self) -> str:
         return f"LlamaCpp({str(self.path)!r})"

@@ -159,16 +159,32 @@ class LlamaCppSession(ClassicSession):
                     cancel: threading.Event) -> None:
         request = sample.request
         body: dict[str, Any] = {
-            "prompt": ids, "max_tokens": sample.max_tokens, "id_slot": slot,
-            "cache_prompt": True, "temperature": request.temperature, "top_p": request.top_p,
-            "logprobs": max(1, request.logprobs or 0),
+            "id_slot": slot, "cache_prompt": True, "temperature": request.temperature,
+            "top_p": request.top_p, "logprobs": max(1, request.logprobs or 0),
             **{SAMPLING_KWARGS[k]: v for k, v in request.extra.items() if k in SAMPLING_KWARGS},
         }
         if request.seed is not None:
             body["seed"] = request.seed + i  # samples differ, yet repeat
         grammar = llamacpp_grammar(sample.spec)
-        if grammar is not None:
+        if grammar is not None and not sample.spec.constrained:
+            # Healing alone: the token(s) that re-produce the healed text come from 1-token
+            # requests under the grammar, the rest unconstrained (llama.cpp's grammar costs
+            # ~15% of a token's time). Each next request evaluates the token just chosen,
+            # which the generation had to evaluate anyway.
+            while sample.matcher is not None and sample.finish is None:
+                self._stream(sample, ids, {**body, "max_tokens": 1, "grammar": grammar},
+                             cancel, final=False)
+        elif grammar is not None:
             body["grammar"] = grammar
+        if sample.finish is None:
+            self._stream(sample, ids, {**body, "max_tokens": sample.max_tokens - len(sample.ids)},
+                         cancel, final=True)
+
+    def _stream(self, sample: Sample, ids: list[int], body: dict[str, Any],
+                cancel: threading.Event, final: bool) -> None:
+        """One streamed request continuing `sample` after `ids`; `final`: its end (a token
+        budget or an end token) ends the sample."""
+        prompt = ids + sample.ids
 
         def on_event(event: dict[str, Any]) -> bool:
             if self._stopped(cancel):
@@ -177,18 +193,20 @@ class LlamaCppSession(ClassicSession):
             for entry in (choice.get("logprobs") or {}).get("content") or ():
                 if sample.take(int(entry["id"]), entry):
                     return True
-            if choice.get("finish_reason"):
+            if final and choice.get("finish_reason"):
                 sample.end(choice["finish_reason"])
             return sample.finish is not None
 
+        slot = int(body["id_slot"])
         try:
-            self.llm.stream(body, on_event)
+            self.llm.stream({**body, "prompt": prompt}, on_event)
         finally:
             self.llm.slots.record(slot, ids + sample.ids)
         if self._stopped(cancel):
             raise GenerationCancelled("the session was closed during a model call")
-        if sample.finish is None:
+        if final and sample.finish is None:
             sample.end("stop")
+
 
     # -- select --------------------------------------------------------------------------------
 
