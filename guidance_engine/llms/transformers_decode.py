@@ -1,26 +1,23 @@
 """The decode loop of the Transformers backend: rows, batches and the per-token steps.
 
 A `Row` is one sequence being generated (a sample of a request, or one branch of a parallel
-each) with its stop scanner, matcher and marks; a `Batch` is the rows decoded together on one KV
-cache. `Decoder(model).decode(batch, logits)` runs the loop until every row finishes, as named
-steps: mask, sample, commit (with fast-forward) and extend::
+each): its tokens and, from `sample_state.py`, its text, stop and chunks; a `Batch` is the rows
+decoded together on one KV cache. `Decoder(model).decode(batch, logits)` runs the loop until
+every row finishes, as named steps: mask, sample, commit (with fast-forward) and extend::
 
     Decoder(llm).decode(Batch(kv, rows), first_logits)   # rows[i].text, .finish, .ids
 """
 
 from __future__ import annotations
 
-import codecs
 import threading
 from dataclasses import dataclass, field
 
 import torch
 
-from guidance_engine.constraints import ConstraintSpec, Matcher
-from guidance_engine.constraints.regex import full_match
-from guidance_engine.llms.base import ChunkCallback, FinishReason, GenRequest, TokenLogprob
+from guidance_engine.llms.base import TokenLogprob
 from guidance_engine.llms.kv import KVCache
-from guidance_engine.llms.marks import MarkKind
+from guidance_engine.llms.sample_state import SampleState
 from guidance_engine.llms.sampling import (
     Processors,
     choose,
@@ -28,7 +25,6 @@ from guidance_engine.llms.sampling import (
     make_generator,
     token_logprobs,
 )
-from guidance_engine.llms.stops import StopScanner
 from guidance_engine.llms.transformers_model import TransformersModel
 
 
@@ -41,59 +37,16 @@ class GenerationCancelled(Exception):
 
 
 @dataclass
-class Row:
-    """One sequence being generated: a sample of a request, or one branch of a parallel each."""
+class Row(SampleState):
+    """One sequence being generated: a sample of a request, or one branch of a parallel each
+    (its text, stop and chunks are `SampleState`'s)."""
 
-    request: GenRequest
-    sample: int  # index within the request's n samples
-    on_chunk: ChunkCallback | None
-    prompt_ids: list[int]  # after healing
-    heal: bytes  # text backed up by healing; the first tokens must reproduce it
-    max_tokens: int
+    prompt_ids: list[int] = field(default_factory=list)  # after healing
     healed_id: int | None = None  # the one prompt token healing backed up, if exactly one
-    ids: list[int] = field(default_factory=list)
-    raw: bytearray = field(default_factory=bytearray)
-    text: str = ""  # generated text with the healed prefix removed, stop text cut off
-    emitted: int = 0  # characters of `text` already streamed
-    finish: FinishReason | None = None
-    stop_text: str = ""
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    spec: ConstraintSpec | None = None
-    matcher: Matcher | None = None  # constraint and/or healing prefix; None once free
-    complete: bool = False  # a constrained value is complete
     processors: Processors = field(default_factory=Processors)  # sampling keywords of the gen
     fed: int = 0  # how many of `ids` have been run through the model
     sampled: int = 0
     forced: int = 0
-    marks: list[tuple[MarkKind, int, int]] = field(default_factory=list)  # healed/forced bytes
-    full: str = ""  # all generated text so far, healed prefix removed (stops not cut)
-    decoded: int = 0  # bytes of `raw` after the healed prefix that `full` holds
-    scan_from: int = 0  # where `scanner`'s text starts (past stops a constraint did not end at)
-    scanner: StopScanner = field(init=False)
-    decoder: codecs.IncrementalDecoder = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.scanner = StopScanner(self.request.stop, self.request.stop_regex)
-        # Incremental: a character split across tokens waits for its last byte, and `full`
-        # only ever grows at its end (the stop scanner reads each character once).
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def read_new_text(self) -> str:
-        """Decode the bytes added to `raw` since the last call; the new text (maybe empty)."""
-        start = len(self.heal) + self.decoded
-        if len(self.raw) <= start:
-            return ""
-        data = bytes(self.raw[start:])
-        self.decoded += len(data)
-        delta = self.decoder.decode(data)
-        self.full += delta
-        return delta
-
-    def rescan(self, start: int) -> None:
-        """Look for stops in `full` again from `start` on, with a fresh scanner."""
-        self.scan_from, self.scanner = start, StopScanner(self.request.stop,
-                                                          self.request.stop_regex)
-        self.scanner.feed(self.full[start:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,66 +203,8 @@ class Decoder:
         return out
 
     def _append(self, row: Row, token: int, forced: bool = False) -> None:
-        row.ids.append(token)
-        if token in self.model.end_ids:
-            row.finish = "eos"  # never consumed: the matcher only offers it when complete
-        else:
-            if row.matcher is not None:
-                row.matcher.consume(token)
-            start = len(row.raw)
-            row.raw += self.model.index.token_bytes(token)
-            if start < len(row.heal) or forced:  # for the view: healed or forced bytes
-                row.marks.append(("healed" if start < len(row.heal) else "forced", start,
-                                  len(row.raw)))
-            self._update_text(row)
-        if row.finish is None and len(row.ids) >= row.max_tokens:
-            row.finish = "length"
-        if row.matcher is not None and row.spec is not None and row.spec.constrained:
-            row.complete = row.matcher.is_accepting() or row.finish in ("stop", "constraint")
-        self._emit(row)
-
-    def _update_text(self, row: Row) -> None:
-        """Read the row's new text (healed prefix removed) and detect its end."""
-        row.scanner.feed(row.read_new_text())
-        full = row.full
-        matcher, spec = row.matcher, row.spec
-        if matcher is not None and spec is not None and spec.constrained:
-            row.text = full
-            self._constrained_stop(row, spec.pattern)
-            if row.finish is None and matcher.is_finished():
-                result = matcher.result()
-                row.text, row.stop_text = result.value, result.stop_text
-                row.finish = "stop" if result.stop_text else "constraint"
-            return
-        if matcher is not None and matcher.is_free():
-            row.matcher = None  # the healed prefix is produced: no mask from here on
-        scanner = row.scanner
-        if scanner.stopped:
-            row.text, row.stop_text, row.finish = scanner.text, scanner.stop_text, "stop"
-        else:
-            row.text = full
-
-    @staticmethod
-    def _constrained_stop(row: Row, pattern: str | None) -> None:
-        """The constraint engine owns stops here: they are part of its grammar. A pattern may
-        also match the stop text itself (`[a-z .]+` with stop '.'), so the first stop at which
-        the value is already a full match ends it, as it would without a pattern; the scanner
-        looks past every other stop (and keeps holding back what may start one)."""
-        while row.scanner.stopped:
-            end = row.scan_from + len(row.scanner.text)
-            if pattern is not None and full_match(pattern, row.full[:end]):
-                row.text, row.stop_text = row.full[:end], row.scanner.stop_text
-                row.finish = "stop"
-                return
-            row.rescan(end + 1)
-
-    def _emit(self, row: Row) -> None:
-        upto = len(row.text)
-        if row.finish is None:
-            upto -= row.scanner.holding()
-        if upto > row.emitted and row.on_chunk is not None:
-            row.on_chunk(row.sample, row.text[row.emitted:upto])
-        row.emitted = max(row.emitted, upto)
+        model = self.model
+        row.append(token, model.index.token_bytes(token), token in model.end_ids, forced)
 
     def _record_logprob(self, row: Row, logits: torch.Tensor, token: int) -> None:
         top = row.request.logprobs or 0

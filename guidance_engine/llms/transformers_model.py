@@ -14,7 +14,6 @@ option trie::
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,10 +21,9 @@ from typing import Any
 import torch
 
 from guidance_engine.constraints import TokenIndex
-from guidance_engine.errors import ContextOverflowError, ModelLoadError
+from guidance_engine.errors import ModelLoadError
 from guidance_engine.llms.base import (
     LOGITS_PROCESSOR_KWARGS,
-    Segment,
     SelectRequest,
 )
 from guidance_engine.llms.capabilities import Capabilities
@@ -33,6 +31,7 @@ from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache
+from guidance_engine.llms.local import TokenizerRoles, context_budget, option_sequences
 from guidance_engine.llms.model_store import cache_root, load_model, resolve_source
 from guidance_engine.llms.sampling import (
     OptionTrie,
@@ -42,7 +41,7 @@ from guidance_engine.llms.sampling import (
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 
 
-class TransformersModel(ClassicLLM):
+class TransformersModel(TokenizerRoles, ClassicLLM):
     """A local Hugging Face causal LM and its tokenizer; `Transformers` (transformers.py) adds
     the sessions, and its docstring says what the arguments mean."""
 
@@ -85,22 +84,6 @@ class TransformersModel(ClassicLLM):
         self.capabilities = Capabilities(
             "Transformers", roles=self._chat_template is not None, kv_reuse=acceleration)
 
-    # -- chat roles ----------------------------------------------------------------------------
-
-    @property
-    def markup(self) -> RoleMarkup:
-        if self._markup is None:
-            special = {"bos_token": self.tokenizer.bos_token or "",
-                       "eos_token": self.tokenizer.eos_token or ""}
-            self._markup = RoleMarkup.from_template(self._chat_template, special)
-        return self._markup
-
-    def role_start(self, role: str, **kwargs: Any) -> str:
-        return self.markup.start(role)
-
-    def role_end(self, role: str) -> str:
-        return self.markup.end(role)
-
     @property
     def index(self) -> TokenIndex:
         """The constraint engine's view of the vocabulary, on first use (its table is loaded
@@ -141,44 +124,13 @@ class TransformersModel(ClassicLLM):
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def option_sequences(self, request: SelectRequest, healing: bool) -> list[list[int]]:
-        """Token sequences of prompt + option (+ suffix) for every option.
-
-        The suffix is scored only when an option is a prefix of another: then it is what tells
-        "plate" from "plate armor"; otherwise it would cost tokens in every option's path.
-        """
-        options = request.options
-        # In sorted order, a string's extensions follow it directly, so neighbours suffice.
-        ordered = sorted(set(options))
-        prefixes = any(b.startswith(a) for a, b in itertools.pairwise(ordered))
-        suffix = request.suffix if prefixes else ""
-        segments = request.structured
-        if healing:
-            # Tokenizing each whole text re-decides the seam, which is what healing means here;
-            # the options are values: plain text, never special tokens.
-            return self.encoder.encode_many(
-                [(*segments, Segment(opt + suffix, "value")) for opt in options])
-        prompt = self.encoder.encode(segments)
-        tails = self.tokenizer([opt + suffix for opt in options], add_special_tokens=False,
-                               split_special_tokens=True)["input_ids"]
-        return [prompt + list(tail) for tail in tails]
+        """Token sequences of prompt + option (+ suffix) for every option (`local.py`)."""
+        return option_sequences(self.encoder, self.tokenizer, request, healing)
 
     def check_context(self, prompt_tokens: int, max_tokens: int | None) -> int:
         """The number of tokens a gen may produce; raises when the context cannot hold it."""
-        limit = self.context_length
-        if prompt_tokens >= limit:
-            raise ContextOverflowError(
-                f"the prompt is {prompt_tokens} tokens but the model's context window is {limit} "
-                f"tokens (max_position_embeddings); shorten the template"
-            )
-        if max_tokens is None:
-            return min(DEFAULT_MAX_TOKENS, limit - prompt_tokens)
-        if prompt_tokens + max_tokens > limit:
-            raise ContextOverflowError(
-                f"the prompt ({prompt_tokens} tokens) plus max_tokens={max_tokens} exceeds the "
-                f"model's context window of {limit} tokens; lower max_tokens or shorten the "
-                f"template"
-            )
-        return max_tokens
+        return context_budget(prompt_tokens, max_tokens, self.context_length, DEFAULT_MAX_TOKENS,
+                              "the model's context window", "max_position_embeddings")
 
     # -- constraints ---------------------------------------------------------------------------
 

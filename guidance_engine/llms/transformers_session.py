@@ -24,13 +24,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import torch
 
-from guidance_engine.constraints import ConstraintSpec, Matcher, heal, incomplete_output_error
+from guidance_engine.constraints import ConstraintSpec, Matcher, heal
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import (
     ChunkCallback,
@@ -42,7 +41,8 @@ from guidance_engine.llms.base import (
 )
 from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.kv import KVCache, common_prefix
-from guidance_engine.llms.marks import value_marks
+from guidance_engine.llms.local import Worker, on_loop, settle
+from guidance_engine.llms.sample_state import gen_result
 from guidance_engine.llms.sampling import build_processors, make_generator
 from guidance_engine.llms.transformers_decode import (
     Batch,
@@ -72,7 +72,7 @@ class TransformersSession(ClassicSession):
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._restored = False
-        self._executor: ThreadPoolExecutor | None = None  # the worker, started on first use
+        self._worker = Worker("guidance-model")
         self._cancel = threading.Event()
         self.calls = 0  # requests served (gen + select)
 
@@ -82,7 +82,7 @@ class TransformersSession(ClassicSession):
         self.llm.validate_request(request)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[GenResult] = loop.create_future()
-        self._pending.append((request, _on_loop(loop, on_chunk), future))
+        self._pending.append((request, on_loop(loop, on_chunk), future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
         return await future
@@ -97,9 +97,7 @@ class TransformersSession(ClassicSession):
         self._cancel.set()
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        self._worker.shutdown()
         if self.llm.acceleration and self.tokens:
             self.llm.prefix_cache.store(self.tokens, self.kv.snapshot())
 
@@ -109,9 +107,7 @@ class TransformersSession(ClassicSession):
         """Run `func(*args)` on this session's worker thread; the event loop stays free."""
         if self._cancel.is_set():
             raise GenerationCancelled("the session is closed")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="guidance-model")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        return await self._worker.run(func, *args)
 
     def _select_guarded(self, request: SelectRequest) -> SelectResult:
         try:
@@ -146,7 +142,7 @@ class TransformersSession(ClassicSession):
                 # Futures belong to the loop: settle them here, after every chunk (the worker
                 # queued those on the loop earlier, so they arrive first).
                 for future, outcome in outcomes:
-                    _settle(future, outcome)
+                    settle(future, outcome)
 
     def _serve(
         self, batch: list[tuple[GenRequest, ChunkCallback | None, asyncio.Future[GenResult]]]
@@ -169,7 +165,9 @@ class TransformersSession(ClassicSession):
             return outcomes + [(future, exc) for future, _ in plans]
         for future, rows in plans:
             try:
-                outcomes.append((future, _result(rows, stats)))
+                outcomes.append((future, gen_result(rows, replace(
+                    stats, sampled_tokens=sum(r.sampled for r in rows),
+                    forced_tokens=sum(r.forced for r in rows)))))
             except Exception as exc:  # an incomplete constrained value
                 outcomes.append((future, exc))
         return outcomes
@@ -201,8 +199,9 @@ class TransformersSession(ClassicSession):
         for i in range(request.n):
             # One matcher per sample: each keeps its own automaton state.
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
-            rows.append(Row(request, i, on_chunk, ids, prefix.encode(), max_tokens,
-                             healed_id, spec=spec, matcher=matcher, processors=processors))
+            rows.append(Row(request, i, on_chunk, prefix.encode(), max_tokens, spec=spec,
+                            matcher=matcher, prompt_ids=ids, healed_id=healed_id,
+                            processors=processors))
         return rows
 
     # -- keeping the session cache in step with a token sequence -------------------------------
@@ -359,59 +358,9 @@ class TransformersSession(ClassicSession):
         return SelectResult(request.options[choice], values, stats)
 
 
-def _on_loop(
-    loop: asyncio.AbstractEventLoop, on_chunk: ChunkCallback | None
-) -> ChunkCallback | None:
-    """`on_chunk` as the worker thread calls it: each call is handed to the event loop."""
-    if on_chunk is None:
-        return None
-    callback = on_chunk
-
-    def deliver(index: int, text: str) -> None:
-        loop.call_soon_threadsafe(callback, index, text)
-
-    return deliver
-
-
-def _settle(future: asyncio.Future[GenResult], outcome: GenResult | BaseException) -> None:
-    """Resolve a gen's future unless its caller has gone (a cancelled gather)."""
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
 def _choose_option(logprobs: torch.Tensor, temperature: float, seed: int | None) -> int:
     if temperature <= 0:
         return int(torch.argmax(logprobs))
     generator = make_generator(seed, torch.device("cpu"))
     probs = torch.softmax(logprobs / temperature, dim=0)
     return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def _check_complete(row: Row) -> None:
-    """Raise when a constrained value ended (max_tokens, EOS) before it was complete."""
-    if row.spec is None or not row.spec.constrained or row.finish not in ("length", "eos"):
-        return
-    if row.complete or row.request.allow_partial:
-        return
-    name = row.request.name
-    reason = "max_tokens" if row.finish == "length" else "end of text"
-    raise incomplete_output_error(row.spec, row.text, gen_name=name, reason=reason)
-
-
-def _result(rows: list[Row], stats: GenStats) -> GenResult:
-    for row in rows:
-        _check_complete(row)
-    want_logprobs = rows[0].request.logprobs is not None
-    return GenResult(
-        texts=tuple(row.text for row in rows),
-        finish_reasons=tuple(row.finish or "length" for row in rows),
-        stop_texts=tuple(row.stop_text for row in rows),
-        logprobs=tuple(tuple(row.logprobs) for row in rows) if want_logprobs else None,
-        stats=replace(stats, sampled_tokens=sum(r.sampled for r in rows),
-                      forced_tokens=sum(r.forced for r in rows)),
-        marks=value_marks(bytes(rows[0].raw), rows[0].heal, rows[0].text, rows[0].marks),
-    )

@@ -270,5 +270,5 @@ def test_context_overflow_names_the_limit(smol_llm: Transformers) -> None:
         gen(smol_llm.session(), "word " * 8000, max_tokens=500)
     assert str(err.value) == (
         "the prompt (8000 tokens) plus max_tokens=500 exceeds the model's context window of "
-        "8192 tokens; lower max_tokens or shorten the template"
+        "8192 tokens (max_position_embeddings); lower max_tokens or shorten the template"
     )

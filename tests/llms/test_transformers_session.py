@@ -7,7 +7,7 @@ from guidance_engine.llms.transformers_decode import Row
 
 
 def row(heal: bytes = b"", stop: tuple[str, ...] = ()) -> Row:
-    return Row(GenRequest(prompt="", stop=stop), 0, None, [], heal, 100)
+    return Row(GenRequest(prompt="", stop=stop), 0, None, heal, 100)
 
 
 def test_a_character_split_across_tokens_appears_once_complete() -> None:
