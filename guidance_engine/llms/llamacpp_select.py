@@ -20,15 +20,12 @@ import itertools
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guidance_engine.errors import GuidanceError, ModelAPIError
 from guidance_engine.llms.base import GenStats, Segment, SelectRequest, SelectResult
 from guidance_engine.llms.kv import common_prefix
-
-if TYPE_CHECKING:
-    from guidance_engine.llms.llamacpp import LlamaCpp
-    from guidance_engine.llms.llamacpp_session import LlamaCppSession
+from guidance_engine.llms.llamacpp_model import GenerationCancelled, LlamaCppModel
 
 #: Alternatives asked for with each request: siblings found among them cost no request.
 ALTERNATIVES = 16
@@ -38,10 +35,11 @@ Node = tuple[int, ...]  # the option tokens after the shared prompt, up to a tri
 
 
 def select_exact(
-    session: LlamaCppSession, request: SelectRequest, stopped: Callable[[], bool]
+    llm: LlamaCppModel, slot_for: Callable[[list[int]], int], request: SelectRequest,
+    stopped: Callable[[], bool],
 ) -> SelectResult:
-    """Score every option of `request` exactly on the session's slot and choose one."""
-    llm = session.llm
+    """Score every option of `request` exactly on the session's slot (`slot_for(prompt)`)
+    and choose one; `stopped()` says the session was closed or its caller cancelled."""
     if not request.options:
         raise GuidanceError("select needs at least one option; found none")
     healing = llm.token_healing if request.token_healing is None else request.token_healing
@@ -53,7 +51,7 @@ def select_exact(
             "without a beginning-of-text token)")
     llm.check_context(max(len(s) for s in seqs), 0)
     stem = seqs[0][:start]
-    slot = session.slot_for(stem)
+    slot = slot_for(stem)
     reused = llm.slots.reusable(slot, stem)
     before = llm.requests
     edges = _score_trie(llm, slot, stem, [seq[start:] for seq in seqs], stopped)
@@ -69,7 +67,7 @@ def select_exact(
     return SelectResult(request.options[choice], values, stats, method="exact", exact=True)
 
 
-def option_sequences(llm: LlamaCpp, request: SelectRequest, healing: bool) -> list[list[int]]:
+def option_sequences(llm: LlamaCppModel, request: SelectRequest, healing: bool) -> list[list[int]]:
     """Token ids of prompt + option (+ suffix) per option, tokenized as the Transformers
     backend does: the suffix only when an option prefixes another (it is what tells "plate"
     from "plate armor"); with healing each whole text is tokenized, re-deciding the seam."""
@@ -88,7 +86,7 @@ def option_sequences(llm: LlamaCpp, request: SelectRequest, healing: bool) -> li
 
 
 def _score_trie(
-    llm: LlamaCpp, slot: int, stem: list[int], tails: list[list[int]],
+    llm: LlamaCppModel, slot: int, stem: list[int], tails: list[list[int]],
     stopped: Callable[[], bool],
 ) -> dict[tuple[Node, int], float]:
     """logprob of each trie edge (node, next token) given stem + node."""
@@ -103,8 +101,6 @@ def _score_trie(
         prompt = stem + list(node)
         while missing:
             if stopped():
-                from guidance_engine.llms.llamacpp_session import GenerationCancelled
-
                 raise GenerationCancelled("the session was closed during a select")
             forced = min(missing)
             entry = _forced_token(llm, slot, prompt, forced)
@@ -117,7 +113,7 @@ def _score_trie(
     return edges
 
 
-def _forced_token(llm: LlamaCpp, slot: int, prompt: list[int], token: int) -> dict[str, Any]:
+def _forced_token(llm: LlamaCppModel, slot: int, prompt: list[int], token: int) -> dict[str, Any]:
     """The logprobs record of `token` forced after `prompt` (one 1-token request)."""
     reply = llm.complete({
         "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "n_probs": ALTERNATIVES,

@@ -23,7 +23,7 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from guidance_engine.constraints import ConstraintSpec, Matcher, heal, incomplete_output_error
 from guidance_engine.errors import GuidanceError
@@ -37,30 +37,16 @@ from guidance_engine.llms.base import (
 )
 from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
+from guidance_engine.llms.llamacpp_model import SAMPLING_KWARGS, GenerationCancelled, LlamaCppModel
 from guidance_engine.llms.llamacpp_sample import Sample
 from guidance_engine.llms.llamacpp_select import select_exact
 
-if TYPE_CHECKING:  # llamacpp.py imports this module
-    from guidance_engine.llms.llamacpp import LlamaCpp
-
 _T = TypeVar("_T")
-
-#: `{{gen}}` sampling keywords and llama.cpp's names for them.
-SAMPLING_KWARGS: dict[str, str] = {
-    "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
-    "repetition_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-}
-
-
-class GenerationCancelled(Exception):
-    """Raised when the session was closed, or its caller cancelled, during a model call."""
-
 
 class LlamaCppSession(ClassicSession):
     """One program execution on a `LlamaCpp` model: its slot, worker and requests."""
 
-    def __init__(self, llm: LlamaCpp) -> None:
+    def __init__(self, llm: LlamaCppModel) -> None:
         self.llm = llm
         self.slot: int | None = None
         self._lock = asyncio.Lock()
@@ -211,7 +197,7 @@ class LlamaCppSession(ClassicSession):
     # -- select --------------------------------------------------------------------------------
 
     def _select(self, request: SelectRequest, cancel: threading.Event) -> SelectResult:
-        return select_exact(self, request, lambda: self._stopped(cancel))
+        return select_exact(self.llm, self.slot_for, request, lambda: self._stopped(cancel))
 
 
 def _on_loop(

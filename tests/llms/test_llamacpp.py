@@ -9,6 +9,7 @@ serves the next segment and the next run, and the grammar llama.cpp gets is the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -18,10 +19,9 @@ import pytest
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec
 from guidance_engine.errors import ContextOverflowError
-from guidance_engine.llms.base import GenRequest, GenResult, Segment
-from guidance_engine.llms.llamacpp import LlamaCpp
+from guidance_engine.llms.base import GenRequest, GenResult, Segment, SelectRequest
+from guidance_engine.llms.llamacpp import GenerationCancelled, LlamaCpp
 from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
-from guidance_engine.llms.llamacpp_session import GenerationCancelled
 
 LONG = "Count from one to one hundred: one, two, three,"
 
@@ -126,6 +126,23 @@ def test_constrained_json_matches_its_schema(llamacpp_llm: LlamaCpp) -> None:
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
     result = gen(llamacpp_llm, "Mara is 34. As JSON: ", json_schema=schema, max_tokens=20)
     assert isinstance(json.loads(result.texts[0])["age"], int)
+
+
+def test_select_scores_are_llama_cpps_own_logprobs(llamacpp_llm: LlamaCpp) -> None:
+    # Exact on its own model: forced-token scores differ as the logprobs llama.cpp reports
+    # when it generates freely (the quantisation noise against fp32 is another test's).
+    prompt = "The capital of France is"
+    free = gen(llamacpp_llm, prompt, max_tokens=1, logprobs=4, token_healing=False)
+    assert free.logprobs is not None
+    top = dict(free.logprobs[0][0].top)
+    options = tuple(top)[:3]  # whole tokens: ' Paris', ' the', ' London'
+    with llamacpp_llm.session() as session:
+        result = asyncio.run(session.select(SelectRequest(prompt, options,
+                                                          token_healing=False)))
+    assert (result.method, result.exact, result.choice) == ("exact", True, options[0])
+    for a, b in itertools.pairwise(options):
+        assert result.logprobs[a] - result.logprobs[b] == pytest.approx(top[a] - top[b],
+                                                                        abs=1e-5)
 
 
 def test_context_overflow_names_n_ctx(llamacpp_llm: LlamaCpp) -> None:
