@@ -17,6 +17,7 @@ segments and its next run cost only their new tokens::
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -200,6 +201,13 @@ class LlamaCppModel(ClassicLLM):
         return reply
 
 
+    def metrics(self) -> dict[str, float]:
+        """llama.cpp's counters: `tokens_predicted_total`, `prompt_tokens_total`, ..."""
+        text = str(self.server.handle_metrics())
+        return {name: float(value) for name, value in
+                re.findall(r"^llamacpp:(\w+) ([-+0-9.eE]+)$", text, re.MULTILINE)}
+
+
 @dataclass
 class SlotPool:
     """Which llama.cpp slot each session uses. A session takes the free slot whose cache
@@ -262,6 +270,7 @@ def _start_server(path: Path, n_threads: int, n_ctx: int, n_slots: int) -> Any:
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # any free port: the listener is unused (requests go to the handlers)
     params.api_keys = [secrets.token_hex(16)]  # nobody else can use it
+    params.endpoint_metrics = True  # counters for tests and benchmarks (`metrics()`)
     params.verbosity = -1  # no log lines on stderr (a notebook shows them as errors)
     # Each slot keeps its own prompt cache; no RAM cache shared across slots (see
     # llamacpp_server.py on question isolation), and the context never shifts silently.
