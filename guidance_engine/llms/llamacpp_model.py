@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from guidance_engine.constraints import TokenIndex
-from guidance_engine.errors import ContextOverflowError, ModelAPIError, ModelLoadError
+from guidance_engine.errors import ModelAPIError, ModelLoadError
 from guidance_engine.llms.base import Capabilities
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.classic import ClassicLLM
@@ -34,6 +34,7 @@ from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import common_prefix
 from guidance_engine.llms.llamacpp_grammar import HEADER
+from guidance_engine.llms.local import TokenizerRoles, context_budget
 from guidance_engine.llms.model_store import cache_root, default_gguf_path, load_tokenizer
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
@@ -53,7 +54,7 @@ class GenerationCancelled(Exception):
     """Raised when the session was closed, or its caller cancelled, during a model call."""
 
 
-class LlamaCppModel(ClassicLLM):
+class LlamaCppModel(TokenizerRoles, ClassicLLM):
     """A local GGUF model on llama.cpp (default: SmolLM2-135M-Instruct, Q4_1); `LlamaCpp` adds
     its sessions.
 
@@ -115,22 +116,6 @@ class LlamaCppModel(ClassicLLM):
     def cache_identity(self) -> dict[str, Any]:
         return {"backend": "LlamaCpp", "model": str(self.path)}
 
-    # -- chat roles ----------------------------------------------------------------------------
-
-    @property
-    def markup(self) -> RoleMarkup:
-        if self._markup is None:
-            special = {"bos_token": self.tokenizer.bos_token or "",
-                       "eos_token": self.tokenizer.eos_token or ""}
-            self._markup = RoleMarkup.from_template(self._chat_template, special)
-        return self._markup
-
-    def role_start(self, role: str, **kwargs: Any) -> str:
-        return self.markup.start(role)
-
-    def role_end(self, role: str) -> str:
-        return self.markup.end(role)
-
     # -- tokens --------------------------------------------------------------------------------
 
     @property
@@ -160,19 +145,8 @@ class LlamaCppModel(ClassicLLM):
 
     def check_context(self, prompt_tokens: int, max_tokens: int | None) -> int:
         """The number of tokens a gen may produce; raises when the slot cannot hold it."""
-        limit = self.context_length
-        if prompt_tokens >= limit:
-            raise ContextOverflowError(
-                f"the prompt is {prompt_tokens} tokens but LlamaCpp's context window is {limit} "
-                f"tokens (n_ctx); shorten the template or raise n_ctx")
-        if max_tokens is None:
-            return min(DEFAULT_MAX_TOKENS, limit - prompt_tokens)
-        if prompt_tokens + max_tokens > limit:
-            raise ContextOverflowError(
-                f"the prompt ({prompt_tokens} tokens) plus max_tokens={max_tokens} exceeds "
-                f"LlamaCpp's context window of {limit} tokens (n_ctx); lower max_tokens, "
-                f"shorten the template or raise n_ctx")
-        return max_tokens
+        return context_budget(prompt_tokens, max_tokens, self.context_length, DEFAULT_MAX_TOKENS,
+                              "LlamaCpp's context window", "n_ctx", ("raise n_ctx",))
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -16,16 +16,16 @@ the GGUF's quantisation::
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Callable
 from typing import Any
 
 from guidance_engine.errors import GuidanceError, ModelAPIError
-from guidance_engine.llms.base import GenStats, Segment, SelectRequest, SelectResult
+from guidance_engine.llms.base import GenStats, SelectRequest, SelectResult
 from guidance_engine.llms.kv import common_prefix
 from guidance_engine.llms.llamacpp_model import GenerationCancelled, LlamaCppModel
+from guidance_engine.llms.local import option_sequences
 
 #: Alternatives asked for with each request: siblings found among them cost no request.
 ALTERNATIVES = 16
@@ -43,7 +43,7 @@ def select_exact(
     if not request.options:
         raise GuidanceError("select needs at least one option; found none")
     healing = llm.token_healing if request.token_healing is None else request.token_healing
-    seqs = option_sequences(llm, request, healing)
+    seqs = option_sequences(llm.encoder, llm.tokenizer, request, healing)
     start = min(common_prefix(seqs[0], seq) for seq in seqs)
     if start == 0:
         raise GuidanceError(
@@ -65,24 +65,6 @@ def select_exact(
                      reused_tokens=reused, forward_passes=requests)
     values = dict(zip(request.options, logprobs, strict=True))
     return SelectResult(request.options[choice], values, stats, method="exact", exact=True)
-
-
-def option_sequences(llm: LlamaCppModel, request: SelectRequest, healing: bool) -> list[list[int]]:
-    """Token ids of prompt + option (+ suffix) per option, tokenized as the Transformers
-    backend does: the suffix only when an option prefixes another (it is what tells "plate"
-    from "plate armor"); with healing each whole text is tokenized, re-deciding the seam."""
-    options = request.options
-    ordered = sorted(set(options))
-    prefixes = any(b.startswith(a) for a, b in itertools.pairwise(ordered))
-    suffix = request.suffix if prefixes else ""
-    segments = request.structured
-    if healing:
-        return llm.encoder.encode_many(
-            [(*segments, Segment(opt + suffix, "value")) for opt in options])
-    prompt = llm.encoder.encode(segments)
-    tails = llm.tokenizer([opt + suffix for opt in options], add_special_tokens=False,
-                          split_special_tokens=True)["input_ids"]
-    return [prompt + list(tail) for tail in tails]
 
 
 def _score_trie(

@@ -22,10 +22,9 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from guidance_engine.constraints import ConstraintSpec, Matcher, heal, incomplete_output_error
+from guidance_engine.constraints import ConstraintSpec, Matcher, heal
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llms.base import (
     ChunkCallback,
@@ -40,6 +39,8 @@ from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
 from guidance_engine.llms.llamacpp_model import SAMPLING_KWARGS, GenerationCancelled, LlamaCppModel
 from guidance_engine.llms.llamacpp_sample import Sample
 from guidance_engine.llms.llamacpp_select import select_exact
+from guidance_engine.llms.local import Worker, on_loop
+from guidance_engine.llms.sample_state import gen_result
 
 _T = TypeVar("_T")
 
@@ -50,7 +51,7 @@ class LlamaCppSession(ClassicSession):
         self.llm = llm
         self.slot: int | None = None
         self._lock = asyncio.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker = Worker("guidance-llamacpp")
         self._closed = threading.Event()
         self.calls = 0
 
@@ -61,7 +62,7 @@ class LlamaCppSession(ClassicSession):
         loop = asyncio.get_running_loop()
         async with self._lock:
             self.calls += 1
-            return await self._in_worker(self._gen, request, _on_loop(loop, on_chunk))
+            return await self._in_worker(self._gen, request, on_loop(loop, on_chunk))
 
     async def select(self, request: SelectRequest) -> SelectResult:
         async with self._lock:
@@ -71,9 +72,7 @@ class LlamaCppSession(ClassicSession):
     def close(self) -> None:
         """Stop the running request (within one token), join the worker, free the slot."""
         self._closed.set()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        self._worker.shutdown()
         if self.slot is not None:
             self.llm.slots.release(self.slot)
             self.slot = None
@@ -84,11 +83,8 @@ class LlamaCppSession(ClassicSession):
         """Run `func(*args, cancel)` on the worker; cancelling the caller stops it."""
         if self._closed.is_set():
             raise GenerationCancelled("the session is closed")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="guidance-llamacpp")
         cancel = threading.Event()
-        call = functools.partial(func, *args, cancel)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        future = self._worker.start(functools.partial(func, *args, cancel))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -128,8 +124,8 @@ class LlamaCppSession(ClassicSession):
         samples = []
         for i in range(request.n):
             matcher = Matcher(spec, llm.index, check=False) if spec.constrained or prefix else None
-            sample = Sample(request, i, on_chunk, prefix.encode(), budget, spec, matcher,
-                            llm.end_ids, llm.index)
+            sample = Sample(request, i, on_chunk, prefix.encode(), budget, spec=spec,
+                            matcher=matcher, end_ids=llm.end_ids, index=llm.index)
             if budget > 0:
                 self._run_sample(sample, ids, slot, i, cancel)
             else:
@@ -139,7 +135,7 @@ class LlamaCppSession(ClassicSession):
                          reused_tokens=reused, healed_tokens=1 if prefix else 0,
                          sampled_tokens=sum(len(s.ids) for s in samples),
                          forward_passes=sum(len(s.ids) for s in samples) + 1)
-        return _result(samples, stats)
+        return gen_result(samples, stats)
 
     def _run_sample(self, sample: Sample, ids: list[int], slot: int, i: int,
                     cancel: threading.Event) -> None:
@@ -151,8 +147,9 @@ class LlamaCppSession(ClassicSession):
         }
         if request.seed is not None:
             body["seed"] = request.seed + i  # samples differ, yet repeat
+        assert sample.spec is not None
         grammar = llamacpp_grammar(sample.spec)
-        if grammar is not None and not sample.spec.constrained:
+        if grammar is not None and not sample.constrained:
             # Healing alone: the token(s) that re-produce the healed text come from 1-token
             # requests under the grammar, the rest unconstrained (llama.cpp's grammar costs
             # ~15% of a token's time). Each next request evaluates the token just chosen,
@@ -198,45 +195,3 @@ class LlamaCppSession(ClassicSession):
 
     def _select(self, request: SelectRequest, cancel: threading.Event) -> SelectResult:
         return select_exact(self.llm, self.slot_for, request, lambda: self._stopped(cancel))
-
-
-def _on_loop(
-    loop: asyncio.AbstractEventLoop, on_chunk: ChunkCallback | None
-) -> ChunkCallback | None:
-    """`on_chunk` as the worker thread calls it: each call is handed to the event loop."""
-    if on_chunk is None:
-        return None
-    callback = on_chunk
-
-    def deliver(index: int, text: str) -> None:
-        loop.call_soon_threadsafe(callback, index, text)
-
-    return deliver
-
-
-def _check_complete(sample: Sample) -> None:
-    """Raise when a constrained value ended (max_tokens, EOS) before it was complete."""
-    spec = sample.spec
-    if not spec.constrained or sample.finish not in ("length", "eos"):
-        return
-    if sample.complete or sample.request.allow_partial:
-        return
-    reason = "max_tokens" if sample.finish == "length" else "end of text"
-    raise incomplete_output_error(spec, sample.text, gen_name=sample.request.name, reason=reason)
-
-
-def _result(samples: list[Sample], stats: GenStats) -> GenResult:
-    from guidance_engine.llms.marks import value_marks
-
-    for sample in samples:
-        _check_complete(sample)
-    want_logprobs = samples[0].request.logprobs is not None
-    first = samples[0]
-    return GenResult(
-        texts=tuple(s.text for s in samples),
-        finish_reasons=tuple(s.finish or "length" for s in samples),
-        stop_texts=tuple(s.stop_text for s in samples),
-        logprobs=tuple(tuple(s.logprobs) for s in samples) if want_logprobs else None,
-        stats=stats,
-        marks=value_marks(bytes(first.raw), first.heal, first.text, first.marks),
-    )

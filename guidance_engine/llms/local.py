@@ -80,11 +80,15 @@ class Worker:
         self.name = name
         self._executor: ThreadPoolExecutor | None = None
 
-    async def run(self, func: Callable[..., _T], *args: Any) -> _T:
-        """`func(*args)` on the worker thread, awaited."""
+    def start(self, func: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`func(*args)` started on the worker thread; its future on the running loop."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        return asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    async def run(self, func: Callable[..., _T], *args: Any) -> _T:
+        """`func(*args)` on the worker thread, awaited."""
+        return await self.start(func, *args)
 
     def shutdown(self) -> None:
         """Wait for the running call to end and stop the thread (started again if used)."""
