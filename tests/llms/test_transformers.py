@@ -177,6 +177,15 @@ def test_token_healing_smollm2(local_llm: LLM, prompt: str, max_tokens: int,
     assert result.marks[0].kind == "healed" and prompt.endswith(result.marks[0].backed_up)
 
 
+def test_token_healing_before_a_constrained_value(local_llm: LLM) -> None:
+    # 'Age: ' + digits: the space is backed up, the healed token re-produces it and the pattern
+    # constrains what follows (on llama.cpp: one grammar with the healed text, then digits)
+    facts = "The traveller was Mara Quill, a cartographer, aged 34.\n"
+    result = gen(local_llm.session(), facts + "Age: ", pattern="[0-9]+", stop=("\n",),
+                 max_tokens=4)
+    assert (result.texts, result.stop_texts, result.stats.healed_tokens) == (("22",), ("\n",), 1)
+
+
 def test_token_healing_can_be_switched_off(local_llm: LLM) -> None:
     result = gen(local_llm.session(), 'The link is <a href="http:', max_tokens=3,
                  token_healing=False)
