@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from guidance_engine.constraints import ConstraintSpec, Matcher, heal
-from guidance_engine.errors import GuidanceError
+from guidance_engine.errors import GuidanceError, ModelAPIError
 from guidance_engine.llms.base import (
     ChunkCallback,
     GenRequest,
@@ -143,6 +143,9 @@ class LlamaCppSession(ClassicSession):
         body: dict[str, Any] = {
             "id_slot": slot, "cache_prompt": True, "temperature": request.temperature,
             "top_p": request.top_p, "logprobs": max(1, request.logprobs or 0),
+            # Sampling is temperature and top_p, as on every backend: llama.cpp's own default
+            # top_k=40 and min_p=0.05 apply only when a gen asks for them.
+            "top_k": 0, "min_p": 0.0, "typical_p": 1.0,
             **{SAMPLING_KWARGS[k]: v for k, v in request.extra.items() if k in SAMPLING_KWARGS},
         }
         if request.seed is not None:
@@ -155,8 +158,12 @@ class LlamaCppSession(ClassicSession):
             # ~15% of a token's time). Each next request evaluates the token just chosen,
             # which the generation had to evaluate anyway.
             while sample.matcher is not None and sample.finish is None:
+                taken = len(sample.ids)
                 self._stream(sample, ids, {**body, "max_tokens": 1, "grammar": grammar},
                              cancel, final=False)
+                if len(sample.ids) == taken:
+                    raise ModelAPIError("llama.cpp returned no token for a healed gen's first "
+                                        "token (a 1-token request under the healing grammar)")
         elif grammar is not None:
             body["grammar"] = grammar
         if sample.finish is None:
