@@ -44,6 +44,7 @@ from guidance_engine.llms.sample_state import gen_result
 
 _T = TypeVar("_T")
 
+
 class LlamaCppSession(ClassicSession):
     """One program execution on a `LlamaCpp` model: its slot, worker and requests."""
 
