@@ -34,6 +34,7 @@ from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import common_prefix
 from guidance_engine.llms.llamacpp_grammar import HEADER
+from guidance_engine.llms.local import GenerationCancelled as GenerationCancelled
 from guidance_engine.llms.local import TokenizerRoles, context_budget
 from guidance_engine.llms.model_store import cache_root, default_gguf_path, load_tokenizer
 
@@ -48,10 +49,6 @@ SAMPLING_KWARGS: dict[str, str] = {
 
 #: An event of a streamed completion; the handler returns True to stop the generation.
 EventHandler = Callable[[dict[str, Any]], bool]
-
-
-class GenerationCancelled(Exception):
-    """Raised when the session was closed, or its caller cancelled, during a model call."""
 
 
 class LlamaCppModel(TokenizerRoles, ClassicLLM):

@@ -24,6 +24,11 @@ from guidance_engine.llms.encode import PromptEncoder
 _T = TypeVar("_T")
 
 
+class GenerationCancelled(Exception):
+    """Raised when the session was closed, or its caller cancelled, during a model call (a
+    local backend's worker stops within one token or forward pass)."""
+
+
 class TokenizerRoles:
     """`role_start` / `role_end` from the chat template (`_chat_template`, the tokenizer's own
     by default), read into a `RoleMarkup` on first use."""

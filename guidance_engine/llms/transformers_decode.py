@@ -17,6 +17,7 @@ import torch
 
 from guidance_engine.llms.base import TokenLogprob
 from guidance_engine.llms.kv import KVCache
+from guidance_engine.llms.local import GenerationCancelled as GenerationCancelled
 from guidance_engine.llms.sample_state import SampleState
 from guidance_engine.llms.sampling import (
     Processors,
@@ -26,11 +27,6 @@ from guidance_engine.llms.sampling import (
     token_logprobs,
 )
 from guidance_engine.llms.transformers_model import TransformersModel
-
-
-class GenerationCancelled(Exception):
-    """Raised in the worker when its session was closed mid-call (the run was cancelled)."""
-
 
 # ---------------------------------------------------------------------------------------------
 # Per-row decoding state
