@@ -46,7 +46,7 @@ def main() -> None:
         )
     else:
         started = time.perf_counter()
-        llm = guidance.llms.local(args.backend)
+        llm = guidance.llms.local_model(args.backend)
         print(f"loaded the default model on {type(llm).__name__} in "
               f"{time.perf_counter() - started:.1f} s")
     program = guidance(TEMPLATE, llm=llm)

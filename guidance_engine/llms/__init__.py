@@ -16,10 +16,10 @@ _LAZY = {
     "Transformers": "guidance_engine.llms.transformers",
     "OpenAI": "guidance_engine.llms.openai",
     "LlamaCpp": "guidance_engine.llms.llamacpp",
-    "local": "guidance_engine.llms.llamacpp_local",
+    "local_model": "guidance_engine.llms.llamacpp_local",
 }
 
-__all__ = ["LLM", "LlamaCpp", "Mock", "OpenAI", "Transformers", "local"]
+__all__ = ["LLM", "LlamaCpp", "Mock", "OpenAI", "Transformers", "local_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,12 +1,14 @@
-"""`guidance.llms.local()`: the default local model on the backend a user or a test picks.
+"""`guidance.llms.local_model()`: the default local model on the backend a user or test picks.
 
-    >>> guidance.llm = guidance.llms.local()                  # Transformers(), or LlamaCpp()
-    >>> guidance.llms.local("llamacpp", n_threads=1)          # LlamaCpp(n_threads=1)
+    >>> guidance.llm = guidance.llms.local_model()            # Transformers(), or LlamaCpp()
+    >>> guidance.llms.local_model("llamacpp", n_threads=1)    # LlamaCpp(n_threads=1)
 
-`backend` None reads `GUIDANCE_ENGINE_BACKEND` ("transformers", the default, or "llamacpp"),
-so the demo and the notebooks run on llama.cpp with `GUIDANCE_ENGINE_BACKEND=llamacpp` and no
+`backend` None reads `GUIDANCE_ENGINE_BACKEND` ("transformers", the default, or "llamacpp"), so
+the demo and the notebooks run on llama.cpp with `GUIDANCE_ENGINE_BACKEND=llamacpp` and no
 change to their code. Both backends load the same SmolLM2 GGUF by default: llama.cpp runs it as
 it is (faster on a CPU); Transformers converts it once to fp32 (exact logits, batching).
+(Named `local_model`, not `local`: `guidance_engine.llms.local` is the module the local
+backends share, and an imported submodule would replace a package attribute of its name.)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def backend_name(backend: str | None = None) -> str:
     return name
 
 
-def local(backend: str | None = None, **kwargs: Any) -> LLM:
+def local_model(backend: str | None = None, **kwargs: Any) -> LLM:
     """The default model (or `model_path=` / `model=`) on the chosen local backend."""
     if backend_name(backend) == "llamacpp":
         from guidance_engine.llms.llamacpp import LlamaCpp

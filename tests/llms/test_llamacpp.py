@@ -18,7 +18,7 @@ import pytest
 
 import guidance_engine as guidance
 from guidance_engine.constraints import ConstraintSpec, heal
-from guidance_engine.errors import ContextOverflowError
+from guidance_engine.errors import ContextOverflowError, ModelLoadError
 from guidance_engine.llms.base import GenRequest, GenResult, Segment, SelectRequest
 from guidance_engine.llms.llamacpp import GenerationCancelled, LlamaCpp
 from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
@@ -50,6 +50,14 @@ def test_grammar_is_the_engine_grammar_in_one_lark_text() -> None:
         lark = text.split("\n", 1)[1]
         assert llguidance.LLMatcher.validate_grammar(llguidance.LLMatcher.grammar_from_lark(lark)) \
             == ""
+
+
+def test_local_model_picks_the_backend_by_name_and_stays_callable() -> None:
+    import guidance_engine.llms.local  # noqa: F401 - the shared module must not shadow it
+
+    assert callable(guidance.llms.local_model)
+    with pytest.raises(ModelLoadError, match="unknown local backend 'vllm'"):
+        guidance.llms.local_model("vllm")
 
 
 # -- streaming and cancelling -----------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_notebook_runs_in_a_real_kernel(path: Path, backend: str) -> None:
     book = nbformat.read(path, as_version=4)
     client = NotebookClient(book, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT)}})
-    # the notebooks' `guidance.llms.local()` reads the backend from the environment
+    # the notebooks' `guidance.llms.local_model()` reads the backend from the environment
     client.execute(env={**KERNEL_ENV, "GUIDANCE_ENGINE_BACKEND": backend})
     stderr = [out.get("text", "") for cell in book.cells if cell.cell_type == "code"
               for out in cell.outputs if out.get("name") == "stderr"]
