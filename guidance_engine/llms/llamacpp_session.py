@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from guidance_engine.constraints import ConstraintSpec, Matcher, heal
-from guidance_engine.errors import GuidanceError, ModelAPIError
+from guidance_engine.errors import ModelAPIError
 from guidance_engine.llms.base import (
     ChunkCallback,
     GenRequest,
@@ -39,13 +39,13 @@ from guidance_engine.llms.llamacpp_grammar import llamacpp_grammar
 from guidance_engine.llms.llamacpp_model import SAMPLING_KWARGS, GenerationCancelled, LlamaCppModel
 from guidance_engine.llms.llamacpp_sample import Sample
 from guidance_engine.llms.llamacpp_select import select_exact
-from guidance_engine.llms.local import Worker, on_loop
+from guidance_engine.llms.local import Worker, WorkerSelect, on_loop, prompt_ids
 from guidance_engine.llms.sample_state import gen_result
 
 _T = TypeVar("_T")
 
 
-class LlamaCppSession(ClassicSession):
+class LlamaCppSession(WorkerSelect, ClassicSession):
     """One program execution on a `LlamaCpp` model: its slot, worker and requests."""
 
     def __init__(self, llm: LlamaCppModel) -> None:
@@ -64,11 +64,6 @@ class LlamaCppSession(ClassicSession):
         async with self._lock:
             self.calls += 1
             return await self._in_worker(self._gen, request, on_loop(loop, on_chunk))
-
-    async def select(self, request: SelectRequest) -> SelectResult:
-        async with self._lock:
-            self.calls += 1
-            return await self._in_worker(self._select, request)
 
     def close(self) -> None:
         """Stop the running request (within one token), join the worker, free the slot."""
@@ -105,13 +100,7 @@ class LlamaCppSession(ClassicSession):
     def _gen(self, request: GenRequest, on_chunk: ChunkCallback | None,
              cancel: threading.Event) -> GenResult:
         llm = self.llm
-        if request.n < 1:
-            raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
-        ids = llm.encoder.encode(request.structured)
-        if not ids:
-            raise GuidanceError(
-                "gen needs prompt text before it with this model (found an empty prompt and no "
-                "beginning-of-text token to start from)")
+        ids = prompt_ids(llm.encoder, request)
         healing = llm.token_healing if request.token_healing is None else request.token_healing
         prefix, removed = "", 0
         if healing:
@@ -201,5 +190,5 @@ class LlamaCppSession(ClassicSession):
 
     # -- select --------------------------------------------------------------------------------
 
-    def _select(self, request: SelectRequest, cancel: threading.Event) -> SelectResult:
+    def _select_in_worker(self, request: SelectRequest, cancel: threading.Event) -> SelectResult:
         return select_exact(self.llm, self.slot_for, request, lambda: self._stopped(cancel))

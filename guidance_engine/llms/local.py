@@ -16,8 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from guidance_engine.errors import ContextOverflowError
-from guidance_engine.llms.base import ChunkCallback, Segment, SelectRequest
+from guidance_engine.errors import ContextOverflowError, GuidanceError
+from guidance_engine.llms.base import (
+    ChunkCallback,
+    GenRequest,
+    Segment,
+    SelectRequest,
+    SelectResult,
+)
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.encode import PromptEncoder
 
@@ -100,6 +106,37 @@ class Worker:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+def prompt_ids(encoder: PromptEncoder, request: GenRequest) -> list[int]:
+    """A gen's prompt as the model's token ids; refuses n < 1 and a prompt with no tokens."""
+    if request.n < 1:
+        raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
+    ids = encoder.encode(request.structured)
+    if not ids:
+        raise GuidanceError(
+            "gen needs prompt text before it with this model (found an empty prompt and no "
+            "beginning-of-text token to start from)")
+    return ids
+
+
+class WorkerSelect:
+    """`select` for a session whose model work runs on its worker: one call at a time (under
+    `_lock`), counted in `calls`, scored by `_select_in_worker` on the worker thread."""
+
+    _lock: asyncio.Lock
+    calls: int
+
+    async def select(self, request: SelectRequest) -> SelectResult:
+        async with self._lock:
+            self.calls += 1
+            return await self._in_worker(self._select_in_worker, request)
+
+    async def _in_worker(self, func: Callable[..., _T], *args: Any) -> _T:
+        raise NotImplementedError
+
+    def _select_in_worker(self, request: SelectRequest, *args: Any) -> SelectResult:
+        raise NotImplementedError
 
 
 def on_loop(

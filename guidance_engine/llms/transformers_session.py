@@ -41,7 +41,7 @@ from guidance_engine.llms.base import (
 )
 from guidance_engine.llms.classic import ClassicSession
 from guidance_engine.llms.kv import KVCache, common_prefix
-from guidance_engine.llms.local import Worker, on_loop, settle
+from guidance_engine.llms.local import Worker, WorkerSelect, on_loop, prompt_ids, settle
 from guidance_engine.llms.sample_state import gen_result
 from guidance_engine.llms.sampling import build_processors, make_generator
 from guidance_engine.llms.transformers_decode import (
@@ -57,7 +57,7 @@ _T = TypeVar("_T")
 _GATHER_YIELDS = 4  # event-loop turns to wait for sibling gen calls of a parallel each
 
 
-class TransformersSession(ClassicSession):
+class TransformersSession(WorkerSelect, ClassicSession):
     """Token state (tokens + KV cache) for one program execution on a `Transformers` model."""
 
     llm: TransformersModel
@@ -87,11 +87,6 @@ class TransformersSession(ClassicSession):
             self._flusher = asyncio.ensure_future(self._flush())
         return await future
 
-    async def select(self, request: SelectRequest) -> SelectResult:
-        async with self._lock:
-            self.calls += 1
-            return await self._in_worker(self._select_guarded, request)
-
     def close(self) -> None:
         """Stop the worker (within one forward pass), join it, keep the prefix for later runs."""
         self._cancel.set()
@@ -109,7 +104,7 @@ class TransformersSession(ClassicSession):
             raise GenerationCancelled("the session is closed")
         return await self._worker.run(func, *args)
 
-    def _select_guarded(self, request: SelectRequest) -> SelectResult:
+    def _select_in_worker(self, request: SelectRequest) -> SelectResult:
         try:
             self._check_cancel()
             return self._select(request)
@@ -176,14 +171,7 @@ class TransformersSession(ClassicSession):
 
     def _plan(self, request: GenRequest, on_chunk: ChunkCallback | None) -> list[Row]:
         llm = self.llm
-        if request.n < 1:
-            raise GuidanceError(f"gen n= must be at least 1, found {request.n}")
-        ids = llm.encoder.encode(request.structured)
-        if not ids:
-            raise GuidanceError(
-                "gen needs prompt text before it with this model (found an empty prompt and no "
-                "beginning-of-text token to start from)"
-            )
+        ids = prompt_ids(llm.encoder, request)
         prefix = ""
         healing = llm.token_healing if request.token_healing is None else request.token_healing
         removed, healed_id = 0, None
