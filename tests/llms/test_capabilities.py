@@ -182,6 +182,35 @@ def test_transformers_does_all_it_declares(smol_llm: Any) -> None:
     assert math.isclose(sum(math.exp(v) for v in select.logprobs.values()), 1.0, rel_tol=1e-4)
 
 
+# -- LlamaCpp: the default model's GGUF in this process -------------------------------------
+
+
+def test_llamacpp_does_all_it_declares(llamacpp_llm: Any) -> None:
+    llm = llamacpp_llm
+    caps = llm.capabilities
+    assert caps == Capabilities("LlamaCpp", max_n=1, logits=False, kv_reuse=True)
+    sent = llm.requests
+    deep = _gen(llm, GenRequest("The capital of France is", max_tokens=2, logprobs=60, n=2,
+                                temperature=1.0, seed=3, token_healing=False))
+    assert len(deep.texts) == 2 and deep.logprobs is not None
+    assert all(len(t.top) == 60 for sample in deep.logprobs for t in sample)  # any depth
+    assert llm.requests - sent == 2  # max_n=1: each sample is a request of its own
+    again = _gen(llm, GenRequest("The capital of France is", max_tokens=1, token_healing=False))
+    assert again.stats.reused_tokens == again.stats.prompt_tokens - 1  # kv_reuse: the slot
+    healed = _gen(llm, GenRequest("The capital of France is ", max_tokens=2, token_healing=True))
+    assert healed.stats.healed_tokens == 1 and healed.texts[0].startswith("Paris")
+    assert (healed.marks[0].kind, healed.marks[0].backed_up) == ("healed", " ")
+    assert caps.constraint_kinds == ALL_KINDS and caps.dialect == "llguidance"
+    age = _gen(llm, GenRequest("Mara is 34. Age: ", pattern="[0-9]+", max_tokens=4))
+    word = _gen(llm, GenRequest("Is water wet? Answer:", grammar='start: " yes" | " no"'))
+    cut = _gen(llm, GenRequest("Count: 1, 2, 3,", max_tokens=8, stop_regex=("[0-9]",)))
+    assert age.texts[0].isdigit() and word.texts[0] in (" yes", " no")
+    assert cut.texts[0] == " " and cut.stop_texts == ("4",)
+    select = _select(llm, SelectRequest("Is water wet? Answer:", (" yes", " no", " maybe")))
+    assert select.exact and select.method == "exact" and len(select.logprobs) == 3
+    assert math.isclose(sum(math.exp(v) for v in select.logprobs.values()), 1.0, rel_tol=1e-4)
+
+
 # -- OpenAI on the real servers ----------------------------------------------------------------
 
 
