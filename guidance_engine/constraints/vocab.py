@@ -13,8 +13,9 @@ one index. Two parts, built at different times::
 The table (each token's bytes, special flags, EOS ids, the byte-sorted order) is all that token
 healing and an unconstrained gen need. It is stored in `store` keyed by the tokenizer's content
 (see `index_store`), so only the first process that meets a tokenizer computes it. The engine's
-tokenizer (`ll`, ~0.25 s on a 49k vocabulary, holding the GIL) is built only when a constraint
-is compiled or `encode` is called, from the tokenizer's JSON (no copy of the Python tokenizer).
+tokenizer (`ll`, ~0.25 s on a 49k vocabulary; the build releases the GIL) is built from the
+tokenizer's JSON (no copy of the Python tokenizer) when a constraint is compiled or `encode` is
+called, or ahead of that on a background thread by `prepare()`, which a model load starts.
 
 `TokenIndex.bytes_level()` is a 257-token vocabulary (one token per byte, then EOS) that needs no
 model; `validate()` uses it to find unsatisfiable patterns, and tests use it to assert exact
@@ -117,6 +118,17 @@ class TokenIndex:
                     )
                 self._ll, self._make_engine = ll, None
             return self._ll
+
+    def prepare(self) -> None:
+        """Build the engine's tokenizer on a background thread now, so the first constraint
+        does not wait for it (a model load calls this while its weights load). The build
+        releases the GIL; `ll` waits for it, and builds again itself if it failed."""
+        if self._ll is None and self._make_engine is not None:
+            threading.Thread(target=self._build_quietly, name="token-index", daemon=True).start()
+
+    def _build_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # `ll` raises it again, where it is needed
+            self.ll  # noqa: B018 - the property builds and keeps the engine's tokenizer
 
     def compile(self, grammar: str) -> llguidance.LLMatcher:
         """A fresh engine matcher for `grammar` (an engine grammar string), compiled at most once.

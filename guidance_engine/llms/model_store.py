@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -485,12 +485,17 @@ def load_model(
     device: str | None = None,
     dtype: Any = None,
     verify: str = "quick",
+    on_tokenizer: Callable[[Any], None] | None = None,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) for `model`, on `device` (default: CUDA when available, else CPU)."""
+    """(model, tokenizer) for `model`, on `device` (default: CUDA when available, else CPU).
+    `on_tokenizer` is called with the tokenizer before the weights load (to start work that
+    can overlap with it)."""
     import torch
 
     source = resolve_source(model)
     tokenizer = load_tokenizer(source.path, verify)
+    if on_tokenizer is not None:
+        on_tokenizer(tokenizer)
     directory = model_dir(source, verify)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _resolve_dtype(dtype)

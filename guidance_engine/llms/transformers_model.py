@@ -89,8 +89,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         """The constraint engine's view of the vocabulary, on first use (its table is loaded
         from the model cache in ~30 ms; built and stored there the first time, ~0.35 s)."""
         if self._index is None:
-            # The vocabulary table is stored beside the converted models, keyed by content.
-            self._index = TokenIndex.for_tokenizer(self.tokenizer, cache_root() / "token-index")
+            self._index = _token_index(self.tokenizer)
         return self._index
 
     @property
@@ -207,7 +206,9 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
 def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[Any, Any]:
     if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
         resolve_source(model)  # clear errors for bad paths before importing anything heavy
-        return load_model(model, device=device, dtype=dtype)
+        # The constraint engine's tokenizer builds (GIL released) while the weights load.
+        return load_model(model, device=device, dtype=dtype,
+                          on_tokenizer=lambda tok: _token_index(tok).prepare())
     if tokenizer is None:
         raise ModelLoadError(
             "Transformers(model=<model object>) needs tokenizer=<its tokenizer> as well"
@@ -216,3 +217,9 @@ def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[A
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def _token_index(tokenizer: Any) -> TokenIndex:
+    """The tokenizer's (memoised) index; its table is stored beside the converted models,
+    keyed by content."""
+    return TokenIndex.for_tokenizer(tokenizer, cache_root() / "token-index")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
+
+import pytest
 
 from guidance_engine.constraints import TokenIndex
 
@@ -41,3 +45,43 @@ def test_has_extension_matches_a_scan(smol: TokenIndex) -> None:
 def test_index_is_memoised_per_tokenizer(smol_tokenizer: Any, smol: TokenIndex) -> None:
     assert TokenIndex.for_tokenizer(smol_tokenizer) is smol
     assert TokenIndex.bytes_level() is TokenIndex.bytes_level()
+
+
+def test_prepare_builds_the_engine_tokenizer_on_a_background_thread(
+    byte_index: TokenIndex,
+) -> None:
+    built = threading.Event()
+    threads: list[str] = []
+
+    def engine() -> Any:
+        threads.append(threading.current_thread().name)
+        built.set()
+        return byte_index.ll
+
+    index = TokenIndex(byte_index.table, engine, "bytes")
+    index.prepare()
+    assert built.wait(30)
+    assert index.ll is byte_index.ll  # waits for the build; never builds twice
+    assert threads == ["token-index"]
+    index.prepare()  # already built: nothing to start
+    assert threads == ["token-index"]
+
+
+def test_a_failed_background_build_is_raised_where_the_tokenizer_is_needed(
+    byte_index: TokenIndex,
+) -> None:
+    calls: list[str] = []
+
+    def engine() -> Any:
+        calls.append(threading.current_thread().name)
+        raise OSError("tokenizer JSON unreadable")
+
+    index = TokenIndex(byte_index.table, engine, "bytes")
+    index.prepare()
+    for _ in range(300):  # the background attempt fails quietly
+        if calls:
+            break
+        time.sleep(0.01)
+    with pytest.raises(OSError, match="tokenizer JSON unreadable"):
+        index.ll  # noqa: B018
+    assert calls[0] == "token-index" and len(calls) == 2

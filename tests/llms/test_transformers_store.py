@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from guidance_engine.constraints import TokenIndex
 from guidance_engine.errors import ModelLoadError
 from guidance_engine.llms import model_store
 from guidance_engine.llms.model_store import (
@@ -181,3 +182,28 @@ def test_entries_of_an_older_cache_format_are_not_read(tmp_path: Path) -> None:
     marker = (part / "complete.json").read_text().replace('"format": 2', '"format": 1')
     (part / "complete.json").write_text(marker)
     assert check_complete(part) == "cache format 1 (expected 2)"
+
+
+@pytest.mark.model
+def test_the_engine_tokenizer_builds_while_the_weights_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Transformers() hands the tokenizer to the constraint index before loading the weights,
+    so the engine's tokenizer is ready (or building) when the first constraint needs it."""
+    import torch
+
+    order: list[str] = []
+    real_load_weights = model_store._load_weights
+
+    def load_weights(directory: Path, dtype: object) -> object:
+        order.append("weights")
+        return real_load_weights(directory, dtype)
+
+    monkeypatch.setattr(model_store, "_load_weights", load_weights)
+    prepare = TokenIndex.prepare
+    monkeypatch.setattr(TokenIndex, "prepare", lambda self: (order.append("prepare"),
+                                                             prepare(self))[1])
+    llm = Transformers()
+    assert order == ["prepare", "weights"]
+    assert llm.index.ll is llm.index.ll  # built once, in the background or on demand
+    assert isinstance(llm.model.lm_head.weight, torch.Tensor)
