@@ -34,6 +34,7 @@ from guidance_engine.errors import (
 )
 from guidance_engine.llms.base import LLM
 from guidance_engine.llms.capabilities import Capabilities
+from guidance_engine.runtime import events
 from guidance_engine.runtime.presenting import use_presenter
 from guidance_engine.runtime.program import Program, load
 
@@ -59,6 +60,7 @@ __all__ = [
     "TemplateSyntaxError",
     "UndefinedVariableError",
     "default_llm",
+    "events",
     "llm",
     "llms",
     "load",

@@ -55,7 +55,7 @@ from guidance_engine.llmcompiler.trace import (
     reset_usage,
     use_usage,
 )
-from guidance_engine.llms.base import LLM
+from guidance_engine.llms import LLM
 
 
 class LLMCompiler:

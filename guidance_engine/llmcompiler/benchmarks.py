@@ -22,7 +22,7 @@ from guidance_engine.llmcompiler.docstore import Docstore
 from guidance_engine.llmcompiler.jsonfile import read_json, records
 from guidance_engine.llmcompiler.math_tool import MathTool
 from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
-from guidance_engine.llms.base import LLM
+from guidance_engine.llms import LLM
 
 BENCHMARKS = ("parallelqa", "hotpotqa", "movie")
 DATA_ENV = "GUIDANCE_ENGINE_LLMCOMPILER_DATA"

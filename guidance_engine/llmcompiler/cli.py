@@ -28,7 +28,7 @@ from guidance_engine.llmcompiler.benchmarks import (
 from guidance_engine.llmcompiler.evaluate import format_comparison, format_summary, summarize
 from guidance_engine.llmcompiler.runner import Agent, Store, read_store, run_benchmark
 from guidance_engine.llmcompiler.tools import Latency
-from guidance_engine.llms.base import LLM
+from guidance_engine.llms import LLM
 
 MODEL_TYPES = ("transformers", "openai", "azure", "vllm", "friendli", "llamacpp")
 
@@ -130,17 +130,17 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
                                 "friendli or llamacpp); a transformers model has no endpoint")
         import torch
 
-        from guidance_engine.llms.transformers import Transformers
+        from guidance_engine.llms import Transformers
 
         torch.set_num_threads(local_threads(args))
         return Transformers(args.model_path or args.model_name)
-    from guidance_engine.llms.openai import OpenAI
+    from guidance_engine.llms import OpenAI
 
     _check_server_options(args)
     base_url = args.api_base
     name = args.model_name
     if args.model_type == "llamacpp" and args.model_path:
-        from guidance_engine.llms.llamacpp_server import LlamaCppServer
+        from guidance_engine.llms import LlamaCppServer
 
         name = name or "planner"
         server = LlamaCppServer(model=args.model_path, n_threads=local_threads(args),
@@ -161,7 +161,7 @@ def make_llm(args: argparse.Namespace, stack: contextlib.ExitStack) -> LLM:
 
 def local_threads(args: argparse.Namespace) -> int:
     """The threads of a local model (`--threads`, else the physical cores), said on stderr."""
-    from guidance_engine.llms.cpu import physical_cores
+    from guidance_engine.llms import physical_cores
 
     threads: int = args.threads or physical_cores()
     why = "--threads" if args.threads else "the machine's physical cores; --threads to change"
@@ -171,7 +171,7 @@ def local_threads(args: argparse.Namespace) -> int:
 
 def _check_server_options(args: argparse.Namespace) -> None:
     """A server model's missing key or address, named by the CLI's options (before any call)."""
-    from guidance_engine.llms.openai import PROFILES
+    from guidance_engine.llms import PROFILES
 
     kind = args.model_type
     profile = PROFILES[kind]

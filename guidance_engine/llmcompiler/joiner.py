@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guidance_engine import Program, load
 from guidance_engine.llmcompiler.answer_form import TEXT, AnswerForm
 from guidance_engine.llmcompiler.conversation import PROMPTS as SECTIONS
 from guidance_engine.llmcompiler.conversation import Conversation
@@ -33,8 +34,7 @@ from guidance_engine.llmcompiler.turns import (
     turn_grammar,
     turn_tokens,
 )
-from guidance_engine.llms.base import LLM
-from guidance_engine.runtime.program import Program, load
+from guidance_engine.llms import LLM
 
 PROMPTS = Path(__file__).parent / "prompts"
 FINISH = "Finish"

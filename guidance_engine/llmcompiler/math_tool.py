@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from guidance_engine import Program, load
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.conversation import current_conversation
 from guidance_engine.llmcompiler.tools import NO_LATENCY, Arg, Latency, Tool
 from guidance_engine.llmcompiler.trace import current_usage
 from guidance_engine.llmcompiler.turns import enforced_grammar
-from guidance_engine.llms.base import LLM
-from guidance_engine.runtime.program import Program, load
+from guidance_engine.llms import LLM
 
 PROMPTS = Path(__file__).parent / "prompts"
 _INTEGER = re.compile(r"(?<![\d.])(\d+)(?![\d.])")

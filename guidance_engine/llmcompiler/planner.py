@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guidance_engine import Program, load
+from guidance_engine import events as ev
 from guidance_engine.errors import IncompleteOutputError
 from guidance_engine.llmcompiler.conversation import Conversation, shared_system
 from guidance_engine.llmcompiler.plan import PlanItem, PlanStream, PlanSyntaxError, Task
@@ -28,9 +30,7 @@ from guidance_engine.llmcompiler.run_events import PlanText, emit
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import TokenUsage
 from guidance_engine.llmcompiler.turns import enforced_grammar
-from guidance_engine.llms.base import LLM
-from guidance_engine.runtime import events as ev
-from guidance_engine.runtime.program import Program, load
+from guidance_engine.llms import LLM
 
 PROMPTS = Path(__file__).parent / "prompts"
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from guidance_engine import Program, load
 from guidance_engine.errors import GuidanceError
 from guidance_engine.llmcompiler.answer_form import TEXT, AnswerForm, answer_form, looked_up
 from guidance_engine.llmcompiler.joiner import strip_action
@@ -53,8 +54,7 @@ from guidance_engine.llmcompiler.turns import (
     turn_grammar,
     turn_tokens,
 )
-from guidance_engine.llms.base import LLM
-from guidance_engine.runtime.program import Program, load
+from guidance_engine.llms import LLM
 
 PROMPTS = Path(__file__).parent / "prompts"
 FINISH = "Finish("

@@ -203,7 +203,7 @@ async def watch(run: Awaitable[T], every: float = UPDATE_SECONDS) -> T:
     timeline = Timeline()
     with watching(timeline.feed):
         task = asyncio.ensure_future(run)  # the task copies the context: the sink goes along
-    from guidance_engine.display.jupyter import in_kernel
+    from guidance_engine.display import in_kernel
 
     if not in_kernel():
         return await task

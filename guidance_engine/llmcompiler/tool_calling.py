@@ -28,7 +28,7 @@ from guidance_engine.llmcompiler.react import CONTEXT_TOOLS
 from guidance_engine.llmcompiler.settings import check_count, check_question, tool_table
 from guidance_engine.llmcompiler.tools import Tool
 from guidance_engine.llmcompiler.trace import AgentResult, ReactStep, Trace
-from guidance_engine.llms.openai_wire import with_retries
+from guidance_engine.llms import with_retries
 
 SYSTEM = (
     "Answer the question using the tools. Call every tool you need; calls that do not depend on "

@@ -17,8 +17,8 @@ import contextvars
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from guidance_engine.llms.base import GenStats
-from guidance_engine.runtime import events as ev
+from guidance_engine import events as ev
+from guidance_engine.llms import GenStats
 
 
 @dataclass

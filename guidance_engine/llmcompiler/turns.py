@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import guidance_engine
 from guidance_engine.errors import GuidanceError
-from guidance_engine.llms.base import LLM
+from guidance_engine.llms import LLM
 
 #: Longest thought line the turn grammar allows (the completion templates stop it at 120 tokens).
 THOUGHT_CHARS = 300

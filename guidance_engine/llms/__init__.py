@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from guidance_engine.llms.base import LLM
+from guidance_engine.llms.base import LLM, GenStats
+from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.mock import Mock
 
 _LAZY = {
@@ -17,9 +18,15 @@ _LAZY = {
     "OpenAI": "guidance_engine.llms.openai",
     "LlamaCpp": "guidance_engine.llms.llamacpp",
     "local_model": "guidance_engine.llms.llamacpp_local",
+    "LlamaCppServer": "guidance_engine.llms.llamacpp_server",
+    "PROFILES": "guidance_engine.llms.openai_profiles",
+    "with_retries": "guidance_engine.llms.openai_wire",
 }
 
-__all__ = ["LLM", "LlamaCpp", "Mock", "OpenAI", "Transformers", "local_model"]
+__all__ = [
+    "LLM", "PROFILES", "GenStats", "LlamaCpp", "LlamaCppServer", "Mock", "OpenAI", "Transformers",
+    "local_model", "physical_cores", "with_retries",
+]
 
 
 def __getattr__(name: str) -> Any:
