@@ -71,8 +71,9 @@ def test_unknown_keywords_are_refused_with_a_did_you_mean() -> None:
         assert s("Name:", top_k=5, caching=False)["choices"][0]["text"] == "x"
 
 
-def test_a_real_model_session_serves_several_calls(smol_llm: Any) -> None:
-    with smol_llm.session() as s:
+def test_a_real_model_session_serves_several_calls(local_llm: Any) -> None:
+    """0.0.64's session call on each local backend (`Transformers()`, `LlamaCpp()`)."""
+    with local_llm.session() as s:
         first = s("The capital of France is", max_tokens=3)
         again = s("The capital of France is", max_tokens=3, logprobs=2)
     assert first["choices"][0]["text"] == again["choices"][0]["text"]

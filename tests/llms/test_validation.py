@@ -26,7 +26,9 @@ BACKENDS: dict[str, Callable[[Any], LLM]] = {
     "vllm": _openai("vllm"),
     "openai": _openai("openai"),
     "transformers": lambda request: request.getfixturevalue("smol_llm"),
+    "llamacpp in-process": lambda request: request.getfixturevalue("llamacpp_llm"),
 }
+LOCAL = {"transformers", "llamacpp in-process"}  # these load the default model
 
 CASES = {
     "stop_regex": ("Count:\n  {{gen 'n' stop_regex='[0-9'}}",
@@ -46,7 +48,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("backend", [
-    pytest.param(name, marks=[pytest.mark.model] if name == "transformers" else [])
+    pytest.param(name, marks=[pytest.mark.model] if name in LOCAL else [])
     for name in BACKENDS])
 def test_every_backend_refuses_a_bad_regex_before_any_call_with_the_same_error(
     backend: str, case: str, request: pytest.FixtureRequest,
