@@ -36,7 +36,7 @@ from guidance_engine.llms.kv import common_prefix
 from guidance_engine.llms.llamacpp_grammar import HEADER
 from guidance_engine.llms.local import GenerationCancelled as GenerationCancelled
 from guidance_engine.llms.local import TokenizerRoles, context_budget
-from guidance_engine.llms.model_store import cache_root, default_gguf_path, load_tokenizer
+from guidance_engine.llms.model_store import default_gguf_path, load_tokenizer
 
 DEFAULT_MAX_TOKENS = 500  # the classic guidance default for gen
 
@@ -115,30 +115,8 @@ class LlamaCppModel(TokenizerRoles, ClassicLLM):
 
     # -- tokens --------------------------------------------------------------------------------
 
-    @property
-    def index(self) -> TokenIndex:
-        """The constraint engine's view of the vocabulary (healing, replaying constraints)."""
-        if self._index is None:
-            self._index = TokenIndex.for_tokenizer(self.tokenizer, cache_root() / "token-index")
-        return self._index
-
-    def constraint_index(self) -> TokenIndex:
-        return self.index
-
-    @property
-    def end_ids(self) -> set[int]:
-        """Tokens that end a gen: EOS and the special tokens closing an assistant turn."""
-        if self._end_ids is None:
-            eos = self.tokenizer.eos_token_id
-            ends = set(self.index.eos_ids) | ({int(eos)} if eos is not None else set())
-            if self._chat_template:
-                try:
-                    closing = self.encoder.encode_text(self.role_end("assistant"))
-                except Exception:  # a template without an assistant role: EOS alone ends
-                    closing = []
-                ends.update(t for t in closing if self.index.is_special(t))
-            self._end_ids = ends
-        return self._end_ids
+    def markup_ids(self, text: str) -> list[int]:
+        return self.encoder.encode_text(text)
 
     def check_context(self, prompt_tokens: int, max_tokens: int | None) -> int:
         """The number of tokens a gen may produce; raises when the slot cannot hold it."""

@@ -1,9 +1,9 @@
 """What the in-process backends (Transformers, LlamaCpp) share besides a sample's text
-(`sample_state.py`): role markup from the tokenizer's chat template, a select's options as
-token sequences, the context-window check, and handing a worker thread's results to the event
-loop::
+(`sample_state.py`): role markup, the constraint index and end tokens from the tokenizer, a
+select's options as token sequences, the context-window check, and handing a worker thread's
+results to the event loop::
 
-    class MyModel(TokenizerRoles, ClassicLLM): ...      # role_start / role_end from the template
+    class MyModel(TokenizerRoles, ClassicLLM): ...   # roles, index, end ids from the tokenizer
     seqs = option_sequences(encoder, tokenizer, request, healing=True)
     callback = on_loop(asyncio.get_running_loop(), on_chunk)   # safe to call from the worker
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from guidance_engine.constraints import TokenIndex
 from guidance_engine.errors import ContextOverflowError, GuidanceError
 from guidance_engine.llms.base import (
     ChunkCallback,
@@ -26,6 +27,7 @@ from guidance_engine.llms.base import (
 )
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.encode import PromptEncoder
+from guidance_engine.llms.model_store import cache_root
 
 _T = TypeVar("_T")
 
@@ -35,13 +37,23 @@ class GenerationCancelled(Exception):
     local backend's worker stops within one token or forward pass)."""
 
 
+def token_index(tokenizer: Any) -> TokenIndex:
+    """The tokenizer's (memoised) constraint index; its table is stored beside the converted
+    models, keyed by the tokenizer's content."""
+    return TokenIndex.for_tokenizer(tokenizer, cache_root() / "token-index")
+
+
 class TokenizerRoles:
-    """`role_start` / `role_end` from the chat template (`_chat_template`, the tokenizer's own
-    by default), read into a `RoleMarkup` on first use."""
+    """What a local model reads from its tokenizer: `role_start` / `role_end` from the chat
+    template (`_chat_template`, the tokenizer's own by default), the constraint engine's
+    `index`, and the `end_ids` that end a gen; each read on first use. A backend supplies
+    `markup_ids`, how it tokenizes template markup."""
 
     tokenizer: Any
     _chat_template: str | None
     _markup: RoleMarkup | None
+    _index: TokenIndex | None
+    _end_ids: set[int] | None
 
     @property
     def markup(self) -> RoleMarkup:
@@ -56,6 +68,37 @@ class TokenizerRoles:
 
     def role_end(self, role: str) -> str:
         return self.markup.end(role)
+
+    @property
+    def index(self) -> TokenIndex:
+        """The constraint engine's view of the vocabulary, on first use (its table is loaded
+        from the model cache in ~30 ms; built and stored there the first time, ~0.35 s)."""
+        if self._index is None:
+            self._index = token_index(self.tokenizer)
+        return self._index
+
+    def constraint_index(self) -> TokenIndex:
+        """Constraints compile on the model's vocabulary: the matcher then reuses the compile."""
+        return self.index
+
+    @property
+    def end_ids(self) -> set[int]:
+        """Tokens that end a gen: EOS and the special tokens closing an assistant turn."""
+        if self._end_ids is None:
+            eos = self.tokenizer.eos_token_id
+            ends = set(self.index.eos_ids) | ({int(eos)} if eos is not None else set())
+            if self._chat_template:
+                try:
+                    closing = self.markup_ids(self.role_end("assistant"))
+                except Exception:  # a template without an assistant role: EOS alone ends
+                    closing = []
+                ends.update(t for t in closing if self.index.is_special(t))
+            self._end_ids = ends
+        return self._end_ids
+
+    def markup_ids(self, text: str) -> list[int]:
+        """`text` (template markup, special tokens allowed) as this backend tokenizes it."""
+        raise NotImplementedError
 
 
 def option_sequences(

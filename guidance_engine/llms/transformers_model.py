@@ -31,8 +31,13 @@ from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.encode import PromptEncoder
 from guidance_engine.llms.kv import KVCache, PrefixCache
-from guidance_engine.llms.local import TokenizerRoles, context_budget, option_sequences
-from guidance_engine.llms.model_store import cache_root, load_model, resolve_source
+from guidance_engine.llms.local import (
+    TokenizerRoles,
+    context_budget,
+    option_sequences,
+    token_index,
+)
+from guidance_engine.llms.model_store import load_model, resolve_source
 from guidance_engine.llms.sampling import (
     OptionTrie,
     path_scores,
@@ -84,32 +89,6 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         self.capabilities = Capabilities(
             "Transformers", roles=self._chat_template is not None, kv_reuse=acceleration)
 
-    @property
-    def index(self) -> TokenIndex:
-        """The constraint engine's view of the vocabulary, on first use (its table is loaded
-        from the model cache in ~30 ms; built and stored there the first time, ~0.35 s)."""
-        if self._index is None:
-            self._index = _token_index(self.tokenizer)
-        return self._index
-
-    @property
-    def end_ids(self) -> set[int]:
-        if self._end_ids is None:
-            self._end_ids = self._find_end_ids()
-        return self._end_ids
-
-    def _find_end_ids(self) -> set[int]:
-        """Tokens that end generation: EOS and the special tokens closing an assistant turn."""
-        eos = self.tokenizer.eos_token_id
-        ends = set(self.index.eos_ids) | ({int(eos)} if eos is not None else set())
-        if self._chat_template:
-            try:
-                closing = self.encode(self.role_end("assistant"))
-            except Exception:  # a template without an assistant role: EOS alone ends a turn
-                closing = []
-            ends.update(t for t in closing if self.index.is_special(t))
-        return ends
-
     # -- tokens --------------------------------------------------------------------------------
 
     @property
@@ -122,6 +101,9 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
+    def markup_ids(self, text: str) -> list[int]:
+        return self.encode(text)
+
     def option_sequences(self, request: SelectRequest, healing: bool) -> list[list[int]]:
         """Token sequences of prompt + option (+ suffix) for every option (`local.py`)."""
         return option_sequences(self.encoder, self.tokenizer, request, healing)
@@ -130,12 +112,6 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         """The number of tokens a gen may produce; raises when the context cannot hold it."""
         return context_budget(prompt_tokens, max_tokens, self.context_length, DEFAULT_MAX_TOKENS,
                               "the model's context window", "max_position_embeddings")
-
-    # -- constraints ---------------------------------------------------------------------------
-
-    def constraint_index(self) -> TokenIndex:
-        """Constraints compile on the model's vocabulary: the matcher then reuses the compile."""
-        return self.index
 
     # -- forward passes ------------------------------------------------------------------------
 
@@ -208,7 +184,7 @@ def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[A
         resolve_source(model)  # clear errors for bad paths before importing anything heavy
         # The constraint engine's tokenizer builds (GIL released) while the weights load.
         return load_model(model, device=device, dtype=dtype,
-                          on_tokenizer=lambda tok: _token_index(tok).prepare())
+                          on_tokenizer=lambda tok: token_index(tok).prepare())
     if tokenizer is None:
         raise ModelLoadError(
             "Transformers(model=<model object>) needs tokenizer=<its tokenizer> as well"
@@ -217,9 +193,3 @@ def _load(model: Any, tokenizer: Any, device: str | None, dtype: Any) -> tuple[A
         model.to(device)
     model.eval()
     return model, tokenizer
-
-
-def _token_index(tokenizer: Any) -> TokenIndex:
-    """The tokenizer's (memoised) index; its table is stored beside the converted models,
-    keyed by content."""
-    return TokenIndex.for_tokenizer(tokenizer, cache_root() / "token-index")
