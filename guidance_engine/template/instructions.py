@@ -49,8 +49,9 @@ class CallSite:
 
     `gen` without `stop` stops at: the quote character when the tag sits between a matching pair
     of quotes (`prev_text` ends with it and `next_text` starts with it); the role's end markup when
-    the tag ends the body of a role block (`at_body_end` and `role`); otherwise `next_text` when
-    it is not empty.
+    the tag ends the body of a role block (`at_body_end` and `role`); an XML closing tag that
+    starts `next_text`; otherwise none. `geneach` ends its list at the whole `next_text`, and
+    `select` tells its options apart by it.
     """
 
     prev_text: str = ""  # text of the Text node right before the tag in the same body

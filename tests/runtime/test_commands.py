@@ -49,10 +49,12 @@ def test_gen_stop_inferred_from_quotes() -> None:
     assert (str(out), gen_requests(llm)[0].stop) == ('name: "Bob" ok', ('"',))
 
 
-def test_gen_stop_inferred_from_next_text() -> None:
-    llm = Mock("30\nAge: 40")
-    out = run("Age: {{gen 'a'}}\nAge:", llm)
-    assert (out["a"], gen_requests(llm)[0].stop) == ("30", ("\nAge:",))
+def test_gen_next_text_is_not_a_stop_but_a_closing_tag_is() -> None:
+    # 0.0.64 dropped the next-text default ("too easy to accidentally trigger"); its docstring
+    # keeps quotes, XML closing tags and role ends.
+    llm = Mock("30")
+    out = run("Age: {{gen 'a'}}\nAge: <b>{{gen 'b'}}</b> and", llm)
+    assert (out["a"], [r.stop for r in gen_requests(llm)]) == ("30", [(), ("</b>",)])
 
 
 def test_gen_stop_inferred_from_role_end() -> None:
@@ -275,7 +277,7 @@ def test_geneach_min_and_max_iterations() -> None:
 
 def test_geneach_hidden() -> None:
     out = run("a{{#geneach 'xs' num_iterations=2 hidden=True}}<{{gen 'this'}}>{{/geneach}}b",
-              Mock(["1>", "2>"]))
+              Mock(["1", "2"]))
     assert (str(out), out["xs"]) == ("ab", ["1", "2"])
 
 
@@ -455,18 +457,18 @@ def test_one_session_per_execution_closed_at_the_end() -> None:
     assert opened == ["open", "close", "open", "close"]
 
 
-def test_gen_at_the_end_of_a_loop_body_stops_at_the_next_iteration_opening() -> None:
-    llm = Mock(["a\n- b", "- ", "b", "END"])
+def test_gen_at_the_end_of_a_loop_body_sees_the_next_iteration_opening() -> None:
+    llm = Mock(["a", "\n- ", "b", "\nEND"])
     out = run("List:{{#geneach 'items'}}\n- {{gen 'this'}}{{/geneach}}\nEND", llm)
-    assert [r.stop for r in gen_requests(llm)] == [("\n- ",), ("\n- ",)]
+    assert [r.stop for r in gen_requests(llm)] == [(), ()]  # no next-text stop (0.0.64)
     assert (str(out), out["items"]) == ("List:\n- a\n- b\nEND", ["a", "b"])
 
 
 def test_gen_at_the_end_of_an_each_body_with_join_free_opening() -> None:
     llm = Mock("x; y")
-    run("{{#each xs}}; {{gen 'r' list_append=True}}{{/each}}", llm, xs=[1, 2])
+    run("{{#each xs}}</x>{{gen 'r' list_append=True}}{{/each}}", llm, xs=[1, 2])
     # The last iteration is followed by the template's end, so it has no stop.
-    assert [r.stop for r in gen_requests(llm)] == [("; ",), ()]
+    assert [r.stop for r in gen_requests(llm)] == [("</x>",), ()]
 
 
 def test_gen_in_the_last_each_iteration_stops_at_the_text_after_the_loop() -> None:
@@ -474,33 +476,34 @@ def test_gen_in_the_last_each_iteration_stops_at_the_text_after_the_loop() -> No
     run("[{{#each xs}}'{{gen 'r' list_append=True}}', {{/each}}]", llm, xs=[1, 2])
     assert [r.stop for r in gen_requests(llm)] == [("'",), ("'",)]
     llm = Mock("x")
-    run("({{#each xs}}<{{gen 'r' list_append=True}}{{/each}})", llm, xs=[1, 2])
-    assert [r.stop for r in gen_requests(llm)] == [("<",), (")",)]
+    run("({{#each xs}}<v>{{gen 'r' list_append=True}}{{/each}}</v>)", llm, xs=[1, 2])
+    assert [r.stop for r in gen_requests(llm)] == [(), ("</v>",)]
 
 
 def test_gen_at_the_end_of_an_if_or_block_body_stops_at_the_text_after_it() -> None:
-    for template in ("{{#if 1}}A {{gen 'v'}}{{/if}}, then",
-                     "{{#block 'b'}}A {{gen 'v'}}{{/block}}, then",
-                     "{{#if 0}}x{{else}}A {{gen 'v'}}{{/if}}, then",
+    for template in ("{{#if 1}}A {{gen 'v'}}{{/if}}</p>, then",
+                     "{{#block 'b'}}A {{gen 'v'}}{{/block}}</p>, then",
+                     "{{#if 0}}x{{else}}A {{gen 'v'}}{{/if}}</p>, then",
                      '"{{#if 1}}{{gen \'v\'}}{{/if}}"'):
         llm = Mock("x")
         run(template, llm)
-        expected = ('"',) if template.startswith('"') else (", then",)
+        # a quote pair must enclose the tag itself (prev_text is not looked through)
+        expected = () if template.startswith('"') else ("</p>",)
         assert gen_requests(llm)[0].stop == expected, template
 
 
 def test_gen_before_a_role_end_or_a_hidden_block_end_does_not_look_past_it() -> None:
     llm = Mock("x")
     run("{{#user}}{{#if 1}}{{gen 'v'}}{{/if}}{{/user}} after", llm)
-    run("{{#block hidden=True}}A {{gen 'w'}}{{/block}} after", llm)
-    run("{{#user}}{{#block}}{{gen 'u'}}{{/block}} more{{/user}}", llm)
-    assert [r.stop for r in gen_requests(llm)] == [("<|im_end|>",), (), (" more",)]
+    run("{{#block hidden=True}}A {{gen 'w'}}{{/block}}</p> after", llm)
+    run("{{#user}}{{#block}}{{gen 'u'}}{{/block}}</b> more{{/user}}", llm)
+    assert [r.stop for r in gen_requests(llm)] == [("<|im_end|>",), (), ("</b>",)]
 
 
 def test_gen_at_the_end_of_a_numbered_geneach_stops_at_the_text_after_it() -> None:
     llm = Mock("x")
-    run("{{#geneach 'xs' num_iterations=2}}- {{gen 'this'}}{{/geneach}}.", llm)
-    assert [r.stop for r in gen_requests(llm)] == [("- ",), (".",)]
+    run("{{#geneach 'xs' num_iterations=2}}<li>{{gen 'this'}}{{/geneach}}</ul>.", llm)
+    assert [r.stop for r in gen_requests(llm)] == [(), ("</ul>",)]
 
 
 def test_hidden_block_inside_geneach_is_seen_by_its_own_gen_only() -> None:

@@ -22,9 +22,11 @@ from guidance_engine.template.instructions import CallSite
     [
         (CallSite(prev_text='x = "', next_text='", y'), ('"',)),
         (CallSite(prev_text="x = '", next_text="'"), ("'",)),
-        (CallSite(prev_text='x = "', next_text="'"), ("'",)),
+        (CallSite(prev_text='x = "', next_text="'"), ()),  # not a pair of quotes
         (CallSite(at_body_end=True, role="user"), ("<|im_end|>",)),
-        (CallSite(next_text="\nB:", at_body_end=False, role="user"), ("\nB:",)),
+        (CallSite(next_text="\nB:", at_body_end=False, role="user"), ()),  # 0.0.64: no next text
+        (CallSite(next_text="</answer>\nB:"), ("</answer>",)),
+        (CallSite(next_text="<answer>"), ()),
         (CallSite(), ()),
     ],
 )

@@ -2,11 +2,13 @@
 
     Name: "{{gen 'name'}}"      stop inferred as '"' (the tag sits between quotes)
     {{#user}}{{gen 'q'}}{{/user}}  stop inferred as the role's end markup
-    A: {{gen 'a'}}\\nB:          stop inferred as the next fixed text, '\\nB:'
+    <a>{{gen 'a'}}</a>          stop inferred as the closing tag '</a>'
+    A: {{gen 'a'}}\\nB:          no stop inferred (0.0.64 dropped the next-text default)
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from guidance_engine.llms.arguments import ArgumentError, expect
@@ -108,19 +110,44 @@ def _save(
         ctx.set_variable(f"{name}_logprobs", pick(tuple(per_sample)))
 
 
+_CLOSING_TAG = re.compile(r"</[A-Za-z_][\w.:-]*\s*>")
+
+
 def infer_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
-    """The 0.0.64 default stop: enclosing quote, else role end at a role body's end, else next text.
+    """0.0.64's documented default stop for `gen`: the enclosing quote, else the role's end at
+    the end of a role body, else an XML closing tag that starts the next text; else none.
+
+    0.0.64 tried the next fixed text too and dropped it ("too easy to accidentally trigger"),
+    so `A: {{gen 'a'}}\\nB:` has no inferred stop here either.
 
     >>> infer_stop(CallSite(prev_text='x = "', next_text='"\\n'), None)  # doctest: +SKIP
     ('"',)
     """
+    enclosing = _enclosing_stop(site, llm)
+    if enclosing is not None:
+        return enclosing
+    tag = _CLOSING_TAG.match(site.next_text)
+    return (tag.group(0),) if tag else ()
+
+
+def list_end_stop(site: CallSite, llm: LLM) -> tuple[str, ...]:
+    """What ends a `geneach` list when no `stop=` is given: the enclosing quote or role end,
+    else the whole fixed text after the block (0.0.64 asked the model for an end of text
+    instead; a list needs some text to choose against)."""
+    enclosing = _enclosing_stop(site, llm)
+    if enclosing is not None:
+        return enclosing
+    return (site.next_text,) if site.next_text else ()
+
+
+def _enclosing_stop(site: CallSite, llm: LLM) -> tuple[str, ...] | None:
     for quote in ("'''", '"""', "```", '"', "'", "`"):  # longest first, as 0.0.64 did
         if site.prev_text.endswith(quote) and site.next_text.startswith(quote):
             return (quote,)
     if site.at_body_end and site.role is not None:
         end = llm.role_end(site.role).strip()
         return (end,) if end else ()
-    return (site.next_text,) if site.next_text else ()
+    return None
 
 
 COMMANDS = [Command("gen", gen)]

@@ -1,0 +1,100 @@
+"""Runs tests/guidance064/cases.py in the real guidance 0.0.64 and prints what it observed as JSON.
+
+Run by tests/test_guidance064_differential.py with the side venv's Python (build/g064-venv,
+`make g064`), never with ours: `python runner.py [CASE_NAME ...]` (all cases when none is
+named). For each case: per call, `str(program)`, `program.text`, the user's variables and
+whether the call failed; and every generation request the Mock received (prompt, stop,
+max_tokens, n, temperature). 0.0.64 prints a traceback when a program fails; that goes to
+stderr so stdout stays JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import guidance
+
+_spec = importlib.util.spec_from_file_location("g064_cases", Path(__file__).with_name("cases.py"))
+assert _spec is not None and _spec.loader is not None
+cases = importlib.util.module_from_spec(_spec)
+sys.modules["g064_cases"] = cases  # dataclasses look their module up while the file runs
+_spec.loader.exec_module(cases)
+
+
+class RecordingMock(guidance.llms.Mock):
+    """0.0.64's Mock, recording the generation requests (select's one-token probes are not)."""
+
+    def __init__(self, output: Any) -> None:
+        super().__init__(output)
+        self.gens: list[dict[str, Any]] = []
+
+    def __call__(self, prompt: str, *args: Any, **kwargs: Any) -> Any:
+        if "logit_bias" not in kwargs:
+            stop = kwargs.get("stop")
+            self.gens.append({
+                "prompt": prompt,
+                "stop": [stop] if isinstance(stop, str) else list(stop or []),
+                "max_tokens": kwargs.get("max_tokens"),
+                "n": kwargs.get("n", 1),
+                "temperature": kwargs.get("temperature"),
+            })
+        return super().__call__(prompt, *args, **kwargs)
+
+    def end_of_text(self) -> str:
+        """select asks for it when nothing follows; 0.0.64's Mock lacks it (its OpenAI has it)."""
+        return "<|endoftext|>"
+
+
+def build(value: Any) -> Any:
+    if isinstance(value, cases.Partial):
+        return guidance(value.template, **{k: build(v) for k, v in value.variables.items()})
+    return value
+
+
+def run_case(case: Any) -> dict[str, Any]:
+    llm = RecordingMock(copy.deepcopy(case.mock))
+    runs: list[dict[str, Any]] = []
+    try:
+        program = guidance(case.template, llm=llm,
+                           **{k: build(v) for k, v in case.variables.items()})
+    except Exception as exc:  # a syntax error at construction
+        return {"runs": [_failed(exc)], "gens": llm.gens}
+    current = program
+    for kwargs in case.runs:
+        target = current if case.chain else program
+        try:
+            out = target(**{k: build(v) for k, v in kwargs.items()})
+        except Exception as exc:
+            runs.append(_failed(exc))
+            break
+        if out._exception is not None:  # 0.0.64 keeps a run's error on the program
+            runs.append(_failed(out._exception))
+            break
+        runs.append({"str": str(out), "text": out.text,
+                     "variables": cases.visible_variables(out.variables()), "error": None})
+        current = out
+    return {"runs": runs, "gens": llm.gens}
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    return {"str": None, "text": None, "variables": None,
+            "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def main(names: list[str]) -> None:
+    chosen = [c for c in cases.CASES if not names or c.name in names]
+    results = {}
+    with contextlib.redirect_stdout(sys.stderr):
+        for case in chosen:
+            results[case.name] = run_case(case)
+    json.dump({"version": guidance.__version__, "cases": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
