@@ -37,7 +37,8 @@ sys.modules["g064_cases"] = cases
 _spec.loader.exec_module(cases)
 
 # Known differences: case -> (why we keep our behaviour, what is not compared: "str", "text",
-# "variables", "stop" (of the generation requests) or "all"). Each is listed in
+# "variables", "stop" (of the generation requests), "rest" (a partial program's `str` after its
+# first tag) or "all"). Each is listed in
 # docs/compatibility.md; everything else of the case is still compared.
 _LEAK = "0.0.64 writes every {{#select}} option into the text (DESIGN.md known defect)"
 KNOWN: dict[str, tuple[str, set[str]]] = {
@@ -60,6 +61,14 @@ KNOWN: dict[str, tuple[str, set[str]]] = {
                         "save the prompt the model got", {"variables"}),
     "lib_callable_function": ("0.0.64's `callable` raises TypeError on a function (it regex-"
                               "matches the value first)", {"all"}),
+    "geneach_select": (_LEAK, {"str", "text"}),
+    "gen_n_list_append": ("0.0.64 loses n>1 samples with list_append=True when the variable is "
+                          "new (it appends to a list it never stores)", {"variables"}),
+    "each_await": ("0.0.64's #each cannot stop at an await: NameError (`re` is not imported "
+                   "in its _each.py)", {"all"}),
+    "chat_agent": ("0.0.64 resumes a loop by re-parsing a rewritten template (`this.` becomes "
+                   "`conversation[-1].`, the loop tag follows the body again); ours continues "
+                   "from the tag. Only the text before the first tag is compared", {"rest"}),
     "fn_no_args": ("0.0.64 writes a function's repr (with its address) for `{{f}}`; we call it, "
                    "as `{{f()}}` does in both", {"all"}),
 }
@@ -123,7 +132,8 @@ def _failed(exc: BaseException) -> dict[str, Any]:
 
 
 def _gens(llm: Mock) -> list[dict[str, Any]]:
-    return [{"prompt": call.prompt, "stop": list(call.stop), "max_tokens": call.max_tokens,
+    return [{"prompt": call.prompt, "stop": list(call.stop),
+             "stop_regex": list(call.stop_regex), "max_tokens": call.max_tokens,
              "n": call.n, "temperature": call.temperature}
             for call in llm.calls if isinstance(call, GenRequest)]
 
@@ -133,6 +143,9 @@ def comparable(record: dict[str, Any], skip: set[str]) -> dict[str, Any]:
     runs = [{key: (value is not None if key == "error" else
                    None if key in skip else value) for key, value in run.items()}
             for run in record["runs"]]
+    for run in runs:
+        if "rest" in skip and run["text"] is None and run["str"] is not None:
+            run["str"] = run["str"].split("{{")[0]
     gens = [{**gen, "stop": None} if "stop" in skip else gen for gen in record["gens"]]
     return {"runs": runs, "gens": gens}
 
@@ -166,5 +179,5 @@ def test_every_case_ran_in_064(reference: dict[str, Any]) -> None:
 
 def test_known_differences_name_real_cases_and_fields() -> None:
     assert set(KNOWN) <= {c.name for c in cases.CASES}
-    assert all(fields <= {"str", "text", "variables", "stop", "all"}
+    assert all(fields <= {"str", "text", "variables", "stop", "rest", "all"}
                for _, fields in KNOWN.values())

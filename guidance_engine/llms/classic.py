@@ -122,6 +122,9 @@ class ClassicLLM(LLM):
     """A backend with 0.0.64's one-off call: `llm("Name:", max_tokens=5)` opens a session,
     calls it and closes it (with `asynchronous=True`, an awaitable of the result)."""
 
+    #: 0.0.64's chat programs open with `{{#system~}}{{llm.default_system_prompt}}{{~/system}}`.
+    default_system_prompt = "You are a helpful assistant."
+
     @abstractmethod
     def session(self, asynchronous: bool = False) -> ClassicSession:
         """A new session (see `LLM.session`), callable with a prompt."""

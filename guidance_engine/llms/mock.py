@@ -104,7 +104,10 @@ class Mock(ClassicLLM):
         return session
 
     def role_start(self, role: str, **kwargs: Any) -> str:
-        return f"<|im_start|>{role}\n"
+        """ChatML, with a role block's keyword arguments as attributes, as 0.0.64's Mock wrote
+        them: `{{#role 'user' name='bob'}}` opens with `<|im_start|>user name="bob"`."""
+        attributes = "".join(f' {key}="{value}"' for key, value in kwargs.items())
+        return f"<|im_start|>{role}{attributes}\n"
 
     def role_end(self, role: str) -> str:
         return "<|im_end|>"

@@ -149,10 +149,13 @@ def _site(body: tuple[nodes.Node, ...], index: int, role: str | None) -> ins.Cal
     """The text around `body[index]` in its own body, and the enclosing role."""
     before = body[index - 1] if index > 0 else None
     after = body[index + 1] if index + 1 < len(body) else None
+    # Only blank text between the tag and the body's end still counts as the end (0.0.64 saw a
+    # role's closing tag past the text node that follows the tag).
+    blank_tail = isinstance(after, nodes.Text) and index + 2 == len(body) and not after.text.strip()
     return ins.CallSite(
         prev_text=before.text if isinstance(before, nodes.Text) else "",
         next_text=after.text if isinstance(after, nodes.Text) else "",
-        at_body_end=after is None,
+        at_body_end=after is None or blank_tail,
         role=role,
     )
 

@@ -341,3 +341,55 @@ case("err_stray_close", "text {{/if}}", error=True)
 case("err_bad_tag", "{{#each}}", error=True)
 case("err_unclosed_tag", "Hello {{name", variables={"name": "x"}, error=True)
 case("err_function_raises", "{{subtract 'a' 1}}", error=True)
+
+# --- notebook-era programs and less common constructs
+AGENT = ("{{#system~}}\nYou are a helpful assistant.\n{{~/system}}\n"
+         "{{~#geneach 'conversation' stop=False}}\n{{#user~}}\n"
+         "{{set 'this.user_text' (await 'user_text') hidden=False}}\n{{~/user}}\n"
+         "{{#assistant~}}\n{{gen 'this.ai_text' temperature=0 max_tokens=30}}\n{{~/assistant}}\n"
+         "{{~/geneach}}")
+case("chat_agent", AGENT, mock=["Hello! How can I help?", "Goodbye."],
+     runs=({}, {"user_text": "hi"}, {"user_text": "bye"}))
+case("system_prompt_from_llm", "{{#system~}}{{llm.default_system_prompt}}{{~/system}}")
+case("escaped_tag", "Literal \\{{name}} and {{name}}", variables={"name": "N"})
+case("role_kwargs", "{{#role 'user' name='bob'}}hi{{/role}}")
+case("function_role", "{{#function~}}result: 4{{~/function}}{{#assistant}}{{gen 'r'}}"
+     "{{/assistant}}", mock="four")
+case("gen_stop_regex", "Count: {{gen 'n' stop_regex='[a-z]'}}!", mock="123")
+case("gen_save_stop_text", "Say {{gen 'x' stop='.' save_stop_text=True}}.", mock="hi")
+case("gen_n_list_append", "{{gen 'xs' n=2 temperature=0.5 list_append=True}}|{{gen 'xs' n=2 "
+     "temperature=0.5 list_append=True}}", mock=["a", "b", "c", "d"])
+case("each_parallel", "{{#each things parallel=True hidden=True}}{{this}}: {{gen 'outs' "
+     "list_append=True}}{{/each}}!", mock="p", variables={"things": ["a", "b"]})
+case("each_and_list", "{{#each things}}{{#if @last}}and {{/if}}{{this}}{{#unless @last}}, "
+     "{{/unless}}{{/each}}", variables={"things": ["x", "y", "z"]})
+case("literals", "{{add 1.5 2}} {{equal x True}} {{#each [1, 2]}}<{{this}}>{{/each}} "
+     "{{len {'a': 1, 'b': 2}}}", variables={"x": True})
+case("set_dict", "{{set {'a': 1, 'b': 'x'}}}{{a}}{{b}}")
+case("geneach_break", "{{#geneach 'xs' num_iterations=3}}{{#if (equal @index 2)}}{{break}}"
+     "{{/if}}<{{gen 'this' max_tokens=2}}>{{/geneach}}.", mock=["a", "b", "c"])
+case("each_await", "{{#each things}}{{this}}={{await 'v'}};{{/each}}end",
+     variables={"things": ["p", "q"]}, runs=({}, {"v": 1}, {"v": 2}))
+case("role_end_after_newline", "{{#assistant}}{{gen 'a'}}\n{{/assistant}}", mock="x")
+case("role_comment", "{{#user}}{{! note }}Hi{{/user}}")
+case("partial_args", "{{>greet who='Ann'}} / {{>greet who=name}}",
+     variables={"greet": Partial("Hello {{who}}"), "name": "Bo"})
+case("parse_gen", "{{parse code}}", mock="42", variables={"code": "Q {{gen 'x'}}"})
+case("select_list_append", "{{#each things}}{{select 'picks' options=opts list_append=True}};"
+     "{{/each}}", mock=["b", "a"], variables={"things": [1, 2], "opts": ["a", "b"]})
+case("function_in_dict", "{{tools.shout 'a'}} {{tools.describe 'B' age=2}}",
+     variables={"tools": {"shout": shout, "describe": describe}})
+case("await_missing_program", "Hi {{name}}! {{gen 'x'}}", mock="ok",
+     variables={"await_missing": True}, runs=({}, {"name": "Ann"}))
+case("hidden_role_then_gen", "{{#system}}S{{/system}}{{#user hidden=True}}secret{{/user}}"
+     "{{#user}}Q{{/user}}{{#assistant}}{{gen 'a'}}{{/assistant}}", mock="A")
+case("nested_blocks_vars", "{{#block 'outer'}}[{{#block 'inner'}}{{x}}{{/block}}]{{/block}}"
+     "{{outer}}{{inner}}", variables={"x": "v"})
+case("gen_in_if", "{{#if flag}}A: {{gen 'a'}}{{else}}B{{/if}} end", mock="yes",
+     variables={"flag": True})
+case("geneach_select", "{{#geneach 'votes' num_iterations=2}}vote: {{#select 'this'}}up{{or}}"
+     "down{{/select}}\n{{/geneach}}", mock=["down", "up"])
+case("tool_def_style", "{{#each functions}}// {{this.description}}\ntype {{this.name}} = "
+     "{{#if contains(this, 'x')}}x{{else}}none{{/if}};\n{{/each}}",
+     variables={"functions": [{"name": "f", "description": "does f"},
+                              {"name": "g", "description": "does g", "x": 1}]})

@@ -36,10 +36,10 @@ class RecordingMock(guidance.llms.Mock):
 
     def __call__(self, prompt: str, *args: Any, **kwargs: Any) -> Any:
         if "logit_bias" not in kwargs:
-            stop = kwargs.get("stop")
             self.gens.append({
                 "prompt": prompt,
-                "stop": [stop] if isinstance(stop, str) else list(stop or []),
+                "stop": _as_list(kwargs.get("stop")),
+                "stop_regex": _as_list(kwargs.get("stop_regex")),
                 "max_tokens": kwargs.get("max_tokens"),
                 "n": kwargs.get("n", 1),
                 "temperature": kwargs.get("temperature"),
@@ -49,6 +49,10 @@ class RecordingMock(guidance.llms.Mock):
     def end_of_text(self) -> str:
         """select asks for it when nothing follows; 0.0.64's Mock lacks it (its OpenAI has it)."""
         return "<|endoftext|>"
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def build(value: Any) -> Any:

@@ -87,6 +87,30 @@ def test_gen_list_append() -> None:
     assert (str(out), out["x"]) == ("a,b", ["a", "b"])
 
 
+def test_gen_stop_text_is_none_when_no_stop_ended_the_text() -> None:
+    out = run("Q {{gen 'x' save_stop_text=True stop='!'}}", Mock("no bang"))
+    assert (out["x"], out["x_stop_text"]) == ("no bang", None)
+
+
+def test_role_end_is_inferred_past_blank_text_before_the_close() -> None:
+    llm = Mock("hi")
+    out = run("{{#assistant}}\n{{gen 'a'}}\n{{/assistant}}", llm)
+    assert gen_requests(llm)[0].stop == ("<|im_end|>",)  # as 0.0.64 did
+    run("{{#assistant}}{{gen 'b'}} and more{{/assistant}}", llm)
+    assert gen_requests(llm)[1].stop == ()
+    assert str(out) == "<|im_start|>assistant\n\nhi\n<|im_end|>"
+
+
+def test_mock_role_start_writes_role_block_arguments() -> None:
+    out = run("{{#role 'user' name='bob'}}hi{{/role}}", Mock("x"))
+    assert str(out) == '<|im_start|>user name="bob"\nhi<|im_end|>'
+
+
+def test_llm_default_system_prompt() -> None:
+    out = run("{{#system~}}{{llm.default_system_prompt}}{{~/system}}", Mock("x"))
+    assert str(out) == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>"
+
+
 def test_gen_save_prompt_and_stop_text() -> None:
     out = run("Q {{gen 'x' save_prompt='p' save_stop_text=True stop='!'}}", Mock("a!b"))
     assert out.variables() == {"x": "a", "p": "Q ", "x_stop_text": "!"}

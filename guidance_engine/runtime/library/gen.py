@@ -99,7 +99,8 @@ def _save(
             ctx.set_variable(name, value)
     if save_stop_text:
         target = save_stop_text if isinstance(save_stop_text, str) else f"{name}_stop_text"
-        ctx.set_variable(target, pick(result.stop_texts))
+        # None when no stop string ended the text (max_tokens, end of text), as in 0.0.64
+        ctx.set_variable(target, pick(tuple(text or None for text in result.stop_texts)))
     if save_prompt:
         ctx.set_variable(save_prompt if isinstance(save_prompt, str) else f"{name}_prompt", prompt)
     if name is not None and result.logprobs is not None:

@@ -113,7 +113,10 @@ def block_options(name: str | None = None, hidden: bool = False) -> BlockOptions
 def role_options(
     role_name: str | None = None, hidden: bool = False, name: str | None = None, **kwargs: Any
 ) -> BlockOptions:
-    """`{{#role 'user'}}` (or `name='user'`); extra keyword arguments go to the role markup."""
+    """`{{#role 'user'}}` (or `name='user'`); extra keyword arguments go to the role markup, and
+    so does `name` when the role is given first (`{{#role 'user' name='bob'}}`, as 0.0.64)."""
+    if role_name is not None and name is not None:
+        kwargs = {"name": name, **kwargs}
     role = role_name if role_name is not None else name
     if role is None:
         raise ArgumentError("role needs the role's name: {{#role 'user'}}...{{/role}}")
