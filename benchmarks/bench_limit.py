@@ -8,9 +8,11 @@ engine runs twice (run 1 is the first in its process, run 2 finds the prefix cac
 pre-hook records every pass the engine made: its inputs (token ids, attention mask, positions,
 logits kept) and its cache's length and batch. The limit T of a run is the time the same
 passes take when replayed by hand on the main thread, each on a cache of the recorded length
-(median of 3 replays); the table shows run time / T. The same hook times the engine per pass:
-`per-pass` compares the median interval between two decoding passes of a 40-token gen after a
-~500-token prompt with a plain main-thread loop of `model(...)` + argmax at the same context.
+(median of 3 replays) on transformers' own `DynamicCache`, while the engine runs on its
+in-place cache (`llms/kv.py`); the table shows run time / T. The same hook times the engine
+per pass: `per-pass` compares the median interval between two decoding passes of a 40-token
+gen after a ~500-token prompt with a plain main-thread loop of `model(...)` + argmax on a
+`DynamicCache` at the same context.
 Time outside `forward` is split into mask, sample, commit (stops, text, chunk events) and the
 rest (tokenizing, healing, the interpreter, events, thread hand-offs), per pass.
 
@@ -123,24 +125,29 @@ class Steps:
 
 
 def replay(llm: Any, passes: list[Pass]) -> float:
-    """Seconds the passes take on this thread, each on a cache of its recorded length."""
-    import torch
+    """Seconds the passes take on this thread, each on a cache of its recorded length.
 
-    from guidance_engine.llms.kv import KVCache
+    The caches are transformers' own `DynamicCache` (T is what plain transformers costs; the
+    engine runs on its in-place cache, `llms/kv.py`)."""
+    import torch
+    from transformers import DynamicCache
 
     longest = max(p.cache_len for p in passes)
-    base = KVCache()
+    base = DynamicCache()
     if longest:
         with torch.inference_mode():
-            llm.model(input_ids=torch.randint(100, 1000, (1, longest)), cache=base.cache,
+            llm.model(input_ids=torch.randint(100, 1000, (1, longest)), cache=base,
                       use_cache=True, logits_to_keep=1)
-    snapshot = base.snapshot()
     total = 0.0
     for p in passes:
-        kv = KVCache.restore(snapshot.prefix(p.cache_len), batch=p.batch)
+        cache = DynamicCache(ddp_cache_data=[
+            (k[..., : p.cache_len, :].expand(p.batch, -1, -1, -1).contiguous(),
+             v[..., : p.cache_len, :].expand(p.batch, -1, -1, -1).contiguous())
+            for k, v in ((layer.keys, layer.values) for layer in base.layers)
+        ]) if p.cache_len else DynamicCache()
         start = time.perf_counter()
         with torch.inference_mode():
-            out = llm.model(cache=kv.cache, use_cache=True, **p.kwargs)
+            out = llm.model(cache=cache, use_cache=True, **p.kwargs)
             out.logits[:, -1, :].float()
         total += time.perf_counter() - start
     return total
@@ -247,11 +254,12 @@ def run_template(llm: Any, name: str) -> dict[str, Any]:
 
 
 def per_pass(llm: Any) -> dict[str, Any]:
-    """Median ms between two decoding passes: the engine vs a raw main-thread loop."""
+    """Median ms between two decoding passes: the engine (its in-place cache) vs a raw
+    main-thread loop on transformers' `DynamicCache`."""
     import torch
+    from transformers import DynamicCache
 
     import guidance_engine as guidance
-    from guidance_engine.llms.kv import KVCache
 
     program = guidance(COUNT, llm=llm)
     program()  # run 1: the prompt is prefilled and cached
@@ -260,16 +268,16 @@ def per_pass(llm: Any) -> dict[str, Any]:
     passes = [p for p in llm.recorder.take() if p.kwargs["input_ids"].shape[-1] == 1]
     engine = statistics.median(b.start - a.start for a, b in itertools.pairwise(passes))
     context = passes[0].cache_len
-    kv = KVCache()
+    cache = DynamicCache()
     llm.recorder.on = False
     with torch.inference_mode():
-        out = llm.model(input_ids=torch.randint(100, 1000, (1, context)), cache=kv.cache,
+        out = llm.model(input_ids=torch.randint(100, 1000, (1, context)), cache=cache,
                         use_cache=True, logits_to_keep=1)
         stamps = []
         for _ in range(len(passes) + 1):
             stamps.append(time.perf_counter())
             token = out.logits[:, -1].argmax(-1, keepdim=True)
-            out = llm.model(input_ids=token, cache=kv.cache, use_cache=True, logits_to_keep=1)
+            out = llm.model(input_ids=token, cache=cache, use_cache=True, logits_to_keep=1)
     llm.recorder.on = True
     raw = statistics.median(b - a for a, b in itertools.pairwise(stamps))
     return {"engine_ms": 1000 * engine, "raw_ms": 1000 * raw, "ratio": engine / raw,
@@ -353,7 +361,7 @@ def _medians(rounds: list[Any]) -> Any:
 def report(caller: str, result: dict[str, Any], templates: list[str]) -> None:
     pp = result["per_pass"]
     print(f"\n[{caller}] per pass at context {pp['context']}: engine {pp['engine_ms']:.1f} ms, "
-          f"raw main-thread loop {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}")
+          f"raw main-thread loop (DynamicCache) {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}")
     print(f"{'template':10s} {'run':4s} {'passes':>6s} {'fed':>5s} {'engine s':>9s} "
           f"{'limit T s':>9s} {'ratio':>6s} {'1st use':>7s} {'ratio-1st':>9s} {'outside':>8s} "
           f"{'mask':>6s} {'sample':>6s} "

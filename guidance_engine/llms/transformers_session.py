@@ -94,7 +94,7 @@ class TransformersSession(WorkerSelect, ClassicSession):
             self._flusher.cancel()
         self._worker.shutdown()
         if self.llm.acceleration and self.tokens:
-            self.llm.prefix_cache.store(self.tokens, self.kv.snapshot())
+            self.llm.prefix_cache.store(self.tokens, self.kv.take_snapshot())
 
     # -- the worker thread ---------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ class TransformersSession(WorkerSelect, ClassicSession):
         widths = [len(row.prompt_ids) - len(shared) for row in rows]
         # A row whose prompt is the shared prefix itself needs the logits after it.
         fed, reused = self._sync(list(shared), need_logits=min(widths) == 0)
-        kv = KVCache.restore(self.kv.snapshot(), batch=len(rows))
+        kv = self.kv.repeat(len(rows))
         base, width = len(shared), max(widths)
         if width == 0:
             assert self.last_logits is not None
