@@ -14,8 +14,8 @@ the table shows each variant's median and the median of its pass-by-pass ratio t
   in-place contiguous the same with a buffer exactly L + 1 long, so the views are contiguous
                       (attention on strided vs contiguous keys)
 
-Also timed: `KVCache.snapshot()` (the copy a session makes at close) and `restore` + the first
-pass after it (which copies the snapshot into a buffer of its own).
+Also timed: `KVCache.snapshot()` (a copy; a closing session hands over its buffers instead) and
+`restore` + the first pass after it (which copies the snapshot into a buffer of its own).
 """
 
 from __future__ import annotations

@@ -5,13 +5,14 @@ transformers 5.x `DynamicLayer.update` grows keys/values with `torch.cat`, a cop
 layer's whole cache at every pass (60 copies of ~24 MB for SmolLM2-135M at 530 tokens). Our
 layers (`InPlaceLayer`) keep a buffer with spare room instead, write each pass's new keys and
 values into it in place and hand the model views `buf[..., :length, :]`. Because the live cache
-is now written in place, whatever outlives it owns its memory: `snapshot()` copies (once per
-run, at session close, where the prefix cache used to copy), and a cache restored from a
-snapshot only reads it: its first write moves the data into a buffer of its own (the copy the
-first `torch.cat` used to make). Caches are built without the model config, so every layer
-keeps its full history, also in models with sliding-window layers (Gemma3): the model's
-attention masks apply the window, and cropping never has to recover states a sliding layer
-already dropped.
+is now written in place, whatever outlives it owns its memory: `snapshot()` copies, a session
+closing hands its buffers to the prefix cache (`take_snapshot()`, no copy: the cache is emptied),
+and a cache restored from a snapshot only reads it: its first write moves the data into a buffer
+of its own (the copy the first `torch.cat` used to make).
+
+Caches are built without the model config, so every layer keeps its full history, also in
+models with sliding-window layers (Gemma3): the model's attention masks apply the window, and
+cropping never has to recover states a sliding layer already dropped.
 
     >>> kv = KVCache()
     >>> out = model(input_ids, cache=kv.cache, use_cache=True)
