@@ -393,3 +393,37 @@ case("tool_def_style", "{{#each functions}}// {{this.description}}\ntype {{this.
      "{{#if contains(this, 'x')}}x{{else}}none{{/if}};\n{{/each}}",
      variables={"functions": [{"name": "f", "description": "does f"},
                               {"name": "g", "description": "does g", "x": 1}]})
+
+
+def random_cases(seed: int, count: int) -> list[Case]:
+    """`count` random cases from `seed` (tests/guidance064/generated.py), the same everywhere."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "g064_generated", Path(__file__).with_name("generated.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["g064_generated"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    cases: list[Case] = module.generate(seed, count, Case, FUNCTIONS)
+    return cases
+
+
+# --- edge probes (appended after the generator helper so the case list stays one block)
+case("each_else", "{{#each things}}{{this}}{{else}}none{{/each}}", variables={"things": []})
+case("each_else_items", "{{#each things}}{{this}}{{else}}none{{/each}}",
+     variables={"things": ["a", "b"]})
+case("unless_else", "{{#unless flag}}a{{else}}b{{/unless}}", variables={"flag": True})
+case("float_sum", "{{add 0.1 0.2}} {{subtract 1 0.9}}")
+case("set_bool_if", "{{set 'x' True}}{{#if x}}yes{{/if}}")
+case("geneach_zero", "[{{#geneach 'xs' num_iterations=0}}{{gen 'this'}}{{/geneach}}]",
+     mock="never")
+case("await_given_at_creation", "A{{await 'x'}}B", variables={"x": 1})
+case("hidden_gen_reused", "{{#block hidden=True}}{{gen 'x'}}{{/block}}Value: {{x}}",
+     mock="secret")
+case("function_returns_list", "{{make_list 3}}", variables={"make_list": make_list})
+case("len_call_syntax", "{{len(things)}} {{len things}}", variables={"things": [1, 2]})
+case("each_this_dotted_missing", "{{#each people}}{{this.name}}:{{this.city}};{{/each}}",
+     variables={"people": PEOPLE}, error=True)

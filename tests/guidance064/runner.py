@@ -2,11 +2,11 @@
 
 Run by tests/test_guidance064_differential.py with the side venv's Python (build/g064-venv,
 `make g064`), never with ours: `python runner.py [CASE_NAME ...]` (all cases when none is
-named). For each case: per call, `str(program)`, `program.text`, the user's variables and
-whether the call failed; and every generation request the Mock received (prompt, stop,
-max_tokens, n, temperature). 0.0.64 prints a traceback when a program fails; that goes to
-stderr so stdout stays JSON.
-"""
+named) or `python runner.py --random SEED COUNT` (tests/guidance064/generated.py). For each
+case: per call, `str(program)`, `program.text`, the user's variables and whether the call
+failed; and every generation request the Mock received (prompt, stop, stop_regex, max_tokens,
+n, temperature). 0.0.64 prints a traceback when a program fails; that goes to stderr so stdout
+stays JSON."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ assert _spec is not None and _spec.loader is not None
 cases = importlib.util.module_from_spec(_spec)
 sys.modules["g064_cases"] = cases  # dataclasses look their module up while the file runs
 _spec.loader.exec_module(cases)
+
+
+class _NoWaitThrottler(guidance._program.DisplayThrottler):  # type: ignore[misc]
+    """0.0.64 spaces display updates 0.1 s apart even with no display, and each program waits
+    for its last one; the runner has no display, so it does not wait."""
+
+    def __init__(self, display_function: Any, throttle_limit: float) -> None:
+        super().__init__(display_function, 0)
+
+
+guidance._program.DisplayThrottler = _NoWaitThrottler
 
 
 class RecordingMock(guidance.llms.Mock):
@@ -92,7 +103,10 @@ def _failed(exc: BaseException) -> dict[str, Any]:
 
 
 def main(names: list[str]) -> None:
-    chosen = [c for c in cases.CASES if not names or c.name in names]
+    if names[:1] == ["--random"]:  # --random SEED COUNT: the generated cases instead
+        chosen = cases.random_cases(int(names[1]), int(names[2]))
+    else:
+        chosen = [c for c in cases.CASES if not names or c.name in names]
     results = {}
     with contextlib.redirect_stdout(sys.stderr):
         for case in chosen:
