@@ -425,5 +425,9 @@ case("hidden_gen_reused", "{{#block hidden=True}}{{gen 'x'}}{{/block}}Value: {{x
      mock="secret")
 case("function_returns_list", "{{make_list 3}}", variables={"make_list": make_list})
 case("len_call_syntax", "{{len(things)}} {{len things}}", variables={"things": [1, 2]})
+case("shell_command", "{{shell 'echo hi'}}", error=True)  # 0.0.64: KeyError 'partial_output'
+case("geneach_open_ended", "{{#geneach 'xs'}}- {{gen 'this' stop='\n'}}\n{{/geneach}}END",
+     mock=["a", {"text": "- ", "finish_reason": "length"}, "b",
+           {"text": "END", "finish_reason": "stop"}])
 case("each_this_dotted_missing", "{{#each people}}{{this.name}}:{{this.city}};{{/each}}",
      variables={"people": PEOPLE}, error=True)

@@ -81,6 +81,7 @@ def run_case(case: Any) -> dict[str, Any]:
     except Exception as exc:  # a syntax error at construction
         return {"runs": [_failed(exc)], "gens": llm.gens}
     current = program
+    runs.append({"str": str(program), "text": None, "variables": None, "error": None})
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
