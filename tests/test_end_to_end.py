@@ -48,7 +48,7 @@ def test_constrained_gens_from_issue_4(local_llm: Any) -> None:
     program = guidance(
         """Phone: {{gen 'phone' pattern='[0-9]{3}-[0-9]{4}'}}
 Person: {{gen 'person' json_schema=schema}}
-Sum: {{gen 'expr' grammar='arithmetic' max_tokens=40}}
+Sum: {{gen 'expr' grammar='arithmetic' max_tokens=40 stop='\\n'}}
 Answer: {{gen 'yes' pattern='(yes|no)' stop='\\n'}}""",
         llm=local_llm,
     )
