@@ -13,6 +13,7 @@ fields left out of its comparison (docs/compatibility.md lists them).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib.util
 import json
@@ -123,6 +124,7 @@ def run_ours(case: Any) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     try:
         program = guidance(case.template, llm=llm, silent=True,
+                           async_mode=case.mode == "async", stream=case.mode == "stream",
                            **{k: build(v) for k, v in case.variables.items()})
     except Exception as exc:
         return {"runs": [_failed(exc)], "gens": _gens(llm)}
@@ -132,7 +134,7 @@ def run_ours(case: Any) -> dict[str, Any]:
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = target(**{k: build(v) for k, v in kwargs.items()})
+            out = call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
         except Exception as exc:
             runs.append(_failed(exc))
             break
@@ -140,6 +142,19 @@ def run_ours(case: Any) -> dict[str, Any]:
                      "variables": cases.visible_variables(out.variables()), "error": None})
         current = out
     return {"runs": runs, "gens": _gens(llm)}
+
+
+def call(program: Any, mode: str, kwargs: dict[str, Any]) -> Any:
+    """`program(**kwargs)` run to its end: awaited in async mode, the stream's last program."""
+    if mode == "async":
+        async def run() -> Any:
+            return await program(**kwargs)
+
+        return asyncio.run(run())
+    if mode == "stream":
+        programs = list(program(**kwargs))
+        return programs[-1] if programs else None
+    return program(**kwargs)
 
 
 def _failed(exc: BaseException) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Case:
     runs: tuple[dict[str, Any], ...] = ({},)  # keyword arguments of successive calls
     chain: bool = True  # call the previous result (resume); False: call the original program
     error: bool = False  # every run must fail on both sides (only "fails" is compared)
+    mode: str = "sync"  # "async": made with async_mode=True, awaited; "stream": stream=True, last
 
 
 # ---------------------------------------------------------------- functions used by templates
@@ -431,3 +432,12 @@ case("geneach_open_ended", "{{#geneach 'xs'}}- {{gen 'this' stop='\n'}}\n{{/gene
            {"text": "END", "finish_reason": "stop"}])
 case("each_this_dotted_missing", "{{#each people}}{{this.name}}:{{this.city}};{{/each}}",
      variables={"people": PEOPLE}, error=True)
+
+
+# --- async_mode and stream calls (the last program of the stream is compared)
+case("async_program", "Hi {{name}}: {{gen 'reply'}} {{fetch_value 'k'}}", mock="there",
+     variables={"fetch_value": fetch_value}, runs=({"name": "Ann"},), mode="async")
+case("async_await_resume", "Q {{await 'x'}} A {{gen 'a'}}", mock="ans", runs=({}, {"x": "1"}),
+     mode="async")
+case("stream_program", "Count: {{gen 'n'}}{{#each things}} {{this}}{{/each}}", mock="one two",
+     variables={"things": [1, 2]}, mode="stream")

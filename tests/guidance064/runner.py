@@ -10,6 +10,7 @@ stays JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import importlib.util
@@ -76,7 +77,8 @@ def run_case(case: Any) -> dict[str, Any]:
     llm = RecordingMock(copy.deepcopy(case.mock))
     runs: list[dict[str, Any]] = []
     try:
-        program = guidance(case.template, llm=llm,
+        program = guidance(case.template, llm=llm, async_mode=case.mode == "async",
+                           stream=case.mode == "stream",
                            **{k: build(v) for k, v in case.variables.items()})
     except Exception as exc:  # a syntax error at construction
         return {"runs": [_failed(exc)], "gens": llm.gens}
@@ -85,7 +87,7 @@ def run_case(case: Any) -> dict[str, Any]:
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = target(**{k: build(v) for k, v in kwargs.items()})
+            out = call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
         except Exception as exc:
             runs.append(_failed(exc))
             break
@@ -96,6 +98,19 @@ def run_case(case: Any) -> dict[str, Any]:
                      "variables": cases.visible_variables(out.variables()), "error": None})
         current = out
     return {"runs": runs, "gens": llm.gens}
+
+
+def call(program: Any, mode: str, kwargs: dict[str, Any]) -> Any:
+    """`program(**kwargs)` run to its end: awaited in async mode, the stream's last program."""
+    if mode == "async":
+        async def run() -> Any:
+            return await program(**kwargs)
+
+        return asyncio.run(run())
+    if mode == "stream":
+        programs = list(program(**kwargs))
+        return programs[-1] if programs else None
+    return program(**kwargs)
 
 
 def _failed(exc: BaseException) -> dict[str, Any]:
