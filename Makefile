@@ -103,11 +103,14 @@ G064_STAMP := $(G064_VENV)/.installed
 
 g064: $(G064_STAMP)
 
+# The venv has no pip of its own: our venv's pip (else $(PYTHON)'s) installs into it.
+G064_PIP = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m pip --python $(G064_VENV)/bin/python
+
 $(G064_STAMP): Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	rm -rf $(G064_VENV) && $(PYTHON) -m venv --without-pip $(G064_VENV)
-	$(PYTHON) -m pip --python $(G064_VENV)/bin/python install --quiet --no-deps guidance==0.0.64
-	$(PYTHON) -m pip --python $(G064_VENV)/bin/python install --quiet openai==0.28.1 \
+	$(G064_PIP) install --quiet --no-deps guidance==0.0.64
+	$(G064_PIP) install --quiet openai==0.28.1 \
 		pyparsing==3.3.3 pygtrie==2.6.2 nest-asyncio==1.6.0 platformdirs==4.14.9 \
 		diskcache==5.6.3 numpy==2.4.6 regex==2026.12.2 requests==2.34.2 aiohttp==3.14.5
 	$(G064_VENV)/bin/python -c "import guidance; assert guidance.__version__ == '0.0.64'"
