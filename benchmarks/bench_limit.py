@@ -12,7 +12,7 @@ passes take when replayed by hand on the main thread, each on a cache of the rec
 in-place cache (`llms/kv.py`); the table shows run time / T. The same hook times the engine
 per pass: `per-pass` compares the median interval between two decoding passes of a 40-token
 gen after a ~500-token prompt with a plain main-thread loop of `model(...)` + argmax on a
-`DynamicCache` at the same context.
+`DynamicCache` at the same context (and on an `InPlaceCache`), taking turns 3 times.
 Time outside `forward` is split into mask, sample, commit (stops, text, chunk events) and the
 rest (tokenizing, healing, the interpreter, events, thread hand-offs), per pass.
 
@@ -253,35 +253,51 @@ def run_template(llm: Any, name: str) -> dict[str, Any]:
     return out
 
 
-def per_pass(llm: Any) -> dict[str, Any]:
+def per_pass(llm: Any, reps: int = 3) -> dict[str, Any]:
     """Median ms between two decoding passes: the engine (its in-place cache) vs a raw
-    main-thread loop on transformers' `DynamicCache`."""
-    import torch
+    main-thread loop on transformers' `DynamicCache` (and, for reference, on the engine's
+    `InPlaceCache`). The three take turns `reps` times; each ratio is the median of the
+    turns' ratios, so a change in the machine's load hits both sides of a ratio alike."""
     from transformers import DynamicCache
 
     import guidance_engine as guidance
+    from guidance_engine.llms.kv import InPlaceCache
 
     program = guidance(COUNT, llm=llm)
     program()  # run 1: the prompt is prefilled and cached
-    llm.recorder.take()
-    program()
-    passes = [p for p in llm.recorder.take() if p.kwargs["input_ids"].shape[-1] == 1]
-    engine = statistics.median(b.start - a.start for a, b in itertools.pairwise(passes))
-    context = passes[0].cache_len
-    cache = DynamicCache()
-    llm.recorder.on = False
+    turns: list[tuple[float, float, float]] = []
+    for _ in range(reps):
+        llm.recorder.take()
+        program()
+        passes = [p for p in llm.recorder.take() if p.kwargs["input_ids"].shape[-1] == 1]
+        engine = statistics.median(b.start - a.start for a, b in itertools.pairwise(passes))
+        context = passes[0].cache_len
+        llm.recorder.on = False
+        dynamic = _raw_loop(llm, DynamicCache(), context, len(passes))
+        in_place = _raw_loop(llm, InPlaceCache(), context, len(passes))
+        llm.recorder.on = True
+        turns.append((engine, dynamic, in_place))
+    engine, dynamic, in_place = (statistics.median(t[i] for t in turns) for i in range(3))
+    return {"engine_ms": 1000 * engine, "raw_ms": 1000 * dynamic,
+            "raw_in_place_ms": 1000 * in_place,
+            "ratio": statistics.median(e / d for e, d, _ in turns),
+            "ratio_in_place": statistics.median(e / i for e, _, i in turns),
+            "passes": len(passes), "context": context}
+
+
+def _raw_loop(llm: Any, cache: Any, context: int, passes: int) -> float:
+    """Median seconds between two greedy one-token passes on `cache` after `context` tokens."""
+    import torch
+
     with torch.inference_mode():
         out = llm.model(input_ids=torch.randint(100, 1000, (1, context)), cache=cache,
                         use_cache=True, logits_to_keep=1)
         stamps = []
-        for _ in range(len(passes) + 1):
+        for _ in range(passes + 1):
             stamps.append(time.perf_counter())
             token = out.logits[:, -1].argmax(-1, keepdim=True)
             out = llm.model(input_ids=token, cache=cache, use_cache=True, logits_to_keep=1)
-    llm.recorder.on = True
-    raw = statistics.median(b - a for a, b in itertools.pairwise(stamps))
-    return {"engine_ms": 1000 * engine, "raw_ms": 1000 * raw, "ratio": engine / raw,
-            "passes": len(passes), "context": context}
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps))
 
 
 def measure(llm: Any, templates: list[str]) -> dict[str, Any]:
@@ -361,7 +377,9 @@ def _medians(rounds: list[Any]) -> Any:
 def report(caller: str, result: dict[str, Any], templates: list[str]) -> None:
     pp = result["per_pass"]
     print(f"\n[{caller}] per pass at context {pp['context']}: engine {pp['engine_ms']:.1f} ms, "
-          f"raw main-thread loop (DynamicCache) {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}")
+          f"raw main-thread loop (DynamicCache) {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}; "
+          f"raw loop on InPlaceCache {pp['raw_in_place_ms']:.1f} ms, "
+          f"ratio {pp['ratio_in_place']:.3f}")
     print(f"{'template':10s} {'run':4s} {'passes':>6s} {'fed':>5s} {'engine s':>9s} "
           f"{'limit T s':>9s} {'ratio':>6s} {'1st use':>7s} {'ratio-1st':>9s} {'outside':>8s} "
           f"{'mask':>6s} {'sample':>6s} "
