@@ -129,7 +129,16 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
     assert guidance(PROMPT + "{{gen 'n' max_tokens=10}}", llm=smol_llm)()["n"] == reference
 
 
-def test_keyboard_interrupt_stops_a_sync_call(smol_llm: Transformers) -> None:
+@pytest.fixture
+def python_sigint() -> Any:
+    """Python's own SIGINT handler for the test: a shell starts a background job (`make test &`,
+    a CI runner's child) with SIGINT ignored, and Python then installs no handler at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_stops_a_sync_call(smol_llm: Transformers, python_sigint: Any) -> None:
     start = smol_llm.forward_passes
     program = guidance(PROMPT + "{{gen 'n' max_tokens=300}}", llm=smol_llm)
     before = live_threads()
