@@ -13,7 +13,6 @@ fields left out of its comparison (docs/compatibility.md lists them).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import importlib.util
 import json
@@ -127,39 +126,21 @@ def run_ours(case: Any) -> dict[str, Any]:
                            async_mode=case.mode == "async", stream=case.mode == "stream",
                            **{k: build(v) for k, v in case.variables.items()})
     except Exception as exc:
-        return {"runs": [_failed(exc)], "gens": _gens(llm)}
+        return {"runs": [cases.failed(exc)], "gens": _gens(llm)}
     current = program
     # the program before its first call: str() is its template (its .text differs: see the doc)
     runs.append({"str": str(program), "text": None, "variables": None, "error": None})
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
+            out = cases.call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
         except Exception as exc:
-            runs.append(_failed(exc))
+            runs.append(cases.failed(exc))
             break
         runs.append({"str": str(out), "text": out.text if out.done else None,
                      "variables": cases.visible_variables(out.variables()), "error": None})
         current = out
     return {"runs": runs, "gens": _gens(llm)}
-
-
-def call(program: Any, mode: str, kwargs: dict[str, Any]) -> Any:
-    """`program(**kwargs)` run to its end: awaited in async mode, the stream's last program."""
-    if mode == "async":
-        async def run() -> Any:
-            return await program(**kwargs)
-
-        return asyncio.run(run())
-    if mode == "stream":
-        programs = list(program(**kwargs))
-        return programs[-1] if programs else None
-    return program(**kwargs)
-
-
-def _failed(exc: BaseException) -> dict[str, Any]:
-    return {"str": None, "text": None, "variables": None,
-            "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _gens(llm: Mock) -> list[dict[str, Any]]:

@@ -115,6 +115,26 @@ USER = {"name": "Ann", "age": 31, "address": {"city": "Oslo", "zip": "0150"}}
 CASES: list[Case] = []
 
 
+def call(program: Any, mode: str, kwargs: dict[str, Any]) -> Any:
+    """`program(**kwargs)` run to its end: awaited in async mode, the stream's last program
+    (both interpreters run their cases through this one function)."""
+    if mode == "async":
+        async def run() -> Any:
+            return await program(**kwargs)
+
+        return asyncio.run(run())
+    if mode == "stream":
+        programs = list(program(**kwargs))
+        return programs[-1] if programs else None
+    return program(**kwargs)
+
+
+def failed(exc: BaseException) -> dict[str, Any]:
+    """What a call that raised records (both sides compare only that it failed)."""
+    return {"str": None, "text": None, "variables": None,
+            "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def case(name: str, template: str, **kwargs: Any) -> None:
     CASES.append(Case(name, template, **kwargs))
 

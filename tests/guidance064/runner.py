@@ -10,7 +10,6 @@ stays JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import importlib.util
@@ -81,41 +80,23 @@ def run_case(case: Any) -> dict[str, Any]:
                            stream=case.mode == "stream",
                            **{k: build(v) for k, v in case.variables.items()})
     except Exception as exc:  # a syntax error at construction
-        return {"runs": [_failed(exc)], "gens": llm.gens}
+        return {"runs": [cases.failed(exc)], "gens": llm.gens}
     current = program
     runs.append({"str": str(program), "text": None, "variables": None, "error": None})
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
+            out = cases.call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
         except Exception as exc:
-            runs.append(_failed(exc))
+            runs.append(cases.failed(exc))
             break
         if out._exception is not None:  # 0.0.64 keeps a run's error on the program
-            runs.append(_failed(out._exception))
+            runs.append(cases.failed(out._exception))
             break
         runs.append({"str": str(out), "text": out.text,
                      "variables": cases.visible_variables(out.variables()), "error": None})
         current = out
     return {"runs": runs, "gens": llm.gens}
-
-
-def call(program: Any, mode: str, kwargs: dict[str, Any]) -> Any:
-    """`program(**kwargs)` run to its end: awaited in async mode, the stream's last program."""
-    if mode == "async":
-        async def run() -> Any:
-            return await program(**kwargs)
-
-        return asyncio.run(run())
-    if mode == "stream":
-        programs = list(program(**kwargs))
-        return programs[-1] if programs else None
-    return program(**kwargs)
-
-
-def _failed(exc: BaseException) -> dict[str, Any]:
-    return {"str": None, "text": None, "variables": None,
-            "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def main(names: list[str]) -> None:
