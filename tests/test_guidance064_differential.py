@@ -111,12 +111,6 @@ def run_reference(*arguments: str) -> dict[str, Any]:
     return data["cases"]
 
 
-def build(value: Any) -> Any:
-    if isinstance(value, cases.Partial):
-        return guidance(value.template, **{k: build(v) for k, v in value.variables.items()})
-    return value
-
-
 def run_ours(case: Any) -> dict[str, Any]:
     """What runner.py records, observed on guidance_engine."""
     llm = Mock(copy.deepcopy(case.mock))
@@ -124,7 +118,7 @@ def run_ours(case: Any) -> dict[str, Any]:
     try:
         program = guidance(case.template, llm=llm, silent=True,
                            async_mode=case.mode == "async", stream=case.mode == "stream",
-                           **{k: build(v) for k, v in case.variables.items()})
+                           **cases.built(case.variables, guidance))
     except Exception as exc:
         return {"runs": [cases.failed(exc)], "gens": _gens(llm)}
     current = program
@@ -133,7 +127,7 @@ def run_ours(case: Any) -> dict[str, Any]:
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = cases.call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
+            out = cases.call(target, case.mode, cases.built(kwargs, guidance))
         except Exception as exc:
             runs.append(cases.failed(exc))
             break

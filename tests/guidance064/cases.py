@@ -27,6 +27,13 @@ class Partial:
     variables: dict[str, Any] = field(default_factory=dict)
 
 
+def built(variables: dict[str, Any], guidance: Any) -> dict[str, Any]:
+    """`variables` with each `Partial` made into a program by `guidance` (the module of the
+    interpreter running the case)."""
+    return {key: guidance(value.template, **built(value.variables, guidance))
+            if isinstance(value, Partial) else value for key, value in variables.items()}
+
+
 @dataclass(frozen=True)
 class Case:
     name: str

@@ -66,19 +66,13 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def build(value: Any) -> Any:
-    if isinstance(value, cases.Partial):
-        return guidance(value.template, **{k: build(v) for k, v in value.variables.items()})
-    return value
-
-
 def run_case(case: Any) -> dict[str, Any]:
     llm = RecordingMock(copy.deepcopy(case.mock))
     runs: list[dict[str, Any]] = []
     try:
         program = guidance(case.template, llm=llm, async_mode=case.mode == "async",
                            stream=case.mode == "stream",
-                           **{k: build(v) for k, v in case.variables.items()})
+                           **cases.built(case.variables, guidance))
     except Exception as exc:  # a syntax error at construction
         return {"runs": [cases.failed(exc)], "gens": llm.gens}
     current = program
@@ -86,7 +80,7 @@ def run_case(case: Any) -> dict[str, Any]:
     for kwargs in case.runs:
         target = current if case.chain else program
         try:
-            out = cases.call(target, case.mode, {k: build(v) for k, v in kwargs.items()})
+            out = cases.call(target, case.mode, cases.built(kwargs, guidance))
         except Exception as exc:
             runs.append(cases.failed(exc))
             break
