@@ -22,13 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from guidance_engine.llmcompiler.runner import read_store
 from guidance_engine.llms.cpu import physical_cores
 from guidance_engine.llms.llamacpp_server import LlamaCppServer
-
-
-def _results(path: Path) -> dict[str, dict[str, Any]]:
-    results = json.loads(path.read_text(encoding="utf-8"))["results"]
-    return {str(key): value for key, value in results.items()}
 
 
 def observations(record: dict[str, Any]) -> str:
@@ -58,7 +54,7 @@ def main() -> None:
     parser.add_argument("--model_path", required=True, help="the planner GGUF both runs used")
     parser.add_argument("--threads", type=int, default=physical_cores())
     args = parser.parse_args()
-    compiler, react = _results(args.llmcompiler), _results(args.react)
+    compiler, react = (read_store(path)["results"] for path in (args.llmcompiler, args.react))
     shared = [key for key in compiler if key in react]
     if not shared:
         raise SystemExit(f"no question is in both {args.llmcompiler} and {args.react}")
