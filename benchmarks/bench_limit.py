@@ -8,11 +8,14 @@ engine runs twice (run 1 is the first in its process, run 2 finds the prefix cac
 pre-hook records every pass the engine made: its inputs (token ids, attention mask, positions,
 logits kept) and its cache's length and batch. The limit T of a run is the time the same
 passes take when replayed by hand on the main thread, each on a cache of the recorded length
-(median of 3 replays) on transformers' own `DynamicCache`, while the engine runs on its
-in-place cache (`llms/kv.py`); the table shows run time / T. The same hook times the engine
-per pass: `per-pass` compares the median interval between two decoding passes of a 40-token
-gen after a ~500-token prompt with a plain main-thread loop of `model(...)` + argmax on a
-`DynamicCache` at the same context (and on an `InPlaceCache`), taking turns 3 times.
+(median of 3 replays) on transformers' own `DynamicCache` with torch's own products, while the
+engine runs on its in-place cache (`llms/kv.py`) and few-row products (`llms/few_rows.py`);
+the table shows run time / T, and run time / T_k, the same replay on the engine's products
+(what is left over T_k is the engine's own work around the model). The same hook times the
+engine per pass: `per-pass` compares the median interval between two decoding passes of a
+40-token gen after a ~500-token prompt with a plain main-thread loop of `model(...)` + argmax
+on a `DynamicCache` at the same context (and on the engine's kernels: an `InPlaceCache` and
+few-row products), taking turns 3 times.
 Time outside `forward` is split into mask, sample, commit (stops, text, chunk events) and the
 rest (tokenizing, healing, the interpreter, events, thread hand-offs), per pass.
 
@@ -124,13 +127,18 @@ class Steps:
 # -- the limit: the same passes by hand on the main thread ---------------------------------------
 
 
-def replay(llm: Any, passes: list[Pass]) -> float:
+def replay(llm: Any, passes: list[Pass], kernels: bool = False) -> float:
     """Seconds the passes take on this thread, each on a cache of its recorded length.
 
-    The caches are transformers' own `DynamicCache` (T is what plain transformers costs; the
-    engine runs on its in-place cache, `llms/kv.py`)."""
+    The caches are transformers' own `DynamicCache` and the products torch's own (T is what
+    plain transformers costs); with `kernels`, the products take the engine's few-row route
+    (`llms/few_rows.py`), which T_k, the limit of the engine's own kernels, is made of."""
+    import contextlib
+
     import torch
     from transformers import DynamicCache
+
+    from guidance_engine.llms.few_rows import few_row_products
 
     longest = max(p.cache_len for p in passes)
     base = DynamicCache()
@@ -146,17 +154,17 @@ def replay(llm: Any, passes: list[Pass]) -> float:
             for k, v in ((layer.keys, layer.values) for layer in base.layers)
         ]) if p.cache_len else DynamicCache()
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), few_row_products() if kernels else contextlib.nullcontext():
             out = llm.model(cache=cache, use_cache=True, **p.kwargs)
             out.logits[:, -1, :].float()
         total += time.perf_counter() - start
     return total
 
 
-def limit(llm: Any, passes: list[Pass]) -> float:
+def limit(llm: Any, passes: list[Pass], kernels: bool = False) -> float:
     llm.recorder.on = False
     try:
-        return statistics.median(replay(llm, passes) for _ in range(3))
+        return statistics.median(replay(llm, passes, kernels) for _ in range(3))
     finally:
         llm.recorder.on = True
 
@@ -240,9 +248,10 @@ def run_template(llm: Any, name: str) -> dict[str, Any]:
     for i, (seconds, forward, passes, steps, once) in enumerate(runs, 1):
         n = len(passes)
         outside = seconds - forward
-        bound = limit(llm, passes)
+        bound, own = limit(llm, passes), limit(llm, passes, kernels=True)
         out[f"run{i}"] = {
             "seconds": seconds, "limit": bound, "ratio": seconds / bound, "passes": n,
+            "limit_kernels": own, "ratio_kernels": seconds / own,
             "first_use": once, "ratio_after_first_use": (seconds - once) / bound,
             "fed": sum(int(p.kwargs["input_ids"].numel()) for p in passes),
             "outside_ms": 1000 * (outside - once) / n,
@@ -254,13 +263,16 @@ def run_template(llm: Any, name: str) -> dict[str, Any]:
 
 
 def per_pass(llm: Any, reps: int = 3) -> dict[str, Any]:
-    """Median ms between two decoding passes: the engine (its in-place cache) vs a raw
-    main-thread loop on transformers' `DynamicCache` (and, for reference, on the engine's
-    `InPlaceCache`). The three take turns `reps` times; each ratio is the median of the
-    turns' ratios, so a change in the machine's load hits both sides of a ratio alike."""
+    """Median ms between two decoding passes: the engine (its in-place cache and few-row
+    products) vs a raw main-thread loop on transformers' `DynamicCache` and torch's products,
+    and vs the same loop on the engine's kernels (`InPlaceCache`, few-row products: what is
+    left is the engine's own work around the model). The three take turns `reps` times; each
+    ratio is the median of the turns' ratios, so a change in the machine's load hits both
+    sides of a ratio alike."""
     from transformers import DynamicCache
 
     import guidance_engine as guidance
+    from guidance_engine.llms.few_rows import few_row_products
     from guidance_engine.llms.kv import InPlaceCache
 
     program = guidance(COUNT, llm=llm)
@@ -274,7 +286,8 @@ def per_pass(llm: Any, reps: int = 3) -> dict[str, Any]:
         context = passes[0].cache_len
         llm.recorder.on = False
         dynamic = _raw_loop(llm, DynamicCache(), context, len(passes))
-        in_place = _raw_loop(llm, InPlaceCache(), context, len(passes))
+        with few_row_products():
+            in_place = _raw_loop(llm, InPlaceCache(), context, len(passes))
         llm.recorder.on = True
         turns.append((engine, dynamic, in_place))
     engine, dynamic, in_place = (statistics.median(t[i] for t in turns) for i in range(3))
@@ -378,17 +391,20 @@ def report(caller: str, result: dict[str, Any], templates: list[str]) -> None:
     pp = result["per_pass"]
     print(f"\n[{caller}] per pass at context {pp['context']}: engine {pp['engine_ms']:.1f} ms, "
           f"raw main-thread loop (DynamicCache) {pp['raw_ms']:.1f} ms, ratio {pp['ratio']:.3f}; "
-          f"raw loop on InPlaceCache {pp['raw_in_place_ms']:.1f} ms, "
+          f"raw loop on the engine's kernels (InPlaceCache, few-row products) "
+          f"{pp['raw_in_place_ms']:.1f} ms, "
           f"ratio {pp['ratio_in_place']:.3f}")
     print(f"{'template':10s} {'run':4s} {'passes':>6s} {'fed':>5s} {'engine s':>9s} "
-          f"{'limit T s':>9s} {'ratio':>6s} {'1st use':>7s} {'ratio-1st':>9s} {'outside':>8s} "
+          f"{'limit T s':>9s} {'ratio':>6s} {'T_k s':>7s} {'ratio_k':>7s} {'1st use':>7s} "
+          f"{'ratio-1st':>9s} {'outside':>8s} "
           f"{'mask':>6s} {'sample':>6s} "
           f"{'commit':>6s} {'rest':>6s}   (ms per pass)")
     for name in templates:
         for run in ("run1", "run2"):
             r = result[name][run]
             print(f"{name:10s} {run[-1]:4s} {r['passes']:6d} {r['fed']:5d} "
-                  f"{r['seconds']:9.3f} {r['limit']:9.3f} {r['ratio']:6.3f} {r['first_use']:7.3f} "
+                  f"{r['seconds']:9.3f} {r['limit']:9.3f} {r['ratio']:6.3f} "
+                  f"{r['limit_kernels']:7.3f} {r['ratio_kernels']:7.3f} {r['first_use']:7.3f} "
                   f"{r['ratio_after_first_use']:9.3f} "
                   f"{r['outside_ms']:8.2f} {r['mask_ms']:6.2f} {r['sample_ms']:6.2f} "
                   f"{r['commit_ms']:6.2f} {r['rest_ms']:6.2f}")

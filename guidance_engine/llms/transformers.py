@@ -31,6 +31,12 @@ class Transformers(TransformersModel):
     `fast_forward=False` (or `extra={"fast_forward": False}` on a request) samples tokens a
     constraint forces instead of feeding them in one pass (for benchmarks).
 
+    The model's plain `nn.Linear` layers become `FewRowLinear`s (llms/few_rows.py): inside the
+    engine's passes, float32 products on CPU for one to eight tokens take a route that costs
+    0.65-0.9x of torch's one-token pass here; the model's own calls outside the engine are
+    unchanged. `few_row_products=False` keeps torch's products (logits then equal the model's
+    own bit for bit; with the route they differ by float rounding, ~1e-5).
+
     `{{gen}}` also takes Hugging Face's sampling keywords here (`repetition_penalty`, `top_k`,
     `typical_p`, `min_p`, `no_repeat_ngram_size`, `epsilon_cutoff`), applied as logits
     processors, and `fast_forward=False`.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ from guidance_engine.llms.capabilities import Capabilities
 from guidance_engine.llms.chat import RoleMarkup
 from guidance_engine.llms.classic import ClassicLLM
 from guidance_engine.llms.encode import PromptEncoder
+from guidance_engine.llms.few_rows import few_row_products, install
 from guidance_engine.llms.kv import KVCache, PrefixCache
 from guidance_engine.llms.local import (
     TokenizerRoles,
@@ -64,9 +66,13 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         chat_template: str | None = None,
         prefix_cache_bytes: int = 512 * 2**20,
         fast_forward: bool = True,
+        few_row_products: bool = True,
     ) -> None:
         self.model, self.tokenizer = _load(model, tokenizer, device, dtype)
         self.device = next(self.model.parameters()).device
+        self.few_row_products = few_row_products
+        if few_row_products:
+            install(self.model)  # cheaper products for passes of 1-8 tokens (few_rows.py)
         self.token_healing = token_healing
         self.acceleration = acceleration
         self.fast_forward = fast_forward
@@ -131,7 +137,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         if pos is not None:
             kwargs["position_ids"] = pos.to(self.device)
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._products():
             out = self.model(input_ids=ids.to(self.device), cache=kv.cache,
                              use_cache=True, logits_to_keep=keep, **kwargs)
         logits = out.logits[:, -1, :].float() if keep == 1 else out.logits[:, -keep:, :].float()
@@ -139,6 +145,9 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         self.forward_passes += 1
         self.fed_tokens += int(ids.numel())
         return logits
+
+    def _products(self) -> AbstractContextManager[None]:
+        return few_row_products() if self.few_row_products else nullcontext()
 
     def extend(self, kv: KVCache, ids: Sequence[int], keep: int = 1) -> torch.Tensor:
         """Extend a batch-1 cache by `ids` in one prefill; the logits [keep, V] after the last
@@ -166,7 +175,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         pos = torch.tensor([[start + d for d in trie.depth]], dtype=torch.long)
         internal = sorted({trie.parent[node] for path in paths for node in path})
         began = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._products():
             out = self.model(
                 input_ids=torch.tensor([trie.tokens], device=self.device),
                 cache=kv.cache, use_cache=True,
