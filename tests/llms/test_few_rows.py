@@ -153,24 +153,29 @@ def test_installed_models_pickle_copy_and_keep_their_state_dict() -> None:
 
 
 def test_the_engine_routes_its_decode_passes(smol_llm: Any, routed: list[int]) -> None:
-    """Every linear layer of the default model is converted, and a gen's passes (the prompt's
-    prefill aside) go through the route, one row at a time on the one test thread."""
+    """Every linear layer of the default model is converted, and a gen's passes after the
+    prompt's prefill go through the route, one row at a time."""
+    import asyncio
+
     from guidance_engine.llms.base import GenRequest
+    from guidance_engine.llms.transformers import Transformers
 
     layers = [m for m in smol_llm.model.modules() if isinstance(m, torch.nn.Linear)]
     assert layers and all(type(m) is FewRowLinear for m in layers)
-    session = smol_llm.session()
+    # A wrapper of its own: no prefix cached by other tests, so the whole prompt is prefilled.
+    llm = Transformers(smol_llm.model, smol_llm.tokenizer, caching=False)
+    prompt = "The capital of France is Paris, and the capital of Italy is"
+    assert len(llm.encode(prompt)) > few_rows.MAX_ROWS
+    session = llm.session()
     try:
-        import asyncio
-
-        result = asyncio.run(session.gen(GenRequest("The capital of France is", max_tokens=3,
-                                                    temperature=0.0, token_healing=False)))
+        result = asyncio.run(session.gen(GenRequest(prompt, max_tokens=3, temperature=0.0,
+                                                    token_healing=False)))
     finally:
         session.close()
     assert result.stats.forward_passes == 3
-    # The prompt's prefill has more rows than the route takes, but for its one row of logits
-    # (the output layer); the two decode passes after it feed one token through every layer.
-    assert routed.count(1) == 2 * len(layers) + 1
+    # The prefill has more rows than the route takes, but for its one row of logits (the
+    # output layer); the two decode passes after it feed one token through every layer.
+    assert routed == [1] * (2 * len(layers) + 1)
 
 
 def test_the_route_can_be_switched_off(smol_llm: Any, routed: list[int]) -> None:
@@ -181,7 +186,7 @@ def test_the_route_can_be_switched_off(smol_llm: Any, routed: list[int]) -> None
     plain = Transformers(smol_llm.model, smol_llm.tokenizer, few_row_products=False)
     ids = smol_llm.encode("The capital of France is")
     with torch.inference_mode():
-        own = smol_llm.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+        own = smol_llm.model(input_ids=torch.tensor([ids]), logits_to_keep=1).logits[0, -1]
     assert torch.equal(plain.extend(KVCache(), ids)[0], own)
     assert routed == []
     routed_logits = smol_llm.extend(KVCache(), ids)[0]
