@@ -146,6 +146,8 @@ class GenStats:
     forced_tokens: int = 0  # tokens fed by fast-forward (the constraint allowed only one)
     healed_tokens: int = 0  # prompt tokens backed up by token healing
     forward_passes: int = 0
+    drafted_tokens: int = 0  # tokens fed as drafts guessed from the context (prompt lookup)
+    accepted_tokens: int = 0  # drafts then sampled: each saved a forward pass
 
 
 @dataclass(frozen=True)

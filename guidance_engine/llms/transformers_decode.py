@@ -6,6 +6,14 @@ decoded together on one KV cache. `Decoder(model).decode(batch, logits)` runs th
 every row finishes, as named steps: mask, sample, commit (with fast-forward) and extend::
 
     Decoder(llm).decode(Batch(kv, rows), first_logits)   # rows[i].text, .finish, .ids
+
+On the session's own cache (one row) each pass may also feed drafts, tokens guessed from the
+context (`lookup.py`), and keep the logits after each. The loop itself is unchanged: it still
+samples one token at a time from the true distribution of its position, and never rolls back
+the matcher or the text. When the sampled token is the next draft, the logits after it are at
+hand and no pass is needed; at the first other token the cache drops the drafts not taken.
+Accepting a deterministic draft exactly when the sample equals it leaves every distribution,
+and a seeded generator's draws, as they are without drafts.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import torch
 from guidance_engine.llms.base import TokenLogprob
 from guidance_engine.llms.kv import KVCache
 from guidance_engine.llms.local import GenerationCancelled as GenerationCancelled
+from guidance_engine.llms.lookup import NgramDrafter
 from guidance_engine.llms.sample_state import SampleState
 from guidance_engine.llms.sampling import (
     Processors,
@@ -43,6 +52,9 @@ class Row(SampleState):
     fed: int = 0  # how many of `ids` have been run through the model
     sampled: int = 0
     forced: int = 0
+    drafted: int = 0  # tokens fed as drafts (lookup.py)
+    accepted: int = 0  # drafts that were then sampled (no pass of their own)
+    drafter: NgramDrafter | None = None  # built at the row's first draft
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,6 +79,8 @@ class Batch:
     # (token, logits [V] after it): the healed token, fed with the prompt on the chance that the
     # model re-chooses it; its cache entry is kept or dropped at the first sample.
     healed: tuple[int, torch.Tensor] | None = None
+    # (token, logits [1, V] after it): drafts in the cache past the row's fed tokens, in order
+    drafts: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
 
 def padded_suffixes(
@@ -101,6 +115,13 @@ class Decoder:
 
     def decode(self, batch: Batch, logits: torch.Tensor) -> None:
         """Generate on `batch` until every row finishes; `logits` [B, V] follow each prompt."""
+        try:
+            self._loop(batch, logits)
+        finally:
+            if batch.drafts:  # stopped early (cancelled, a failure): the cache ends at `fed`
+                self._drop_drafts(batch)
+
+    def _loop(self, batch: Batch, logits: torch.Tensor) -> None:
         generator = make_generator(batch.rows[0].request.seed, self.model.device)
         for row in batch.rows:
             if row.max_tokens <= 0:
@@ -118,12 +139,14 @@ class Decoder:
             feeds = [[tokens[i], *forced[i]] for i in range(len(live))]
             if batch.healed is not None:
                 feeds[0], logits = self._settle_healed(batch, live[0], feeds[0], logits)
+            if batch.drafts:
+                feeds[0], logits = self._accept_step(batch, live[0], feeds[0], logits)
             keep = [i for i, row in enumerate(live) if row.finish is None]
             if not keep:
                 batch.last_logits = logits[0] if len(batch.rows) == 1 else None
                 return
             if batch.attn is None and not feeds[0]:
-                continue  # the healed token was re-chosen: the logits after it are at hand
+                continue  # the healed token was re-chosen or drafted: its logits are at hand
             logits = self._extend_step(batch, keep, [feeds[i] for i in keep])
 
     @staticmethod
@@ -140,6 +163,32 @@ class Decoder:
             return feed[1:], after.unsqueeze(0)
         batch.kv.crop(batch.kv.length - 1)
         return feed, logits
+
+    @staticmethod
+    def _accept_step(
+        batch: Batch, row: Row, feed: list[int], logits: torch.Tensor
+    ) -> tuple[list[int], torch.Tensor]:
+        """Committed tokens equal to the pending drafts are in the cache already: count them
+        fed and take the logits after the last; drop the drafts from the first other token on
+        (all that remain once the row finished). Returns what is left to feed, and the logits
+        the next token is sampled from."""
+        drafts = batch.drafts
+        same = 0
+        while same < min(len(feed), len(drafts)) and feed[same] == drafts[same][0]:
+            same += 1
+        if same:
+            row.fed += same
+            row.accepted += same
+            logits = drafts[same - 1][1]
+        batch.drafts = drafts[same:]
+        if batch.drafts and (same < len(feed) or row.finish is not None):
+            Decoder._drop_drafts(batch)
+        return feed[same:], logits
+
+    @staticmethod
+    def _drop_drafts(batch: Batch) -> None:
+        batch.kv.crop(batch.kv.length - len(batch.drafts))
+        batch.drafts = []
 
     def _mask_step(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
         """Logits [B, V] with the tokens each row may not take set to -inf."""
@@ -216,7 +265,7 @@ class Decoder:
         for row, feed in zip(live, feeds, strict=True):
             row.fed += len(feed)
         if batch.attn is None or batch.pos is None:
-            return self.model.extend(batch.kv, feeds[0])
+            return self._extend_own(batch, live[0], feeds[0])
         if len(keep) < batch.attn.shape[0]:
             batch.kv.select_rows(keep)
             batch.attn, batch.pos = batch.attn[keep], batch.pos[keep]
@@ -226,3 +275,28 @@ class Decoder:
         logits = self.model.forward(batch.kv, ids, batch.attn, batch.pos.view(b, 1))
         batch.pos = batch.pos + 1
         return logits
+
+    def _extend_own(self, batch: Batch, row: Row, feed: list[int]) -> torch.Tensor:
+        """Feed one row's tokens on the session's cache, with drafts after them when the
+        context offers some; the logits [1, V] after `feed` (those after each draft wait in
+        `batch.drafts`)."""
+        drafts = self._drafts(row)
+        if not drafts:
+            return self.model.extend(batch.kv, feed)
+        logits = self.model.extend(batch.kv, [*feed, *drafts], keep=1 + len(drafts))
+        row.drafted += len(drafts)
+        batch.drafts = [(token, logits[i + 1 : i + 2]) for i, token in enumerate(drafts)]
+        return logits[:1]
+
+    def _drafts(self, row: Row) -> list[int]:
+        """Up to `lookup_tokens` drafts from the row's context (prompt and committed tokens);
+        none that could only follow the row's last allowed token."""
+        wanted = row.request.extra.get("lookup_tokens", self.model.lookup_tokens)
+        budget = min(int(wanted or 0), row.max_tokens - len(row.ids) - 1)
+        if budget <= 0:
+            return []
+        if row.drafter is None:
+            row.drafter = NgramDrafter()
+            row.drafter.extend(row.prompt_ids)
+        row.drafter.extend(row.ids[len(row.drafter) - len(row.prompt_ids):])
+        return row.drafter.propose(budget)

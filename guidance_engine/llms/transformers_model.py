@@ -52,7 +52,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
     """A local Hugging Face causal LM and its tokenizer; `Transformers` (transformers.py) adds
     the sessions, and its docstring says what the arguments mean."""
 
-    sampling_kwargs = LOGITS_PROCESSOR_KWARGS | {"fast_forward"}
+    sampling_kwargs = LOGITS_PROCESSOR_KWARGS | {"fast_forward", "lookup_tokens"}
 
     def __init__(
         self,
@@ -67,6 +67,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         prefix_cache_bytes: int = 512 * 2**20,
         fast_forward: bool = True,
         few_row_products: bool = True,
+        lookup_tokens: int = 0,
     ) -> None:
         self.model, self.tokenizer = _load(model, tokenizer, device, dtype)
         self.device = next(self.model.parameters()).device
@@ -76,6 +77,7 @@ class TransformersModel(TokenizerRoles, ClassicLLM):
         self.token_healing = token_healing
         self.acceleration = acceleration
         self.fast_forward = fast_forward
+        self.lookup_tokens = lookup_tokens  # drafts per pass from the context (lookup.py)
         cross_run = acceleration and caching is not False
         self.caching = caching is True  # generation cache (llms/caching.py) only when asked
         self.prefix_cache = PrefixCache(prefix_cache_bytes if cross_run else 0)

@@ -162,7 +162,9 @@ class TransformersSession(WorkerSelect, ClassicSession):
             try:
                 outcomes.append((future, gen_result(rows, replace(
                     stats, sampled_tokens=sum(r.sampled for r in rows),
-                    forced_tokens=sum(r.forced for r in rows)))))
+                    forced_tokens=sum(r.forced for r in rows),
+                    drafted_tokens=sum(r.drafted for r in rows),
+                    accepted_tokens=sum(r.accepted for r in rows)))))
             except Exception as exc:  # an incomplete constrained value
                 outcomes.append((future, exc))
         return outcomes
