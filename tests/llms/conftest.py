@@ -5,6 +5,8 @@ server (`vllm_proxy`); both servers come from tests/conftest.py, started once pe
 JSON body) and plays scripted faults first::
 
     proxy.fault("status", status=429, headers={"Retry-After": "0"}); proxy.fault("cut", after=3)
+
+`two_threads` runs a test on two torch intra-op threads (the model fixtures set one).
 """
 
 from __future__ import annotations
@@ -216,3 +218,14 @@ def run_count_template(llm: Any, proxy: Proxy) -> tuple[Any, dict[str, Any]]:
     assert (first["prompt"], first["stop"], first["logprobs"], first["stream"]) == (
         "The capital of France is", ["."], 2, True)
     return out, first
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """Two torch intra-op threads for the test; the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

@@ -47,14 +47,6 @@ def routed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
-@pytest.fixture
-def two_threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_install_converts_plain_linears_only() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), OwnProduct(4, 4), torch.nn.ReLU())
     assert install(model) == 1

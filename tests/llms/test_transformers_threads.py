@@ -27,14 +27,6 @@ def tasks() -> set[int]:
 
 
 @pytest.fixture
-def two_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def seen(smol_llm: Transformers) -> Iterator[list[tuple[int, set[int]]]]:
     """(thread, live thread ids) at the start of every forward pass."""
     records: list[tuple[int, set[int]]] = []
