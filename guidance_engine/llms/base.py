@@ -147,7 +147,7 @@ class GenStats:
     healed_tokens: int = 0  # prompt tokens backed up by token healing
     forward_passes: int = 0
     drafted_tokens: int = 0  # tokens fed as drafts guessed from the context (prompt lookup)
-    accepted_tokens: int = 0  # drafts then sampled: each saved a forward pass
+    accepted_tokens: int = 0  # drafts that were then sampled (or forced): fed ahead, no pass
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Row(SampleState):
     sampled: int = 0
     forced: int = 0
     drafted: int = 0  # tokens fed as drafts (lookup.py)
-    accepted: int = 0  # drafts that were then sampled (no pass of their own)
+    accepted: int = 0  # drafts then sampled or forced (fed ahead: no pass of their own)
     drafter: NgramDrafter | None = None  # built at the row's first draft
 
 
