@@ -6,7 +6,9 @@ JSON body) and plays scripted faults first::
 
     proxy.fault("status", status=429, headers={"Retry-After": "0"}); proxy.fault("cut", after=3)
 
-`two_threads` runs a test on two torch intra-op threads (the model fixtures set one).
+`two_threads` runs a test on two torch intra-op threads (the model fixtures set one);
+`close_probe` holds the default model's next pass after a test's stop until the close reaches
+the session.
 """
 
 from __future__ import annotations
@@ -229,3 +231,35 @@ def two_threads() -> Iterator[None]:
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
+
+
+@dataclass
+class CloseProbe:
+    """The sessions the default model opened, and, once `stopping` is set, the one pass held
+    until the latest session's cancel flag (what `close()` sets) is up: `held` is [True] when
+    the flag came within 10 s, [] when no pass ran after `stopping`."""
+
+    sessions: list[Any] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    held: list[bool] = field(default_factory=list)
+
+
+@pytest.fixture
+def close_probe(smol_llm: Any, monkeypatch: pytest.MonkeyPatch) -> CloseProbe:
+    """Wraps `smol_llm.session` and `.forward` for the test (`monkeypatch.undo()` ends it)."""
+    probe = CloseProbe()
+    real_session, real_forward = smol_llm.session, smol_llm.forward
+
+    def session(asynchronous: bool = False) -> Any:
+        probe.sessions.append(real_session(asynchronous))
+        return probe.sessions[-1]
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        logits = real_forward(*args, **kwargs)
+        if probe.stopping.is_set() and not probe.held:
+            probe.held.append(probe.sessions[-1]._cancel.wait(10))  # private: close() sets it
+        return logits
+
+    monkeypatch.setattr(smol_llm, "session", session)
+    monkeypatch.setattr(smol_llm, "forward", forward)
+    return probe

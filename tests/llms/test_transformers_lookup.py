@@ -9,7 +9,6 @@ import asyncio
 import json
 import math
 import re
-import threading
 from typing import Any
 
 import pytest
@@ -154,29 +153,13 @@ def test_the_cache_holds_its_tokens_after_rejected_drafts(smol_llm: Transformers
 
 
 def test_closing_stops_within_one_pass_with_drafts_on(
-    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch,
+    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch, close_probe: Any,
 ) -> None:
     """As the streaming test does without drafts: once the consumer stops, the next pass is
     held until the close has set the session's flag; after it at most that pass runs, and the
     kept cache gives the same answer next time."""
     template = COPY + "{{gen 'n' max_tokens=%d lookup_tokens=3}}"
     reference = guidance(template % 12, llm=smol_llm)()["n"]
-    sessions: list[TransformersSession] = []
-    stopping, held = threading.Event(), []
-    real_session, real_forward = smol_llm.session, smol_llm.forward
-
-    def session(asynchronous: bool = False) -> TransformersSession:
-        sessions.append(real_session(asynchronous))
-        return sessions[-1]
-
-    def forward(*args: Any, **kwargs: Any) -> torch.Tensor:
-        logits = real_forward(*args, **kwargs)
-        if stopping.is_set() and not held:
-            held.append(sessions[-1]._cancel.wait(10))  # private: the flag close() sets
-        return logits
-
-    monkeypatch.setattr(smol_llm, "session", session)
-    monkeypatch.setattr(smol_llm, "forward", forward)
 
     async def main() -> tuple[int, int]:
         stream = guidance(template % 200, llm=smol_llm).events()
@@ -184,12 +167,12 @@ def test_closing_stops_within_one_pass_with_drafts_on(
             if isinstance(event, GenChunk):
                 break
         at_stop = smol_llm.forward_passes
-        stopping.set()
+        close_probe.stopping.set()
         await stream.aclose()
         return at_stop, smol_llm.forward_passes
 
     at_stop, after = asyncio.run(main())
     monkeypatch.undo()
-    assert held in ([], [True])
+    assert close_probe.held in ([], [True])
     assert after - at_stop <= 1
     assert guidance(template % 12, llm=smol_llm)()["n"] == reference

@@ -14,11 +14,9 @@ import warnings
 from typing import Any
 
 import pytest
-import torch
 
 import guidance_engine as guidance
 from guidance_engine.llms.transformers import Transformers
-from guidance_engine.llms.transformers_session import TransformersSession
 from guidance_engine.runtime.events import GenChunk, GenEnd
 
 PROMPT = "Count from one to two hundred: 1, 2, 3, 4,"
@@ -81,7 +79,7 @@ def test_chunks_arrive_while_the_model_decodes_and_no_deprecation_warning(
 
 
 def test_closing_the_stream_stops_decoding_within_one_pass(
-    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch,
+    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch, close_probe: Any,
 ) -> None:
     """Once the consumer has noted the count, the next pass to complete is held until the close
     has reached the session (its cancel flag is set): what is counted is the worker's reaction
@@ -90,23 +88,6 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
     reference = guidance(PROMPT + "{{gen 'n' max_tokens=10}}", llm=smol_llm)()["n"]
     program = guidance(PROMPT + "{{gen 'n' max_tokens=300}}", llm=smol_llm)
     before = live_threads()
-    sessions: list[TransformersSession] = []
-    stopping = threading.Event()  # the consumer has noted the count
-    held: list[bool] = []
-    real_session, real_forward = smol_llm.session, smol_llm.forward
-
-    def session(asynchronous: bool = False) -> TransformersSession:
-        sessions.append(real_session(asynchronous))
-        return sessions[-1]
-
-    def forward(*args: Any, **kwargs: Any) -> torch.Tensor:
-        logits = real_forward(*args, **kwargs)
-        if stopping.is_set() and not held:
-            held.append(sessions[-1]._cancel.wait(10))  # private: the flag close() sets
-        return logits
-
-    monkeypatch.setattr(smol_llm, "session", session)
-    monkeypatch.setattr(smol_llm, "forward", forward)
 
     async def main() -> tuple[int, int]:
         stream = program.events()
@@ -116,13 +97,13 @@ def test_closing_the_stream_stops_decoding_within_one_pass(
             if chunks == 3:
                 break
         at_stop = smol_llm.forward_passes
-        stopping.set()
+        close_probe.stopping.set()
         await stream.aclose()  # returns once the worker has stopped and been joined
         return at_stop, smol_llm.forward_passes
 
     at_stop, after = asyncio.run(main())
     monkeypatch.undo()
-    assert held in ([], [True])  # a held pass saw the flag set by the close
+    assert close_probe.held in ([], [True])  # a held pass saw the flag set by the close
     assert after - at_stop <= 1  # at most the pass that was running when we stopped
     assert model_threads(before) == []
     # The session's cache (kept for the next run) is consistent: same greedy answer again.
