@@ -164,6 +164,13 @@ class Matcher:
         """
         return list(self._engine.compute_ff_tokens())
 
+    def valid_prefix(self, token_ids: list[int]) -> int:
+        """How many of `token_ids`, in order, the constraint would take next (none are
+        committed). While healing alone waits for its first token: 0."""
+        if self._healing_step():
+            return 0
+        return int(self._engine.validate_tokens(token_ids))
+
     def forced_text(self) -> bytes:
         """The bytes the constraint forces next (may be longer than `forced_tokens()` covers)."""
         return bytes(self._engine.compute_ff_bytes())

@@ -290,7 +290,8 @@ class Decoder:
 
     def _drafts(self, row: Row) -> list[int]:
         """Up to `lookup_tokens` drafts from the row's context (prompt and committed tokens);
-        none that could only follow the row's last allowed token."""
+        none that could only follow the row's last allowed token, and, in a constrained value,
+        none from the first one the constraint refuses."""
         wanted = row.request.extra.get("lookup_tokens", self.model.lookup_tokens)
         budget = min(int(wanted or 0), row.max_tokens - len(row.ids) - 1)
         if budget <= 0:
@@ -299,4 +300,8 @@ class Decoder:
             row.drafter = NgramDrafter()
             row.drafter.extend(row.prompt_ids)
         row.drafter.extend(row.ids[len(row.drafter) - len(row.prompt_ids):])
-        return row.drafter.propose(budget)
+        drafts = row.drafter.propose(budget)
+        if drafts and row.matcher is not None and row.constrained:
+            # a draft the constraint refuses could never be sampled: do not feed it
+            drafts = drafts[: row.matcher.valid_prefix(drafts)]
+        return drafts

@@ -38,6 +38,20 @@ def test_pattern_transitions(byte_index: TokenIndex) -> None:
     assert m.result() == MatchResult(value="42", stop_text="", complete=True)
 
 
+def test_valid_prefix_counts_what_the_constraint_would_take_without_committing(
+    byte_index: TokenIndex,
+) -> None:
+    m = Matcher(ConstraintSpec(pattern="[0-9]+ apples"), byte_index)
+    assert m.valid_prefix(list(b"12a")) == 2
+    assert m.valid_prefix(list(b"12 apples")) == 9
+    assert m.valid_prefix([]) == 0
+    assert m.tokens == ()  # nothing was committed
+    m.consume(ord("7"))
+    assert m.valid_prefix(list(b" apples")) == 7 and m.valid_prefix(list(b"x")) == 0
+    healing = Matcher(ConstraintSpec(healing_prefix=" "), byte_index)
+    assert healing.valid_prefix([ord(" ")]) == 0  # no drafts while the healed text is due
+
+
 def test_options_force_the_rest_of_an_option(byte_index: TokenIndex) -> None:
     m = Matcher(ConstraintSpec(options=("yes", "no")), byte_index)
     assert allowed(m) == (b"ny", False)

@@ -120,6 +120,27 @@ def test_json_schema_with_fast_forward_and_drafts(smol_llm: Transformers) -> Non
     assert on.stats.forward_passes < off.stats.forward_passes
 
 
+def test_drafts_the_constraint_refuses_are_not_fed(
+    smol_llm: Transformers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After "Crates: 1" the context goes on "2 of wool"; under `[0-9]+` only "2" may be fed."""
+    from guidance_engine.llms.transformers_decode import Decoder
+
+    fed: list[list[int]] = []
+    real = Decoder._drafts
+
+    def drafts(self: Decoder, row: Any) -> list[int]:
+        fed.append(real(self, row))
+        return fed[-1]
+
+    monkeypatch.setattr(Decoder, "_drafts", drafts)
+    prompt = "Crates: 12 of wool.\nCrates: 12 of wool.\nCrates: 12 of wool.\nCrates:"
+    on, off = on_and_off(smol_llm, prompt, pattern=" [0-9]+", max_tokens=6)
+    assert on.texts == off.texts
+    drafted = [smol_llm.tokenizer.decode([t]) for d in fed for t in d]
+    assert drafted and all(re.fullmatch(" ?[0-9]+", text) for text in drafted)
+
+
 def test_logprobs_and_healing_come_from_the_right_positions(smol_llm: Transformers) -> None:
     # The prompt ends in " the ship Silver He": healing backs up "He", the model re-produces it
     on, off = on_and_off(smol_llm, COPY[:-4], max_tokens=10, logprobs=2)
