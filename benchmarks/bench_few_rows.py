@@ -14,6 +14,7 @@ difference between the routes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -33,14 +34,9 @@ def one_pass(llm: Any, kv: Any, context: int, k: int, keep: int, few: bool) -> t
     kv.crop(context)
     ids = torch.tensor([[1000 + i for i in range(k)]])
     start = time.perf_counter()
-    with torch.inference_mode():
-        if few:
-            with few_row_products():
-                out = llm.model(input_ids=ids, cache=kv.cache, use_cache=True,
-                                logits_to_keep=keep).logits
-        else:
-            out = llm.model(input_ids=ids, cache=kv.cache, use_cache=True,
-                            logits_to_keep=keep).logits
+    with torch.inference_mode(), few_row_products() if few else contextlib.nullcontext():
+        out = llm.model(input_ids=ids, cache=kv.cache, use_cache=True,
+                        logits_to_keep=keep).logits
     return time.perf_counter() - start, out
 
 
